@@ -1,0 +1,70 @@
+"""The ``imagen-audit`` command line.
+
+Each subcommand lives in its own module under :mod:`audit.commands` and
+exposes ``register(subparsers)``; the list below names them explicitly (no
+string lookup). Command modules import torch and models only inside their
+handlers, so ``imagen-audit --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from audit import __version__
+from audit.commands import COMMANDS
+from audit.errors import UserError
+
+EPILOG = """examples:
+  imagen-audit world build --n 5000 --out runs/world --seed 0
+  imagen-audit world sheet --out sheet.png
+  imagen-audit <command> --help
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered.
+
+    Examples
+    --------
+    >>> p = build_parser()
+    >>> p.prog
+    'imagen-audit'
+    """
+    parser = argparse.ArgumentParser(
+        prog="imagen-audit",
+        description="Bias and safety audits for text-to-image models and image-text datasets.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Subcommands of ``imagen-audit``; each module exposes ``register(subparsers)``.
+
+To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
+to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
+"""
+
+from audit.commands import world
+
+COMMANDS = [
+    world.register,
+]

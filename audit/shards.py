@@ -1,0 +1,365 @@
+"""The LAION / img2dataset webdataset format: the one module that reads and writes it.
+
+Layout (img2dataset ``webdataset`` output)::
+
+    OUT/00000.tar          KEY.png | KEY.jpg, KEY.txt (caption), KEY.json (metadata)
+    OUT/00000.parquet      one row per sample: key, TEXT, WIDTH, HEIGHT, ... (LAION columns)
+    OUT/00000_stats.json   counts for the shard
+
+Writes are atomic: a shard's files are written to ``*.tmp`` and renamed, the
+parquet last, so a shard whose parquet exists is complete. Reads never extract
+anything to disk; unsafe member names (absolute, ``..``) and corrupt or
+truncated archives are skipped and counted, never raised.
+
+This module depends on nothing else in the project and imports no torch.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> with ShardWriter(d, 0) as w:
+...     w.add("000000000", {"txt": b"a nurse"}, {"TEXT": "a nurse"})
+>>> [s.key for s in iter_tar_samples(d / "00000.tar")]
+['000000000']
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "ShardWriter",
+    "TarSample",
+    "ReadStats",
+    "iter_tar_samples",
+    "complete_shards",
+    "shard_name",
+    "clean_partial",
+    "atomic_write_bytes",
+    "normalize_columns",
+    "LAION_COLUMNS",
+]
+
+SHARD_DIGITS = 5
+
+#: Canonical column names and the spellings that map to them (matched case-insensitively).
+LAION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "key": ("key", "sample_id", "id"),
+    "text": ("text", "caption", "alt", "alt_text"),
+    "url": ("url",),
+    "width": ("width",),
+    "height": ("height",),
+    "similarity": ("similarity", "clip_similarity"),
+    "nsfw": ("nsfw",),
+    "punsafe": ("punsafe",),
+    "pwatermark": ("pwatermark",),
+    "license": ("license",),
+}
+
+
+def shard_name(index: int) -> str:
+    """Return the zero-padded shard stem, e.g. ``00012``.
+
+    Examples
+    --------
+    >>> shard_name(12)
+    '00012'
+    """
+    return f"{index:0{SHARD_DIGITS}d}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> atomic_write_bytes(p, b"abc"); p.read_bytes()
+    b'abc'
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def clean_partial(out_dir: Path) -> int:
+    """Remove leftovers of interrupted writes (``*.tmp``) and shards without parquet.
+
+    Returns
+    -------
+    int
+        The number of files removed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "00000.tar.tmp").write_bytes(b"")
+    0
+    >>> clean_partial(d)
+    1
+    """
+    out_dir = Path(out_dir)
+    removed = 0
+    for p in out_dir.glob("*.tmp"):
+        p.unlink()
+        removed += 1
+    for tar in out_dir.glob("*.tar"):
+        if not tar.with_suffix(".parquet").exists():
+            tar.unlink()
+            removed += 1
+    return removed
+
+
+def complete_shards(out_dir: Path) -> list[int]:
+    """Indices of shards whose tar and parquet both exist (i.e. finished writing).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> complete_shards(pathlib.Path(tempfile.mkdtemp()))
+    []
+    """
+    out = []
+    for pq_path in sorted(Path(out_dir).glob("[0-9]" * SHARD_DIGITS + ".parquet")):
+        if pq_path.with_suffix(".tar").exists():
+            out.append(int(pq_path.stem))
+    return out
+
+
+def _tar_info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0  # same seed, same bytes
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+class ShardWriter:
+    """Write one webdataset shard and its LAION-style parquet, atomically.
+
+    Parameters
+    ----------
+    out_dir
+        Folder of the dataset.
+    index
+        Shard number; files are named ``{index:05d}.tar`` etc.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> w = ShardWriter(d, 3)
+    >>> w.add("k", {"txt": b"hi"}, {"TEXT": "hi"})
+    >>> w.close()
+    >>> sorted(p.name for p in d.iterdir())
+    ['00003.parquet', '00003.tar', '00003_stats.json']
+    """
+
+    def __init__(self, out_dir: Path, index: int) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.index = index
+        self._buf = io.BytesIO()
+        self._tar = tarfile.open(fileobj=self._buf, mode="w", format=tarfile.USTAR_FORMAT)
+        self._rows: list[dict[str, Any]] = []
+        self._closed = False
+
+    def add(self, key: str, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> None:
+        """Add a sample: ``files`` maps extension (``png``, ``txt``) to bytes.
+
+        ``meta`` becomes the parquet row and the ``KEY.json`` member.
+        """
+        if self._closed:
+            raise RuntimeError("ShardWriter is closed")
+        if "/" in key or key.startswith("."):
+            raise ValueError(f"sample key {key!r} must be a plain name without '/' or leading '.'")
+        row = {"key": key, **meta}
+        for ext, data in files.items():
+            self._tar.addfile(_tar_info(f"{key}.{ext}", len(data)), io.BytesIO(data))
+        js = json.dumps(row, sort_keys=True, default=str).encode()
+        self._tar.addfile(_tar_info(f"{key}.json", len(js)), io.BytesIO(js))
+        self._rows.append(row)
+
+    def close(self) -> None:
+        """Finish the shard: tar, stats, then parquet (the completion marker)."""
+        if self._closed:
+            return
+        self._tar.close()
+        stem = self.out_dir / shard_name(self.index)
+        atomic_write_bytes(stem.with_suffix(".tar"), self._buf.getvalue())
+        stats = {"count": len(self._rows), "successes": len(self._rows), "failed_to_download": 0}
+        atomic_write_bytes(self.out_dir / f"{shard_name(self.index)}_stats.json", json.dumps(stats).encode())
+        table = pa.Table.from_pylist(self._rows)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        atomic_write_bytes(stem.with_suffix(".parquet"), sink.getvalue().to_pybytes())
+        self._closed = True
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # never leave a shard that looks complete
+            self._tar.close()
+            self._closed = True
+
+
+@dataclass
+class TarSample:
+    """One sample of a webdataset shard: its key and member bytes by extension."""
+
+    key: str
+    files: dict[str, bytes]
+    source: str = ""
+
+
+@dataclass
+class ReadStats:
+    """What a read skipped and why (counts by reason, plus examples)."""
+
+    samples: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, detail: str = "") -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if detail and len(self.errors) < 50:
+            self.errors.append(f"{reason}: {detail}")
+
+    def merge(self, other: ReadStats) -> ReadStats:
+        out = ReadStats(self.samples + other.samples, dict(self.skipped), (self.errors + other.errors)[:50])
+        for k, v in other.skipped.items():
+            out.skipped[k] = out.skipped.get(k, 0) + v
+        return out
+
+
+def _safe_member(name: str) -> bool:
+    if not name or name.startswith("/") or "\\" in name:
+        return False
+    norm = posixpath.normpath(name)
+    return not (norm.startswith("..") or "/../" in f"/{name}/" or norm.startswith("/"))
+
+
+def _split_key(name: str) -> tuple[str, str]:
+    """webdataset convention: key is everything before the first dot of the basename."""
+    d, base = posixpath.split(name)
+    stem, _, ext = base.partition(".")
+    return (posixpath.join(d, stem) if d else stem), ext.lower()
+
+
+def iter_tar_samples(
+    path: Path, *, stats: ReadStats | None = None, extensions: Iterable[str] | None = None,
+    max_member_bytes: int = 64 * 2**20,
+) -> Iterator[TarSample]:
+    """Stream the samples of a webdataset tar, grouping members by key.
+
+    Never extracts to disk. Unsafe names, non-files, oversized members and a
+    corrupt or truncated archive are recorded in ``stats`` and skipped; the
+    samples read before the damage are still yielded.
+
+    Parameters
+    ----------
+    path
+        The ``.tar`` file.
+    stats
+        Optional :class:`ReadStats` to record skips in.
+    extensions
+        Keep only these member extensions (e.g. ``{"png", "txt"}``).
+    max_member_bytes
+        Members larger than this are skipped as ``member_too_large``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with ShardWriter(d, 0) as w:
+    ...     w.add("a", {"txt": b"x"}, {})
+    >>> next(iter_tar_samples(d / "00000.tar")).files["txt"]
+    b'x'
+    """
+    stats = stats if stats is not None else ReadStats()
+    keep = {e.lower() for e in extensions} if extensions is not None else None
+    current_key: str | None = None
+    current: dict[str, bytes] = {}
+    src = str(path)
+    try:
+        with tarfile.open(path, mode="r|*") as tf:
+            for member in tf:
+                if not member.isfile():
+                    if not member.isdir():
+                        stats.skip("non_file_member", f"{src}:{member.name}")
+                    continue
+                if not _safe_member(member.name):
+                    stats.skip("unsafe_member_name", f"{src}:{member.name}")
+                    continue
+                if member.size > max_member_bytes:
+                    stats.skip("member_too_large", f"{src}:{member.name} ({member.size} bytes)")
+                    continue
+                key, ext = _split_key(member.name)
+                if keep is not None and ext not in keep:
+                    continue
+                fh = tf.extractfile(member)
+                data = fh.read() if fh is not None else b""
+                if key != current_key:
+                    if current_key is not None and current:
+                        stats.samples += 1
+                        yield TarSample(current_key, current, src)
+                    current_key, current = key, {}
+                current[ext] = data
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        stats.skip("corrupt_tar", f"{src}: {type(exc).__name__}: {exc}")
+        current = {}  # the sample being read when the archive broke is incomplete
+    if current_key is not None and current:
+        stats.samples += 1
+        yield TarSample(current_key, current, src)
+
+
+def normalize_columns(names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Map a parquet's column names to canonical LAION names.
+
+    Returns
+    -------
+    mapping : dict
+        ``{actual_name: canonical_name}`` for recognised columns (first match wins).
+    missing : list of str
+        Canonical names that have no column.
+
+    Examples
+    --------
+    >>> m, missing = normalize_columns(["URL", "TEXT", "NSFW"])
+    >>> m["TEXT"], "similarity" in missing
+    ('text', True)
+    """
+    names = list(names)
+    lower = {}
+    for n in names:
+        lower.setdefault(str(n).lower(), n)
+    mapping: dict[str, str] = {}
+    missing: list[str] = []
+    for canon, spellings in LAION_COLUMNS.items():
+        hit = next((lower[s] for s in spellings if s in lower), None)
+        if hit is None:
+            missing.append(canon)
+        elif hit not in mapping:
+            mapping[hit] = canon
+    return mapping, missing

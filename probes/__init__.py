@@ -1,0 +1,1 @@
+"""Probe suites: templated prompts with counterfactual axes and reference distributions."""

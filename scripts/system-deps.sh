@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# System packages the test suite needs: Debian's chromium (browser checks, static plot export).
+set -euo pipefail
+if command -v chromium >/dev/null 2>&1; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+echo "installing Debian chromium for the browser tests ..."
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
