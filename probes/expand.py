@@ -1,0 +1,179 @@
+"""Expand a suite into prompt rows and sample rows (tidy tables).
+
+Every template is crossed with the values of the slots and axes it uses; an
+axis with ``include_none`` also yields the prompt without its words (the axis
+column is then ``None``). Sample seeds are derived from the suite seed, the
+template and the *slot* values only, so counterfactual prompts that differ
+only in an axis share their seeds: the same noise is drawn with and without
+"dark-skinned", which makes the comparison paired.
+
+Examples
+--------
+>>> from probes.catalog import load_builtin
+>>> prompts = expand_prompts(load_builtin("skin-tone-counterfactuals"))
+>>> prompts[prompts.prompt_id == "face/profession=nurse"].prompt.item()
+'a photo of the face of a nurse'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+
+import pandas as pd
+
+from probes.suite import Suite, Template
+
+__all__ = ["expand_prompts", "expand_samples", "render", "sample_seed"]
+
+_GROUP = re.compile(r"\[([^\[\]]*)\]")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ARTICLE = re.compile(r"\b([Aa])n? (?=([A-Za-z]))")
+
+
+def _article(match: re.Match) -> str:
+    a, first = match.group(1), match.group(2)
+    return f"{a}n " if first.lower() in "aeiou" else f"{a} "
+
+
+def render(text: str, words: dict[str, str | None]) -> str:
+    """Fill a template: drop optional groups whose axis is ``None``, fix a/an, tidy spaces.
+
+    Parameters
+    ----------
+    text
+        Template text with ``{name}`` placeholders and ``[...]`` optional groups.
+    words
+        Wording per placeholder; ``None`` means "without these words".
+
+    Returns
+    -------
+    str
+        The prompt.
+
+    Examples
+    --------
+    >>> render("a [{skin} ]{job}", {"skin": None, "job": "engineer"})
+    'an engineer'
+    >>> render("a [{skin} ]{job}", {"skin": "dark-skinned", "job": "engineer"})
+    'a dark-skinned engineer'
+    """
+    def group(m: re.Match) -> str:
+        names = _PLACEHOLDER.findall(m.group(1))
+        return "" if any(words.get(n) is None for n in names) else m.group(1)
+
+    out = _GROUP.sub(group, text)
+    out = _PLACEHOLDER.sub(lambda m: str(words[m.group(1)]), out)
+    out = _ARTICLE.sub(_article, out)
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def _template_rows(suite: Suite, template: Template):
+    choices = []
+    for name in template.placeholders:
+        if name in suite.axes:
+            axis = suite.axes[name]
+            labels = list(axis.values.labels) + ([None] if axis.include_none else [])
+        else:
+            labels = list(suite.slots[name].labels)
+        choices.append(labels)
+    for combo in itertools.product(*choices):
+        yield dict(zip(template.placeholders, combo))
+
+
+def _wording(suite: Suite, name: str, label: str | None) -> str | None:
+    if label is None:
+        return None
+    vocab = suite.axes[name].values if name in suite.axes else suite.slots[name]
+    return vocab.wording(label)
+
+
+def expand_prompts(suite: Suite) -> pd.DataFrame:
+    """Return one row per distinct prompt of the suite.
+
+    Parameters
+    ----------
+    suite
+        A validated suite.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``prompt_id``, ``template_id``, ``prompt``, ``seed_key`` (what seeds derive from)
+        and one column per slot and axis (``None`` where the prompt does not set it).
+
+    Examples
+    --------
+    >>> from probes.catalog import load_builtin
+    >>> len(expand_prompts(load_builtin("professions"))) >= 60
+    True
+    """
+    rows = []
+    for template in suite.templates:
+        for values in _template_rows(suite, template):
+            text = render(template.text, {n: _wording(suite, n, v) for n, v in values.items()})
+            set_parts = [f"{n}={v}" for n, v in values.items() if v is not None]
+            slot_parts = [f"{n}={v}" for n, v in values.items() if n in suite.slots]
+            row = {c: None for c in suite.columns}
+            row.update(values)
+            row.update(
+                prompt_id="/".join([template.id, *set_parts]),
+                template_id=template.id,
+                prompt=text,
+                seed_key="/".join([template.id, *slot_parts]),
+            )
+            rows.append(row)
+    cols = ["prompt_id", "template_id", "prompt", "seed_key", *suite.columns]
+    frame = pd.DataFrame(rows, columns=cols)
+    dup = frame.prompt_id[frame.prompt_id.duplicated()]
+    if len(dup):  # only possible if two templates collide after rendering ids; a bug, not user input
+        raise AssertionError(f"duplicate prompt ids: {list(dup[:3])}")
+    return frame.astype({c: object for c in suite.columns})
+
+
+def sample_seed(seed: int, seed_key: str, sample: int) -> int:
+    """Derive a sample's generator seed (stable across runs, machines and Python versions).
+
+    Examples
+    --------
+    >>> sample_seed(0, "face/profession=nurse", 0) == sample_seed(0, "face/profession=nurse", 0)
+    True
+    """
+    digest = hashlib.blake2b(f"{seed}|{seed_key}|{sample}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (2**31 - 1)
+
+
+def expand_samples(suite: Suite, *, samples: int | None = None, seed: int | None = None) -> pd.DataFrame:
+    """Return one row per image to generate: every prompt times ``samples``.
+
+    Parameters
+    ----------
+    suite
+        A validated suite.
+    samples
+        Samples per prompt (default: the suite's ``samples``).
+    seed
+        Base seed (default: the suite's ``seed``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`expand_prompts` plus ``sample`` (0-based) and ``seed``.
+
+    Examples
+    --------
+    >>> from probes.catalog import load_builtin
+    >>> s = load_builtin("descriptors")
+    >>> len(expand_samples(s, samples=3)) == 3 * len(expand_prompts(s))
+    True
+    """
+    samples = suite.samples if samples is None else int(samples)
+    seed = suite.seed if seed is None else int(seed)
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    prompts = expand_prompts(suite)
+    reps = prompts.loc[prompts.index.repeat(samples)].reset_index(drop=True)
+    reps["sample"] = list(range(samples)) * len(prompts)
+    reps["seed"] = [sample_seed(seed, k, s) for k, s in zip(reps.seed_key, reps["sample"])]
+    return reps
