@@ -1,0 +1,453 @@
+"""ITA skin-tone labeler: model-free colorimetry (YCrCb skin mask, CIELAB, ITA, Monk scale).
+
+Pipeline for a batch, vectorised across all pixels of all images at once:
+
+1. optional face restriction: the largest OpenCV Haar-cascade face of each
+   image (its inner part); images without a detected face use the whole image
+   and say so in the ``skin_region`` attribute;
+2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
+   the lightest and darkest Monk tones (the classic ``Cr > 135, Y > 80`` rule
+   drops MST 1-2 and 9-10);
+3. sRGB -> CIELAB (D65) of the skin pixels;
+4. per-image medians of L*, a*, b* (histogram medians, 0.05 unit bins);
+5. ITA = arctan((L* - 50) / b*) * 180 / pi, mapped to the six ITA categories
+   and to the nearest Monk Skin Tone swatch (:data:`MST_HEX`).
+
+Output attributes: ``skin_tone`` ("1".."10"), ``skin_group``
+(light 1-3 / medium 4-6 / dark 7-10), ``ita_category``, ``ita`` (value the
+rounded degrees, ``score`` the exact figure) and ``skin_region``
+(``face`` | ``whole_image``). Images with too few skin pixels get ``no_skin``.
+``probs`` holds the share of skin pixels nearest to each class (pixel votes);
+``confidence`` is the share of the chosen class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import UserError
+from audit.labelers.base import NO_SKIN, check_batch, label_row, labels_frame, to_rgb_uint8
+
+__all__ = [
+    "MST_HEX",
+    "MST_RGB",
+    "ITA_CATEGORIES",
+    "SkinRule",
+    "srgb_to_lab",
+    "ita_degrees",
+    "ita_category",
+    "mst_group",
+    "nearest_mst",
+    "skin_mask",
+    "measure_skin",
+    "ITALabeler",
+]
+
+#: Monk Skin Tone swatches MST 1..10.
+MST_HEX: tuple[str, ...] = (
+    "#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
+    "#a07e56", "#825c43", "#604134", "#3a312a", "#292420",
+)
+MST_RGB = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in MST_HEX], dtype=np.uint8)
+
+#: ITA categories (name, lower bound exclusive, upper bound inclusive), degrees.
+ITA_CATEGORIES: tuple[tuple[str, float, float], ...] = (
+    ("very_light", 55.0, math.inf),
+    ("light", 41.0, 55.0),
+    ("intermediate", 28.0, 41.0),
+    ("tan", 10.0, 28.0),
+    ("brown", -30.0, 10.0),
+    ("dark", -math.inf, -30.0),
+)
+_ITA_NAMES = np.array([c[0] for c in ITA_CATEGORIES])
+_ITA_EDGES = np.array([55.0, 41.0, 28.0, 10.0, -30.0])  # descending
+_GROUPS = ("light", "medium", "dark")
+
+# ---------------------------------------------------------------------------
+# colour science
+# ---------------------------------------------------------------------------
+
+_M_RGB2XYZ = np.array([
+    [0.4124564, 0.3575761, 0.1804375],
+    [0.2126729, 0.7151522, 0.0721750],
+    [0.0193339, 0.1191920, 0.9503041],
+], dtype=np.float64)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+@cache
+def _linear_lut() -> np.ndarray:
+    c = np.arange(256, dtype=np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """Convert sRGB to CIELAB (D65, 2 degree observer), vectorised.
+
+    Parameters
+    ----------
+    rgb
+        ``(..., 3)`` array, uint8 (0-255) or float (0-1).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 3)`` float32 L*, a*, b*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(srgb_to_lab(np.array([255, 255, 255], np.uint8)), 2).tolist()
+    [100.0, 0.0, 0.0]
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        lin = _linear_lut()[rgb]
+    else:
+        c = np.clip(rgb.astype(np.float32), 0.0, 1.0)
+        lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = (_M_RGB2XYZ / _WHITE_D65[:, None]).T.astype(np.float32)
+    t = lin.astype(np.float32) @ m
+    eps, kappa = 216.0 / 24389.0, 24389.0 / 27.0
+    f = np.where(t > eps, np.cbrt(t), (kappa * t + 16.0) / 116.0)
+    lab = np.empty_like(f)
+    lab[..., 0] = 116.0 * f[..., 1] - 16.0
+    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
+    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
+    return lab
+
+
+def ita_degrees(L: Any, b: Any) -> np.ndarray:
+    """Individual Typology Angle, ``arctan((L* - 50) / b*)`` in degrees.
+
+    ``arctan2`` is used so that ``b* <= 0`` gives a finite angle (+-90 at ``b* = 0``).
+
+    Examples
+    --------
+    >>> float(ita_degrees(60.0, 10.0))
+    45.0
+    """
+    return np.degrees(np.arctan2(np.asarray(L, dtype=np.float64) - 50.0, np.asarray(b, dtype=np.float64)))
+
+
+def ita_category(ita: Any) -> np.ndarray:
+    """Map ITA degrees to category names (very_light > 55 >= light > 41 >= ... > -30 >= dark).
+
+    Examples
+    --------
+    >>> ita_category([60, 50, 30, 20, 0, -40]).tolist()
+    ['very_light', 'light', 'intermediate', 'tan', 'brown', 'dark']
+    """
+    ita = np.asarray(ita, dtype=np.float64)
+    return _ITA_NAMES[np.searchsorted(-_ITA_EDGES, -ita, side="left")]
+
+
+def mst_group(mst: Any) -> np.ndarray:
+    """Monk tone (1..10) -> skin group: light 1-3, medium 4-6, dark 7-10.
+
+    Examples
+    --------
+    >>> mst_group([1, 4, 7, 10]).tolist()
+    ['light', 'medium', 'dark', 'dark']
+    """
+    mst = np.asarray(mst)
+    return np.array(_GROUPS)[np.searchsorted([3, 6], mst, side="left")]
+
+
+@cache
+def _mst_lab() -> np.ndarray:
+    return srgb_to_lab(MST_RGB).astype(np.float64)
+
+
+def _mst_features(match: str) -> np.ndarray:
+    lab = _mst_lab()
+    if match == "lab":
+        return lab
+    if match == "l_ita":
+        return np.stack([lab[:, 0], ita_degrees(lab[:, 0], lab[:, 2])], axis=1)
+    raise UserError(f"match={match!r} is not known (fix: use 'lab' or 'l_ita')")
+
+
+def nearest_mst(lab: np.ndarray, *, match: Literal["lab", "l_ita"] = "lab") -> np.ndarray:
+    """Nearest Monk Skin Tone (1..10) of CIELAB colours.
+
+    Parameters
+    ----------
+    lab
+        ``(..., 3)`` L*, a*, b*.
+    match
+        ``"lab"``: Euclidean distance in CIELAB (Delta E 1976);
+        ``"l_ita"``: Euclidean distance on (L*, ITA degrees).
+
+    Examples
+    --------
+    >>> nearest_mst(srgb_to_lab(MST_RGB)).tolist()
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    """
+    lab = np.asarray(lab, dtype=np.float64)
+    ref = _mst_features(match)
+    feats = lab if match == "lab" else np.stack([lab[..., 0], ita_degrees(lab[..., 0], lab[..., 2])], axis=-1)
+    d = ((feats[..., None, :] - ref) ** 2).sum(-1)
+    return d.argmin(-1) + 1
+
+
+@cache
+def _vote_luts(match: str, bits: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Per-colour nearest MST (0-based) and ITA category index, on a ``bits``-per-channel grid."""
+    levels = (np.arange(2 ** bits) << (8 - bits)) + (1 << (7 - bits))
+    r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
+    lab = srgb_to_lab(np.stack([r, g, b], -1).reshape(-1, 3).astype(np.uint8)).astype(np.float64)
+    mst = (nearest_mst(lab, match=match) - 1).astype(np.int8)
+    cat = np.searchsorted(-_ITA_EDGES, -ita_degrees(lab[:, 0], lab[:, 2]), side="left").astype(np.int8)
+    return mst, cat
+
+
+# ---------------------------------------------------------------------------
+# skin segmentation
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SkinRule:
+    """Per-pixel skin rule in YCrCb plus RGB ordering (all bounds inclusive).
+
+    A pixel is skin when ``y_min <= Y <= y_max``, ``cr_min <= Cr <= cr_max``,
+    ``cb_min <= Cb <= cb_max``, ``R >= G`` and ``R - B >= rb_min``, with
+    ``Y = .299 R + .587 G + .114 B``, ``Cr = .713 (R - Y) + 128``,
+    ``Cb = .564 (B - Y) + 128`` (OpenCV's YCrCb) on 0-255 values.
+
+    The defaults keep every Monk swatch (MST 1 has Cr 133.2, MST 10 has
+    Y 37 and Cr 130.8) and reject greys (Cr = 128).
+
+    Examples
+    --------
+    >>> SkinRule().cr_min
+    130.0
+    """
+
+    y_min: float = 20.0
+    y_max: float = 252.0
+    cr_min: float = 130.0
+    cr_max: float = 180.0
+    cb_min: float = 77.0
+    cb_max: float = 127.0
+    rb_min: float = 6.0
+
+
+def skin_mask(rgb: np.ndarray, *, rule: SkinRule = SkinRule()) -> np.ndarray:
+    """Boolean skin mask of ``(..., 3)`` uint8 RGB pixels (vectorised).
+
+    Examples
+    --------
+    >>> skin_mask(MST_RGB).all(), skin_mask(np.array([[128, 128, 128], [0, 90, 200]], np.uint8)).any()
+    (np.True_, np.False_)
+    """
+    px = np.asarray(rgb).astype(np.float32)
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cr = 0.713 * (r - y) + 128.0
+    cb = 0.564 * (b - y) + 128.0
+    return (
+        (y >= rule.y_min) & (y <= rule.y_max)
+        & (cr >= rule.cr_min) & (cr <= rule.cr_max)
+        & (cb >= rule.cb_min) & (cb <= rule.cb_max)
+        & (r >= g) & (r - b >= rule.rb_min)
+    )
+
+
+# ---------------------------------------------------------------------------
+# batched measurement
+# ---------------------------------------------------------------------------
+
+_BIN = 0.05  # histogram-median resolution in L*/a*/b* units
+_OFF = 130.0  # a*, b* offset so every value is non-negative
+
+
+def _group_median(values: np.ndarray, groups: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per group via one bincount (values in [0, 260))."""
+    nb = int(260.0 / _BIN) + 1
+    q = np.clip((values / _BIN).astype(np.int64), 0, nb - 1)
+    hist = np.bincount(groups * nb + q, minlength=n * nb).reshape(n, nb)
+    cum = hist.cumsum(1)
+    half = (counts + 1) // 2
+    idx = (cum < half[:, None]).sum(1)
+    return (np.minimum(idx, nb - 1) + 0.5) * _BIN
+
+
+def measure_skin(
+    pixels: Sequence[np.ndarray], *, rule: SkinRule = SkinRule(), match: Literal["lab", "l_ita"] = "lab",
+) -> pd.DataFrame:
+    """Skin statistics of a batch of pixel sets (one ``(..., 3)`` uint8 array per image).
+
+    All pixels of all images are processed together: one mask, one Lab
+    conversion of the skin pixels, one bincount per channel for the medians.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image: ``n_pixels``, ``n_skin``, ``L``, ``a``, ``b`` (medians
+        over skin pixels; NaN without skin), ``ita``, ``mst`` (0 without skin),
+        and ``mst_votes`` / ``cat_votes`` (per-class pixel counts, arrays).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> patch = np.broadcast_to(MST_RGB[4], (8, 8, 3))
+    >>> int(measure_skin([patch])["mst"].iloc[0])
+    5
+    """
+    n = len(pixels)
+    flat = [np.asarray(p, dtype=np.uint8).reshape(-1, 3) for p in pixels]
+    sizes = np.array([len(f) for f in flat], dtype=np.int64)
+    allpx = np.concatenate(flat) if n else np.zeros((0, 3), np.uint8)
+    groups = np.repeat(np.arange(n), sizes)
+    mask = skin_mask(allpx, rule=rule)
+    skin, sg = allpx[mask], groups[mask]
+    counts = np.bincount(sg, minlength=n)
+    lab = srgb_to_lab(skin)
+    L = _group_median(lab[:, 0], sg, counts, n)
+    a = _group_median(lab[:, 1] + _OFF, sg, counts, n) - _OFF
+    b = _group_median(lab[:, 2] + _OFF, sg, counts, n) - _OFF
+    has = counts > 0
+    L, a, b = (np.where(has, v, np.nan) for v in (L, a, b))
+    ita = ita_degrees(L, b)
+    med = np.stack([L, a, b], axis=1)
+    mst = np.where(has, nearest_mst(np.nan_to_num(med), match=match), 0)
+    lut_mst, lut_cat = _vote_luts(match)
+    code = ((skin[:, 0].astype(np.int32) >> 2) << 12) | ((skin[:, 1].astype(np.int32) >> 2) << 6) | (skin[:, 2] >> 2)
+    mst_votes = np.bincount(sg * 10 + lut_mst[code], minlength=n * 10).reshape(n, 10)
+    cat_votes = np.bincount(sg * 6 + lut_cat[code], minlength=n * 6).reshape(n, 6)
+    return pd.DataFrame({
+        "n_pixels": sizes, "n_skin": counts, "L": L, "a": a, "b": b, "ita": ita, "mst": mst,
+        "mst_votes": list(mst_votes), "cat_votes": list(cat_votes),
+    })
+
+
+# ---------------------------------------------------------------------------
+# the labeler
+# ---------------------------------------------------------------------------
+
+class ITALabeler:
+    """Skin tone by ITA colorimetry, restricted to the largest detected face when there is one.
+
+    Parameters
+    ----------
+    faces
+        Restrict to the largest Haar-cascade face (OpenCV); images without a
+        face fall back to the whole image (``skin_region = whole_image``).
+    match
+        How the median colour is matched to a Monk tone: ``"lab"`` (CIELAB
+        distance) or ``"l_ita"`` (distance on L* and ITA).
+    rule
+        The skin-pixel rule.
+    min_skin_pixels, min_skin_fraction
+        Fewer skin pixels than ``min_skin_pixels`` or than
+        ``min_skin_fraction`` of the region gives ``no_skin``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = ITALabeler(faces=False)
+    >>> df = lab.label([np.broadcast_to(MST_RGB[7], (16, 16, 3))], image_ids=["x"])
+    >>> df.set_index("attribute").loc["skin_tone", "value"]
+    '8'
+    """
+
+    name = "ita"
+    attributes = ("skin_tone", "skin_group", "ita_category", "ita", "skin_region")
+
+    def __init__(
+        self, *, faces: bool = True, match: Literal["lab", "l_ita"] = "lab", rule: SkinRule = SkinRule(),
+        min_skin_pixels: int = 16, min_skin_fraction: float = 0.02,
+    ) -> None:
+        _mst_features(match)  # validates
+        self.faces, self.match, self.rule = faces, match, rule
+        self.min_skin_pixels, self.min_skin_fraction = int(min_skin_pixels), float(min_skin_fraction)
+        self._cascade = None
+
+    # -- faces ---------------------------------------------------------------
+    def _face_box(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        import cv2
+
+        if self._cascade is None:
+            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            self._cascade = cv2.CascadeClassifier(path)
+            if self._cascade.empty():  # pragma: no cover - broken OpenCV install
+                raise UserError(f"{path}: cannot load the Haar cascade (fix: reinstall opencv-contrib-python-headless)")
+        h, w = rgb.shape[:2]
+        scale = min(1.0, 640.0 / max(h, w))
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if scale < 1.0:
+            gray = cv2.resize(gray, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+        found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20))
+        if len(found) == 0:
+            return None
+        x, y, fw, fh = (v / scale for v in max(found, key=lambda f: f[2] * f[3]))
+        # inner part of the box: skip hair at the top and background at the sides
+        return int(x + 0.2 * fw), int(y + 0.25 * fh), int(x + 0.8 * fw), int(y + 0.9 * fh)
+
+    def regions(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+        """Pixels each image is measured on, and the region names (``face`` / ``whole_image``)."""
+        out, names = [], []
+        for rgb in images:
+            box = self._face_box(rgb) if self.faces else None
+            if box is None:
+                out.append(rgb)
+                names.append("whole_image")
+            else:
+                x0, y0, x1, y1 = box
+                out.append(rgb[y0:y1, x0:x1])
+                names.append("face")
+        return out, names
+
+    # -- labelling -------------------------------------------------------------
+    def label(self, images: Sequence[Any], *, image_ids: Sequence[str]) -> pd.DataFrame:
+        """Label a batch; see the module docstring for the attributes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ITALabeler(faces=False).label([np.zeros((4, 4, 3), np.uint8)], image_ids=["k"])["value"].tolist()
+        ['no_skin', 'no_skin', 'no_skin', 'no_skin', 'whole_image']
+        """
+        check_batch(images, image_ids)
+        rgbs = [to_rgb_uint8(im) for im in images]
+        pixels, region_names = self.regions(rgbs)
+        stats = measure_skin(pixels, rule=self.rule, match=self.match)
+        rows: list[dict] = []
+        for i, image_id in enumerate(image_ids):
+            st = stats.iloc[i]
+            rows.extend(self._rows(str(image_id), st, region_names[i]))
+        return labels_frame(rows)
+
+    def _rows(self, image_id: str, st: pd.Series, region: str) -> list[dict]:
+        kw = {"labeler": self.name}
+        n_skin, n_px = int(st["n_skin"]), int(st["n_pixels"])
+        region_row = label_row(image_id, attribute="skin_region", value=region, **kw)
+        if n_skin == 0 or n_skin < max(self.min_skin_pixels, self.min_skin_fraction * n_px):
+            why = f"{n_skin} skin pixels of {n_px} in the {region.replace('_', ' ')}"
+            return [label_row(image_id, attribute=a, value=NO_SKIN, reason=why, **kw)
+                    for a in self.attributes[:-1]] + [region_row]
+        mst = int(st["mst"])
+        mv = np.asarray(st["mst_votes"], dtype=np.float64) / n_skin
+        cv = np.asarray(st["cat_votes"], dtype=np.float64) / n_skin
+        gv = {"light": mv[:3].sum(), "medium": mv[3:6].sum(), "dark": mv[6:].sum()}
+        group = str(mst_group(mst))
+        ita = float(st["ita"])
+        cat = str(ita_category(ita))
+        cat_probs = dict(zip(_ITA_NAMES.tolist(), cv))
+        return [
+            label_row(image_id, attribute="skin_tone", value=str(mst), confidence=mv[mst - 1],
+                      probs={str(k + 1): v for k, v in enumerate(mv)}, score=ita, **kw),
+            label_row(image_id, attribute="skin_group", value=group, confidence=gv[group], probs=gv, **kw),
+            label_row(image_id, attribute="ita_category", value=cat, confidence=cat_probs[cat],
+                      probs=cat_probs, score=ita, **kw),
+            label_row(image_id, attribute="ita", value=f"{ita:.1f}", score=ita, **kw),
+            region_row,
+        ]
