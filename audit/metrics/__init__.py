@@ -3,16 +3,47 @@
 Public API (see ``docs/metrics.md``): mergeable counts (:func:`count_pairs`,
 :func:`merge_counts`), nPMI (:func:`npmi`, :func:`npmi_gaps`,
 :func:`most_skewed`), Wilson intervals (:func:`wilson_interval`), the cluster
-bootstrap (:func:`cluster_bootstrap`), and the label pivot (:func:`wide_labels`).
+bootstrap (:func:`cluster_bootstrap`), representation (:func:`proportions`,
+:func:`representation`, :func:`reference_gap`), amplification
+(:func:`bias_amplification`), labeler-error correction (:func:`correct_counts`),
+the label pivot (:func:`wide_labels`) and :class:`AuditFrame`.
 Importing this package loads numpy and pandas only.
 """
 
+from audit.metrics.amplification import align_tables, amplification_arrays, bias_amplification
 from audit.metrics.bootstrap import bootstrap_tables, cluster_bootstrap, cluster_counts
+from audit.metrics.correction import confusion_array, correct_counts, rogan_gladen, simplex_lsq
 from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, wide_labels
+from audit.metrics.frame import AuditFrame
 from audit.metrics.intervals import percentile_interval, wilson_interval
-from audit.metrics.npmi import most_skewed, npmi, npmi_array, npmi_gaps
+from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
+from audit.metrics.representation import (
+    entropy_array,
+    mad_array,
+    proportions,
+    proportions_array,
+    reference_gap,
+    reference_table,
+    representation,
+)
 
 __all__ = [
+    "AuditFrame",
+    "align_tables",
+    "amplification_arrays",
+    "bias_amplification",
+    "confusion_array",
+    "correct_counts",
+    "entropy_array",
+    "gap_array",
+    "mad_array",
+    "proportions",
+    "proportions_array",
+    "reference_gap",
+    "reference_table",
+    "representation",
+    "rogan_gladen",
+    "simplex_lsq",
     "Contingency",
     "bootstrap_tables",
     "cluster_bootstrap",

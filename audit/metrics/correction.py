@@ -1,0 +1,171 @@
+"""Labeler-error correction: estimate true shares from observed ones and a confusion matrix.
+
+With ``C[true, predicted]`` row-normalised, the observed shares are
+``q = C^T p``. :func:`simplex_lsq` finds ``p`` on the probability simplex
+minimising ``||C^T p - q||^2`` (scipy SLSQP); :func:`rogan_gladen` is the
+classical two-class estimator ``(q + sp - 1) / (se + sp - 1)``, clipped to [0, 1].
+Both are applied per concept by :func:`correct_counts`, whose output feeds
+nPMI and amplification like raw counts do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import UserError
+from audit.metrics.counts import contingency
+
+__all__ = ["confusion_array", "simplex_lsq", "rogan_gladen", "correct_counts"]
+
+
+def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
+    """Row-normalised ``C[true, predicted]`` restricted to and ordered by ``labels``.
+
+    Parameters
+    ----------
+    confusion : pandas.DataFrame
+        Index: true labels; columns: predicted labels; counts or shares.
+    labels : sequence of str
+        Attribute values, in the order wanted.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame([[8, 2], [1, 9]], index=["f", "m"], columns=["f", "m"])
+    >>> confusion_array(c, ["m", "f"]).tolist()
+    [[0.9, 0.1], [0.2, 0.8]]
+    """
+    labels = [str(v) for v in labels]
+    conf = confusion.copy()
+    conf.index, conf.columns = conf.index.astype(str), conf.columns.astype(str)
+    missing = [v for v in labels if v not in conf.index or v not in conf.columns]
+    if missing:
+        raise UserError(
+            f"confusion matrix: no row/column for {missing} (fix: give the labeler's confusion matrix over all values "
+            f"{labels}, or filter those values out)"
+        )
+    c = conf.loc[labels, labels].to_numpy(dtype=float)
+    rows = c.sum(axis=1, keepdims=True)
+    if (rows <= 0).any() or (c < 0).any():
+        raise UserError("confusion matrix: rows must be non-negative with a positive sum (fix: check the matrix)")
+    return c / rows
+
+
+def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """True shares ``p`` (on the simplex) that best explain observed shares, per row.
+
+    Parameters
+    ----------
+    observed : numpy.ndarray
+        Observed shares, shape ``(Y,)`` or ``(X, Y)``; NaN rows stay NaN.
+    confusion : numpy.ndarray
+        Row-normalised ``C[true, predicted]``, shape ``(Y, Y)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``observed``.
+
+    Examples
+    --------
+    >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> np.round(simplex_lsq(np.array([0.9 * 0.3 + 0.2 * 0.7, 0.1 * 0.3 + 0.8 * 0.7]), C), 6).tolist()
+    [0.3, 0.7]
+    """
+    from scipy.optimize import minimize
+
+    obs = np.atleast_2d(np.asarray(observed, dtype=float))
+    ct = np.asarray(confusion, dtype=float).T
+    k = ct.shape[0]
+    out = np.full_like(obs, np.nan)
+    cons = ({"type": "eq", "fun": lambda p: p.sum() - 1.0, "jac": lambda p: np.ones_like(p)},)
+    for i, q in enumerate(obs):
+        if np.isnan(q).any():
+            continue
+        start = np.clip(np.linalg.lstsq(ct, q, rcond=None)[0], 0, None)
+        start = start / start.sum() if start.sum() > 0 else np.full(k, 1.0 / k)
+        res = minimize(
+            lambda p: 0.5 * np.sum((ct @ p - q) ** 2),
+            start,
+            jac=lambda p: ct.T @ (ct @ p - q),
+            bounds=[(0.0, 1.0)] * k,
+            constraints=cons,
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
+        p = np.clip(res.x, 0.0, None)
+        out[i] = p / p.sum()
+    return out.reshape(np.shape(observed))
+
+
+def rogan_gladen(observed, *, sensitivity: float, specificity: float) -> np.ndarray:
+    """Rogan–Gladen estimate of a true prevalence from an observed one, clipped to [0, 1].
+
+    Examples
+    --------
+    >>> round(float(rogan_gladen(0.9 * 0.3 + 0.2 * 0.7, sensitivity=0.9, specificity=0.8)), 9)
+    0.3
+    """
+    j = sensitivity + specificity - 1.0
+    if j <= 0:
+        raise UserError("rogan_gladen: sensitivity + specificity must exceed 1 (fix: the labeler is no better than chance)")
+    return np.clip((np.asarray(observed, dtype=float) + specificity - 1.0) / j, 0.0, 1.0)
+
+
+def correct_counts(
+    counts: pd.DataFrame,
+    confusion: pd.DataFrame,
+    *,
+    concept: str,
+    attribute: str,
+    method: str = "lsq",
+) -> pd.DataFrame:
+    """Counts with each concept's attribute shares replaced by the corrected true shares.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Observed ``[concept, attribute, n]`` (attribute = the labeler's prediction).
+    confusion : pandas.DataFrame
+        The labeler's confusion matrix: index true values, columns predicted values.
+    concept, attribute : str
+        Key column names.
+    method : {"lsq", "rogan_gladen"}
+        ``"rogan_gladen"`` needs exactly two attribute values (the first in
+        the confusion matrix's order is the "positive" class).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``[concept, attribute, n]`` over the confusion matrix's values; each
+        concept keeps its total.
+
+    Examples
+    --------
+    >>> conf = pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["f", "m"], columns=["f", "m"])
+    >>> obs = pd.DataFrame({"job": ["x", "x"], "g": ["f", "m"], "n": [41, 59]})
+    >>> correct_counts(obs, conf, concept="job", attribute="g").n.round(6).tolist()
+    [30.0, 70.0]
+    """
+    labels = [str(v) for v in confusion.index]
+    extra = sorted(set(counts[attribute].astype(str)) - set(labels))
+    if extra:
+        raise UserError(
+            f"correct_counts: {attribute} values {extra} are not in the confusion matrix (fix: filter them out "
+            "or extend the matrix)"
+        )
+    c = confusion_array(confusion, labels)
+    t = contingency(counts, concept=concept, attribute=attribute, attributes=labels)
+    total = t.n.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = t.n / total
+    if method == "lsq":
+        p = simplex_lsq(q, c)
+    elif method == "rogan_gladen":
+        if len(labels) != 2:
+            raise UserError(f"rogan_gladen needs 2 classes, got {labels} (fix: use method='lsq')")
+        p1 = rogan_gladen(q[:, 0], sensitivity=c[0, 0], specificity=c[1, 1])
+        p = np.stack([p1, 1.0 - p1], axis=1)
+    else:
+        raise UserError(f"correct_counts: unknown method {method!r} (fix: use 'lsq' or 'rogan_gladen')")
+    return t.to_long(np.nan_to_num(p * total), concept=concept, attribute=attribute, name="n")

@@ -1,0 +1,247 @@
+"""AuditFrame: every metric of one (concept, attribute) table, computed once, read many ways.
+
+In the spirit of fairlearn's ``MetricFrame``: build it from a per-image table,
+then read ``by_group``, ``by_group_ci``, ``by_concept``, ``difference()``,
+``ratio()``, ``gaps()`` and ``amplification()``, all DataFrames. Intervals
+come from one cluster bootstrap (resampled tables drawn once and shared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import UserError
+from audit.metrics.amplification import METRICS, amplification_arrays
+from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
+from audit.metrics.correction import correct_counts
+from audit.metrics.counts import Contingency, contingency
+from audit.metrics.intervals import percentile_interval
+from audit.metrics.npmi import gap_array, npmi_array
+from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_table
+
+__all__ = ["AuditFrame"]
+
+
+class AuditFrame:
+    """Bias metrics of one concept x attribute table with cluster-bootstrap intervals.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per image (e.g. from :func:`~audit.metrics.wide_labels`).
+    concept, attribute : str
+        Columns, e.g. ``"profession"`` (what the prompt asked) and ``"presentation"`` (what was drawn).
+    cluster : str or sequence of str or None, default "prompt_id"
+        Cluster column(s) for the bootstrap; None treats images as independent.
+    weight : str, optional
+        Per-row weights.
+    reference : pandas.DataFrame, optional
+        Reference distribution ``[concept, attribute, p]`` or counts ``[concept, attribute, n]``
+        (counts also enable :meth:`amplification`).
+    confusion : pandas.DataFrame, optional
+        The labeler's confusion matrix (index true, columns predicted) for corrected columns.
+    n_resamples : int, default 1000
+        Bootstrap resamples (0 disables intervals).
+    confidence : float, default 0.95
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"prompt_id": range(8), "job": ["ceo"] * 4 + ["nurse"] * 4,
+    ...                    "g": ["m", "m", "m", "f", "f", "f", "f", "m"]})
+    >>> af = AuditFrame(df, concept="job", attribute="g", n_resamples=200)
+    >>> af.by_group.loc[("ceo", "m"), "proportion"]
+    np.float64(0.75)
+    >>> af.difference().proportion.tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        *,
+        concept: str,
+        attribute: str,
+        cluster: str | Sequence[str] | None = "prompt_id",
+        weight: str | None = None,
+        reference: pd.DataFrame | None = None,
+        confusion: pd.DataFrame | None = None,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> None:
+        self.concept, self.attribute, self.confidence = concept, attribute, confidence
+        cc = cluster_counts(data, concept=concept, attribute=attribute, cluster=cluster, weight=weight)
+        if not cc.concepts or not cc.attributes:
+            raise UserError(f"AuditFrame: no rows with both {concept!r} and {attribute!r} set (fix: check the columns)")
+        self.table: Contingency = cc.table()
+        self._boot = bootstrap_tables(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
+        self.reference = reference
+        self._ref = (
+            reference_table(reference, concept=concept, attribute=attribute, concepts=cc.concepts, attributes=cc.attributes)
+            if reference is not None
+            else None
+        )
+        self.corrected: Contingency | None = None
+        if confusion is not None:
+            fixed = correct_counts(self.counts, confusion, concept=concept, attribute=attribute)
+            self.corrected = contingency(fixed, concept=concept, attribute=attribute, concepts=cc.concepts)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def counts(self) -> pd.DataFrame:
+        """Counts ``[concept, attribute, n]`` over the full grid."""
+        return self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n")
+
+    def _cell(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        out = self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n").drop(columns="n")
+        for k, v in columns.items():
+            out[k] = np.asarray(v, dtype=float).reshape(-1)
+        return out.set_index([self.concept, self.attribute])
+
+    def _per_concept(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        out = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in columns.items()})
+        out.index = pd.Index(list(self.table.concepts), name=self.concept)
+        return out
+
+    def _ci(self, fn: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self._boot is None:
+            raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
+        return percentile_interval(fn(self._boot), confidence=self.confidence)
+
+    def _with_ci(self, fns: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
+        cols: dict[str, np.ndarray] = {}
+        for name, fn in fns.items():
+            cols[f"{name}_lo"], cols[f"{name}_hi"] = self._ci(fn)
+        return cols
+
+    # ------------------------------------------------------------------ views
+    @property
+    def by_group(self) -> pd.DataFrame:
+        """Per (concept, attribute): ``n, proportion, npmi`` (+ reference and corrected columns)."""
+        n = self.table.n
+        cols = {"n": n, "proportion": proportions_array(n), "npmi": npmi_array(n)}
+        if self._ref is not None:
+            p_ref = proportions_array(self._ref.n)
+            cols["proportion_ref"] = p_ref
+            cols["difference_to_reference"] = cols["proportion"] - p_ref
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols["ratio_to_reference"] = np.where(p_ref > 0, cols["proportion"] / np.where(p_ref > 0, p_ref, 1), np.nan)
+        if self.corrected is not None:
+            m = self.corrected.n
+            cols.update(n_corrected=m, proportion_corrected=proportions_array(m), npmi_corrected=npmi_array(m))
+        return self._cell(cols)
+
+    @property
+    def by_group_ci(self) -> pd.DataFrame:
+        """Cluster-bootstrap intervals: ``proportion_lo/hi, npmi_lo/hi`` per (concept, attribute)."""
+        return self._cell(self._with_ci({"proportion": proportions_array, "npmi": npmi_array}))
+
+    @property
+    def by_concept(self) -> pd.DataFrame:
+        """Per concept: ``n, mad_from_uniform, normalized_entropy`` (+ corrected)."""
+        n = self.table.n
+        cols = {"n": n.sum(axis=1), "mad_from_uniform": mad_array(n), "normalized_entropy": entropy_array(n)}
+        if self.corrected is not None:
+            cols.update(
+                mad_from_uniform_corrected=mad_array(self.corrected.n),
+                normalized_entropy_corrected=entropy_array(self.corrected.n),
+            )
+        return self._per_concept(cols)
+
+    @property
+    def by_concept_ci(self) -> pd.DataFrame:
+        """Cluster-bootstrap intervals of :attr:`by_concept`'s metrics."""
+        return self._per_concept(self._with_ci({"mad_from_uniform": mad_array, "normalized_entropy": entropy_array}))
+
+    def difference(self, *, method: str = "between_groups") -> pd.DataFrame:
+        """Largest minus smallest group share per concept, or share minus reference share.
+
+        Parameters
+        ----------
+        method : {"between_groups", "to_reference"}
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``between_groups``: per concept, column ``proportion``; ``to_reference``:
+            per (concept, attribute), column ``difference`` with ``lo``/``hi`` intervals.
+        """
+        return self._compare(method=method, op=np.subtract, name="difference")
+
+    def ratio(self, *, method: str = "between_groups") -> pd.DataFrame:
+        """Smallest over largest group share per concept, or share over reference share.
+
+        Parameters
+        ----------
+        method : {"between_groups", "to_reference"}
+
+        Returns
+        -------
+        pandas.DataFrame
+            Like :meth:`difference`, with ``proportion`` / ``ratio`` columns.
+        """
+        return self._compare(method=method, op=np.divide, name="ratio")
+
+    def _compare(self, *, method: str, op, name: str) -> pd.DataFrame:
+        if method == "between_groups":
+
+            def fn(n):
+                p = proportions_array(n)
+                hi_, lo_ = np.max(p, axis=-1), np.min(p, axis=-1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return hi_ - lo_ if op is np.subtract else lo_ / hi_
+
+            cols = {"proportion": fn(self.table.n)}
+            if self._boot is not None:
+                cols["lo"], cols["hi"] = self._ci(fn)
+            return self._per_concept(cols)
+        if method == "to_reference":
+            if self._ref is None:
+                raise UserError("AuditFrame: method='to_reference' needs reference=... (fix: pass a reference table)")
+            p_ref = proportions_array(self._ref.n)
+
+            def fn(n):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return op(proportions_array(n), p_ref)
+
+            cols = {name: fn(self.table.n)}
+            if self._boot is not None:
+                cols["lo"], cols["hi"] = self._ci(fn)
+            return self._cell(cols)
+        raise UserError(f"AuditFrame: unknown method {method!r} (fix: 'between_groups' or 'to_reference')")
+
+    def gaps(self, *, groups: tuple[str, str] = ("feminine", "masculine")) -> pd.DataFrame:
+        """nPMI gap ``groups[0] - groups[1]`` per concept with ``lo``/``hi`` (and ``gap_corrected``)."""
+        attrs = self.table.attributes
+        fn = lambda n: gap_array(npmi_array(n), attrs, groups)  # noqa: E731
+        cols = {"gap": fn(self.table.n)}
+        if self._boot is not None:
+            cols["lo"], cols["hi"] = self._ci(fn)
+        if self.corrected is not None:
+            cols["gap_corrected"] = fn(self.corrected.n)
+        return self._per_concept(cols)
+
+    def amplification(self) -> pd.DataFrame:
+        """Bias amplification against the reference counts: ``metric, value, lo, hi`` (+ ``value_corrected``).
+
+        Needs ``reference`` with a count column ``n`` (the training data's table).
+        """
+        if self.reference is None or "n" not in self.reference.columns:
+            raise UserError("AuditFrame.amplification needs reference counts with an 'n' column (fix: pass reference=...)")
+        ref = self._ref.n
+        keep = ref.sum(axis=1) > 0  # concepts present in the reference
+        ref = ref[keep]
+        est = amplification_arrays(ref, self.table.n[keep])
+        out = pd.DataFrame({"metric": list(METRICS), "value": [float(est[m]) for m in METRICS]})
+        if self._boot is not None:
+            boot = amplification_arrays(ref, self._boot[:, keep])
+            ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
+            out["lo"], out["hi"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
+        if self.corrected is not None:
+            fixed = amplification_arrays(ref, self.corrected.n[keep])
+            out["value_corrected"] = [float(fixed[m]) for m in METRICS]
+        return out
