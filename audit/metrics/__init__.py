@@ -13,7 +13,7 @@ Importing this package loads numpy and pandas only.
 from audit.metrics.amplification import align_tables, amplification_arrays, bias_amplification
 from audit.metrics.bootstrap import bootstrap_tables, cluster_bootstrap, cluster_counts
 from audit.metrics.correction import confusion_array, correct_counts, rogan_gladen, simplex_lsq
-from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, wide_labels
+from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, sort_labels, wide_labels
 from audit.metrics.frame import AuditFrame
 from audit.metrics.intervals import percentile_interval, wilson_interval
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
@@ -44,6 +44,7 @@ __all__ = [
     "representation",
     "rogan_gladen",
     "simplex_lsq",
+    "sort_labels",
     "Contingency",
     "bootstrap_tables",
     "cluster_bootstrap",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from audit.metrics.counts import Contingency, require_columns
+from audit.metrics.counts import Contingency, require_columns, sort_labels
 from audit.metrics.intervals import percentile_interval
 
 __all__ = ["ClusterCounts", "cluster_counts", "bootstrap_tables", "cluster_bootstrap"]
@@ -111,7 +111,7 @@ def _codes(col: pd.Series, labels: Sequence[str] | None) -> tuple[np.ndarray, tu
     """Integer codes of a column against sorted string labels (or the given ones); -1 if absent."""
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
     names = np.asarray([str(u) for u in uniques], dtype=object)
-    order = tuple(sorted(set(names))) if labels is None else tuple(map(str, labels))
+    order = sort_labels(names) if labels is None else tuple(map(str, labels))
     remap = pd.Index(order).get_indexer(names) if len(names) else np.empty(0, dtype=np.intp)
     return np.where(codes >= 0, remap[codes] if len(names) else -1, -1), order
 

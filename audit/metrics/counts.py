@@ -10,12 +10,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
 
-__all__ = ["count_pairs", "merge_counts", "Contingency", "contingency", "wide_labels", "require_columns"]
+__all__ = ["sort_labels", "count_pairs", "merge_counts", "Contingency", "contingency", "wide_labels", "require_columns"]
+
+
+def _natural_key(label: str) -> tuple:
+    parts = re.split(r"(\d+)", label)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
+
+
+def sort_labels(values: Iterable) -> tuple[str, ...]:
+    """Distinct values as strings in natural order ("2" before "10").
+
+    Examples
+    --------
+    >>> sort_labels(["10", "2", "b", "a", "2"])
+    ('2', '10', 'a', 'b')
+    """
+    return tuple(sorted({str(v) for v in values}, key=_natural_key))
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, what: str = "table") -> None:
@@ -168,8 +186,8 @@ def contingency(
     [[0.0, 3.0], [2.0, 0.0]]
     """
     require_columns(counts, [concept, attribute, "n"], what="counts table")
-    cx = tuple(sorted(counts[concept].astype(str).unique())) if concepts is None else tuple(map(str, concepts))
-    ay = tuple(sorted(counts[attribute].astype(str).unique())) if attributes is None else tuple(map(str, attributes))
+    cx = sort_labels(counts[concept].astype(str).unique()) if concepts is None else tuple(map(str, concepts))
+    ay = sort_labels(counts[attribute].astype(str).unique()) if attributes is None else tuple(map(str, attributes))
     xi = pd.Index(cx).get_indexer(counts[concept].astype(str))
     yi = pd.Index(ay).get_indexer(counts[attribute].astype(str))
     ok = (xi >= 0) & (yi >= 0)
