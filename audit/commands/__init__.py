@@ -4,8 +4,9 @@ To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
 to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 """
 
-from audit.commands import world
+from audit.commands import label, world
 
 COMMANDS = [
+    label.register,
     world.register,
 ]

@@ -138,15 +138,19 @@ def ita_degrees(L: Any, b: Any) -> np.ndarray:
 
 
 def ita_category(ita: Any) -> np.ndarray:
-    """Map ITA degrees to category names (very_light > 55 >= light > 41 >= ... > -30 >= dark).
+    """Map ITA degrees to categories: very_light > 55 >= light > 41 >= intermediate > 28 >= tan > 10 >= brown > -30 >= dark.
 
     Examples
     --------
     >>> ita_category([60, 50, 30, 20, 0, -40]).tolist()
     ['very_light', 'light', 'intermediate', 'tan', 'brown', 'dark']
     """
-    ita = np.asarray(ita, dtype=np.float64)
-    return _ITA_NAMES[np.searchsorted(-_ITA_EDGES, -ita, side="left")]
+    return _ITA_NAMES[_ita_index(ita)]
+
+
+def _ita_index(ita: Any) -> np.ndarray:
+    """Category index: the number of edges at or above ``ita`` (upper bounds inclusive)."""
+    return np.searchsorted(-_ITA_EDGES, -np.asarray(ita, dtype=np.float64), side="right")
 
 
 def mst_group(mst: Any) -> np.ndarray:
@@ -205,7 +209,7 @@ def _vote_luts(match: str, bits: int = 6) -> tuple[np.ndarray, np.ndarray]:
     r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
     lab = srgb_to_lab(np.stack([r, g, b], -1).reshape(-1, 3).astype(np.uint8)).astype(np.float64)
     mst = (nearest_mst(lab, match=match) - 1).astype(np.int8)
-    cat = np.searchsorted(-_ITA_EDGES, -ita_degrees(lab[:, 0], lab[:, 2]), side="left").astype(np.int8)
+    cat = _ita_index(ita_degrees(lab[:, 0], lab[:, 2])).astype(np.int8)
     return mst, cat
 
 
