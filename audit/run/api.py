@@ -1,0 +1,258 @@
+"""The probe-run API for notebooks and the CLI: :func:`run_probe` and the :class:`Run` it returns.
+
+Examples
+--------
+>>> import tempfile
+>>> from generator.adapters.tiny import save_tiny_stable_diffusion
+>>> tiny = save_tiny_stable_diffusion(tempfile.mkdtemp())
+>>> run = run_probe("activities", generator=f"diffusers:{tiny}", generator_options={"steps": 1},
+...                 samples=1, out=tempfile.mkdtemp() + "/run", progress=False)
+>>> len(run.manifest), run.manifest.activity.nunique()
+(18, 6)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.errors import UserError
+from audit.run.execute import run_dask, run_local
+from audit.run.merge import finish_run
+from audit.run.plan import plan_shards
+from audit.run.spec import build_spec, check_resume
+from audit.run.store import write_json_atomic
+from audit.run.work import ShardJob, is_committed
+from generator.adapters.base import Settings, parse_sweep
+from probes.catalog import resolve_suite
+from probes.expand import expand_samples
+from probes.suite import Suite
+
+__all__ = ["run_probe", "Run", "open_run", "labeler_record"]
+
+
+class Run:
+    """A finished (or in-progress) run directory, read lazily.
+
+    Attributes
+    ----------
+    path
+        The run directory.
+
+    Examples
+    --------
+    >>> Run("runs/x").path.name
+    'x'
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def _need(self, name: str) -> Path:
+        path = self.path / name
+        if not path.is_file():
+            raise UserError(f"{path}: missing (fix: the run is unfinished; rerun the same `probe run` command "
+                            "to complete it)")
+        return path
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """``spec.json``: suite, generator, labelers, seeds, versions, git revision, command."""
+        return json.loads(self._need("spec.json").read_text())
+
+    @cached_property
+    def manifest(self) -> pd.DataFrame:
+        """One row per image: id, path, prompt, prompt_id, template_id, seed, sample, setting, slots."""
+        return pd.read_parquet(self._need("manifest.parquet"))
+
+    @cached_property
+    def labels(self) -> pd.DataFrame:
+        """Tidy labels: one row per image x labeler x attribute."""
+        return pd.read_parquet(self._need("labels.parquet"))
+
+    @cached_property
+    def counts(self) -> pd.DataFrame:
+        """Merged counts ``[setting, slot, slot_value, labeler, attribute, value, n]``."""
+        return pd.read_parquet(self._need("counts.parquet"))
+
+    @cached_property
+    def results(self) -> dict[str, Any]:
+        """``results.json``: metrics per setting, reference gaps, spread across settings."""
+        return json.loads(self._need("results.json").read_text())
+
+    @property
+    def report_path(self) -> Path | None:
+        """``report.html`` if it was written."""
+        path = self.path / "report.html"
+        return path if path.is_file() else None
+
+    def image(self, image_id: str):
+        """Open one image of the run as a ``PIL.Image``."""
+        from PIL import Image
+
+        from audit.run.store import image_relpath
+
+        with Image.open(self.path / image_relpath(image_id)) as im:
+            return im.convert("RGB")
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a finished run directory.
+
+    Raises
+    ------
+    audit.errors.UserError
+        If the folder holds no finished run.
+    """
+    run = Run(path)
+    run._need("results.json")
+    return run
+
+
+def labeler_record(labeler: Any) -> dict[str, Any]:
+    """What ``spec.json`` records about a labeler (name, class, attributes, its config if any).
+
+    Examples
+    --------
+    >>> class L:
+    ...     name, attributes = "t", ("g",)
+    >>> labeler_record(L())["name"]
+    't'
+    """
+    cls = type(labeler)
+    record = {"name": getattr(labeler, "name", cls.__name__), "class": f"{cls.__module__}.{cls.__qualname__}",
+              "attributes": list(getattr(labeler, "attributes", ()))}
+    config = getattr(labeler, "config", None)
+    if callable(config):
+        record["config"] = config()
+    return record
+
+
+def _canon(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _prepare_dir(out: Path, spec: dict) -> None:
+    spec_path = out / "spec.json"
+    if spec_path.is_file():
+        check_resume(spec_path, spec)
+    elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+        raise UserError(f"{out}: folder exists and holds no run (fix: pass a new or empty --out folder)")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(spec_path, spec)
+    parts = out / "parts"
+    parts.mkdir(exist_ok=True)
+    for stale in parts.glob(".tmp-*"):  # uncommitted shards of a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, samples: int | None = None,
+              seed: int | None = None, labelers: Sequence[Any] = (), sweep: Sequence[str] | None = None,
+              settings: Sequence[Settings] | None = None, generator_options: dict[str, Any] | None = None,
+              workers: int | None = None, scheduler: str | None = None, shard_images: int = 64,
+              batch_size: int = 8, report: bool = True, progress: bool = True,
+              command: list[str] | None = None) -> Run:
+    """Run a probe suite: expand, generate, label, merge, compute results, write the report.
+
+    Running the same call again on the same ``out`` resumes a killed run (committed shards
+    are kept) and re-finishes a finished one; different options on the same ``out`` are refused.
+
+    Parameters
+    ----------
+    suite
+        Built-in suite name, suite YAML path, or a :class:`probes.suite.Suite`.
+    generator
+        ``"builtin"``, ``"diffusers:PATH_OR_ID"``, ``"diffusers-if:S1,S2"`` or an adapter object
+        following :class:`generator.adapters.base.Generator`.
+    out
+        Run directory.
+    samples, seed
+        Samples per prompt and base seed (default: the suite's).
+    labelers
+        Labeler objects (:class:`audit.labelers.base.Labeler`); none gives a run without labels.
+    sweep
+        ``["guidance=1,4,8", ...]``: sampler settings to sweep (their product).
+    settings
+        Explicit settings instead of ``sweep``.
+    generator_options
+        Options for a generator given as a string (``steps``, ``guidance``, ``device``, ``dtype``...).
+    workers, scheduler
+        Run shards on a new Dask ``LocalCluster`` of ``workers`` processes, or on the Dask
+        scheduler at ``scheduler``; neither runs in this process.
+    shard_images
+        Target images per shard (whole prompts per shard).
+    batch_size
+        Images per generator call.
+    report
+        Write ``report.html`` (needs :mod:`audit.report`).
+    progress
+        Show progress bars.
+    command
+        Command line recorded in ``spec.json`` (default ``sys.argv``).
+
+    Returns
+    -------
+    Run
+    """
+    from generator.adapters.resolve import adapter_from_spec
+
+    the_suite = resolve_suite(suite)
+    if isinstance(generator, str):
+        generator = adapter_from_spec(generator, **(generator_options or {}))
+    elif generator_options:
+        raise UserError("generator_options apply to a generator given as a string (fix: configure the adapter)")
+    if settings is not None and sweep:
+        raise UserError("give sweep or settings, not both (fix: drop one)")
+    setting_list = list(settings) if settings is not None else parse_sweep(list(sweep or []))
+    labels_of = {}
+    for labeler in labelers:
+        name = getattr(labeler, "name", None)
+        if not name or name in labels_of:
+            raise UserError(f"labeler {name!r}: every labeler needs a distinct `name` (fix: drop the duplicate)")
+        labels_of[name] = labeler
+    rows = expand_samples(the_suite, samples=samples, seed=seed)
+    shards = plan_shards(rows, settings=setting_list, shard_images=shard_images)
+    generator_config = generator.config()
+    labeler_records = [labeler_record(lab) for lab in labelers]
+    spec = build_spec(
+        suite={"name": the_suite.name, "definition": the_suite.raw},
+        generator=generator_config, labelers=labeler_records,
+        samples=int(rows["sample"].max()) + 1, seed=the_suite.seed if seed is None else int(seed),
+        settings=[s.to_dict() for s in setting_list], shard_images=shard_images, batch_size=batch_size,
+        n_images=len(rows) * len(setting_list), n_shards=len(shards), command=command,
+    )
+    spec["suite_file"] = the_suite.file
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{out}: another run is writing to this folder (fix: wait for it or use another --out)") \
+                from None
+        _prepare_dir(out, spec)
+        pending = [s for s in shards if not is_committed(out, s.id)]
+        jobs = [ShardJob(run_dir=str(out), shard=s, generator=generator, generator_key=_canon(generator_config),
+                         labelers=list(labelers), labelers_key=_canon(labeler_records),
+                         columns=list(the_suite.columns), axes=list(the_suite.axes), batch_size=batch_size)
+                for s in pending]
+        if workers is None and scheduler is None:
+            run_local(jobs, total_images=sum(j.shard.n_images for j in jobs), progress=progress)
+        else:
+            run_dask(jobs, workers=workers, scheduler=scheduler, progress=progress)
+        references = [{"slot": r.slot, "attribute": r.attribute, "value": r.value, "source": r.source,
+                       "percent": r.percent} for r in the_suite.references]
+        finish_run(out, shards, suite=the_suite.name, references=references,
+                   settings=[s.label for s in setting_list], report=report)
+    return Run(out)

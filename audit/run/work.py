@@ -1,0 +1,204 @@
+"""Run one shard: generate its images, label them where they are, commit everything at once.
+
+A shard's outputs live in ``parts/<shard_id>/`` (``manifest.parquet``,
+``labels.parquet``, ``counts.parquet``). They are written into a temporary
+folder and the folder is renamed into place: that rename is the commit. Images
+go to the content-addressed store before the commit; a shard killed before its
+commit is simply run again, writing the same bytes under the same names.
+
+Examples
+--------
+>>> shard_dir("runs/x", "s0-0001").as_posix()
+'runs/x/parts/s0-0001'
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.run.plan import Shard
+from audit.run.store import png_bytes, put_image, write_parquet_atomic
+
+__all__ = ["ShardJob", "run_shard", "shard_dir", "is_committed", "shard_counts", "LABEL_KEYS",
+           "MANIFEST_BASE", "NONE_VALUE"]
+
+#: Manifest columns before the slot columns.
+MANIFEST_BASE = ["image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting"]
+#: Columns that identify a label row.
+LABEL_KEYS = ["image_id", "labeler", "attribute"]
+#: Counts value for an axis the prompt leaves out (the counterfactual "without these words").
+NONE_VALUE = "(none)"
+
+
+@dataclass
+class ShardJob:
+    """Everything a worker needs to run one shard (picklable; models load lazily on the worker).
+
+    ``generator_key`` / ``labelers_key`` identify the models so that a worker process
+    reuses what it loaded for its previous shard.
+    """
+
+    run_dir: str
+    shard: Shard
+    generator: Any
+    generator_key: str
+    labelers: Sequence[Any]
+    labelers_key: str
+    columns: Sequence[str]
+    axes: Sequence[str] = ()
+    batch_size: int = 8
+    threads: int | None = None
+    progress: Callable[[str, int], None] | None = field(default=None, repr=False)
+
+
+def shard_dir(run_dir: str | Path, shard_id: str) -> Path:
+    """Folder holding a committed shard's parts."""
+    return Path(run_dir) / "parts" / shard_id
+
+
+def is_committed(run_dir: str | Path, shard_id: str) -> bool:
+    """True when the shard's parts folder was committed."""
+    return (shard_dir(run_dir, shard_id) / "counts.parquet").is_file()
+
+
+#: One generator and one labeler set per process, reused by the shards a worker runs
+#: (reloading a pipeline per shard would dominate the run time).
+_REUSE: dict[str, tuple[str, Any]] = {}
+
+
+def _reuse(slot: str, key: str, obj: Any) -> Any:
+    held = _REUSE.get(slot)
+    if held is not None and held[0] == key:
+        return held[1]
+    _REUSE[slot] = (key, obj)
+    return obj
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def _label(labelers: Sequence[Any], images: list, image_ids: list[str]) -> pd.DataFrame:
+    frames = []
+    for labeler in labelers:
+        frame = labeler.label(images, image_ids=image_ids)
+        missing = [c for c in ("image_id", "labeler", "attribute", "value", "confidence") if c not in frame.columns]
+        if missing:
+            raise RuntimeError(f"labeler {getattr(labeler, 'name', labeler)!r} returned no {missing} columns")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["image_id", "labeler", "attribute", "value", "confidence"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def shard_counts(manifest: pd.DataFrame, labels: pd.DataFrame, *, columns: Sequence[str],
+                 axes: Sequence[str] = ()) -> pd.DataFrame:
+    """Mergeable counts of one shard: images per (setting, slot value, labeler, attribute, value).
+
+    ``slot == "*"`` rows count all images of the setting. An axis left out of the prompt
+    counts under :data:`NONE_VALUE`; a slot the prompt does not use is not counted.
+
+    Parameters
+    ----------
+    manifest
+        One row per image (``image_id``, ``setting`` and the slot columns).
+    labels
+        Tidy labels.
+    columns
+        Slot and axis columns of the suite.
+    axes
+        Which of ``columns`` are counterfactual axes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``[setting, slot, slot_value, labeler, attribute, value, n]``; adding the tables of
+        several shards (sum of ``n`` per key) gives the table of their union.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"image_id": ["a", "b"], "setting": "default", "job": ["x", "y"]})
+    >>> lab = pd.DataFrame({"image_id": ["a", "b"], "labeler": "t", "attribute": "g", "value": ["f", "f"]})
+    >>> shard_counts(m, lab, columns=["job"]).values.tolist()[0]
+    ['default', '*', 'all', 't', 'g', 'f', 2]
+    """
+    keys = ["setting", "slot", "slot_value", "labeler", "attribute", "value"]
+    joined = manifest[["image_id", "setting", *columns]].merge(
+        labels[["image_id", "labeler", "attribute", "value"]], on="image_id", how="inner")
+    parts = [joined.assign(slot="*", slot_value="all")]
+    for col in columns:
+        values = joined[col]
+        if col in axes:
+            values = values.where(values.notna(), NONE_VALUE)
+        parts.append(joined.assign(slot=col, slot_value=values)[values.notna()])
+    stacked = pd.concat(parts, ignore_index=True)
+    stacked["value"] = stacked["value"].astype(str)
+    counts = stacked.groupby(keys, sort=True).size().rename("n").astype("int64").reset_index()
+    return counts
+
+
+def run_shard(job: ShardJob) -> pd.DataFrame:
+    """Generate, store, label and commit one shard; return its counts.
+
+    A shard already committed is not run again (its counts are read back).
+
+    Parameters
+    ----------
+    job
+        The shard and the models.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The shard's counts (see :func:`shard_counts`).
+    """
+    final = shard_dir(job.run_dir, job.shard.id)
+    if is_committed(job.run_dir, job.shard.id):
+        return pd.read_parquet(final / "counts.parquet")
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    generator = _reuse("generator", job.generator_key, job.generator)
+    labelers = _reuse("labelers", job.labelers_key, job.labelers)
+    rows = job.shard.rows
+    ids, paths, label_frames = [], [], []
+    for part in _batches(len(rows), job.batch_size):
+        batch = rows.iloc[part]
+        images = generator.generate(batch.prompt.tolist(), seeds=[int(s) for s in batch.seed],
+                                    settings=job.shard.setting)
+        stored = [put_image(job.run_dir, png_bytes(im)) for im in images]
+        if job.progress:
+            job.progress("generate", len(images))
+        batch_ids = [i for i, _ in stored]
+        ids += batch_ids
+        paths += [p for _, p in stored]
+        first = list(dict.fromkeys(batch_ids))  # label each distinct image once
+        keep = [batch_ids.index(i) for i in first]
+        label_frames.append(_label(labelers, [images[k] for k in keep], first))
+        if job.progress:
+            job.progress("label", len(images))
+    manifest = rows.assign(image_id=ids, path=paths)
+    manifest = manifest[MANIFEST_BASE + list(job.columns)].reset_index(drop=True)
+    labels = pd.concat(label_frames, ignore_index=True).drop_duplicates(LABEL_KEYS).reset_index(drop=True)
+    counts = shard_counts(manifest, labels, columns=job.columns, axes=job.axes)
+    tmp = final.with_name(f".tmp-{uuid.uuid4().hex}-{final.name}")
+    tmp.mkdir(parents=True)
+    write_parquet_atomic(tmp / "manifest.parquet", manifest)
+    write_parquet_atomic(tmp / "labels.parquet", labels)
+    write_parquet_atomic(tmp / "counts.parquet", counts)
+    try:
+        os.rename(tmp, final)  # the commit
+    except OSError:  # committed meanwhile by another attempt of the same shard
+        shutil.rmtree(tmp, ignore_errors=True)
+        return pd.read_parquet(final / "counts.parquet")
+    return counts
