@@ -104,3 +104,29 @@ def test_clip_bad_prompts_and_missing_model(tmp_path):
         load_prompt_sets(bad)
     with pytest.raises(UserError, match="allow-download"):
         CLIPLabeler(tmp_path / "no-such-model")
+
+
+def test_clip_through_cli(tiny_clip, tmp_path):
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from audit.cli import main
+
+    path, _, _ = tiny_clip
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for i, arr in enumerate(_images()):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "PNG")
+        (src / f"{i}.png").write_bytes(buf.getvalue())
+    (src / "bad.png").write_bytes(b"")
+    out = tmp_path / "clip.parquet"
+    assert main(["label", str(src), "--labeler", "clip", "--clip-model", str(path), "--out", str(out),
+                 "--batch-size", "2"]) == 0
+    df = pd.read_parquet(out)
+    assert df.groupby("image_id").size().eq(len(DEFAULT_PROMPTS)).all() and df["image_id"].nunique() == 4
+    assert set(df[df.image_id == "bad.png"]["value"]) == {"unreadable"}
+    good = df[df.image_id != "bad.png"]
+    assert good["confidence"].between(0, 1).all() and good["probs"].notna().all()

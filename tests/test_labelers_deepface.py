@@ -52,9 +52,14 @@ def make_weights(home):
 
 
 @pytest.fixture(scope="module")
-def labeler(tmp_path_factory):
+def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("deepface-home")
     make_weights(home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def labeler(home):
     return DeepFaceLabeler(weights_home=home, backend="onnx", detector_backend="skip")
 
 
@@ -75,10 +80,10 @@ def test_deepface_labels_through_deepface(labeler):
     assert abs(sum(g.values()) - 1) < 1e-4 and g[v["red", "gender"]] > 0.99
 
 
-def test_deepface_detector_finds_face_or_says_no_face(labeler):
+def test_deepface_detector_finds_face_or_says_no_face(home):
     import skimage.data
 
-    lab = DeepFaceLabeler(weights_home=labeler_home(labeler), backend="onnx", detector_backend="opencv",
+    lab = DeepFaceLabeler(weights_home=home, backend="onnx", detector_backend="opencv",
                           actions=("age",))
     df = lab.label([skimage.data.astronaut(), np.full((120, 120, 3), 128, np.uint8)], image_ids=["astro", "grey"])
     v = df.set_index(["image_id", "attribute"])["value"]
@@ -87,15 +92,32 @@ def test_deepface_detector_finds_face_or_says_no_face(labeler):
     assert df[df.image_id == "grey"]["reason"].str.contains("no face").all()
 
 
-def labeler_home(lab):
-    import os
-
-    return os.environ["DEEPFACE_HOME"]
-
-
 def test_deepface_refuses_to_download(tmp_path):
     assert len(missing_weights(tmp_path, backend="pytorch", actions=["gender", "race", "age"])) == 3
     with pytest.raises(UserError, match="gender_model_weights.onnx"):
         DeepFaceLabeler(weights_home=tmp_path, backend="onnx")
     with pytest.raises(UserError, match="not valid"):
         DeepFaceLabeler(weights_home=tmp_path, actions=("emotion",))
+
+
+def test_deepface_through_cli(home, tmp_path):
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from audit.cli import main
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), (200, 30, 30), np.uint8)).save(buf, "PNG")
+    (src / "red.png").write_bytes(buf.getvalue())
+    (src / "zero.png").write_bytes(b"")
+    out = tmp_path / "df.parquet"
+    assert main(["label", str(src), "--labeler", "deepface", "--deepface-backend", "onnx", "--deepface-detector",
+                 "skip", "--deepface-home", str(home), "--out", str(out)]) == 0
+    df = pd.read_parquet(out)
+    v = df.set_index(["image_id", "attribute"])["value"]
+    assert v["red.png", "age"] == "37" and v["red.png", "race"] == "black"
+    assert set(df[df.image_id == "zero.png"]["reason"]) == {"zero_bytes"}
