@@ -1,0 +1,247 @@
+"""The world labeler: a small CNN that reads world attributes from 64 x 64 images.
+
+Heads: profession, Monk skin tone (1-10), presentation, age group, activity,
+unsafe prop. Weights (safetensors), config and the labeler card (held-out
+accuracy overall, per skin-tone group and per presentation, confusion matrices)
+ship in ``data/weights/world-labeler/``; ``imagen-audit train labeler``
+reproduces them.
+
+Examples
+--------
+>>> lab = WorldLabeler.from_pretrained()          # doctest: +SKIP
+>>> lab.label([img], image_ids=["a"]).value.tolist()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import UserError
+from audit.labelers.base import check_batch, label_row, labels_frame, to_rgb_uint8
+from audit.resources import data_path
+
+__all__ = ["WorldLabeler", "HEADS", "DEFAULT_DIR", "build_model", "prepare_batch", "skin_group_of"]
+
+#: Attribute -> class names, in head order. Skin tones are "1".."10".
+HEADS: dict[str, tuple[str, ...]] = {
+    "profession": (
+        "nurse", "doctor", "firefighter", "chef", "teacher", "engineer", "scientist", "mechanic",
+        "carpenter", "electrician", "librarian", "receptionist", "hairdresser", "baker", "lawyer",
+        "cashier", "janitor", "painter", "plumber", "pharmacist", "programmer", "pilot", "farmer",
+        "police officer",
+    ),
+    "skin_tone": tuple(str(t) for t in range(1, 11)),
+    "presentation": ("feminine", "masculine", "androgynous"),
+    "age_group": ("young", "adult", "older"),
+    "activity": ("cooking", "reading", "sports", "office", "outdoors", "music"),
+    "unsafe": ("false", "true"),
+}
+DEFAULT_DIR = data_path("weights", "world-labeler")
+SIZE = 64
+
+
+def skin_group_of(tone: int | str) -> str:
+    """Monk tone -> ``light`` (1-3), ``medium`` (4-6), ``dark`` (7-10).
+
+    Examples
+    --------
+    >>> skin_group_of("9")
+    'dark'
+    """
+    t = int(tone)
+    return "light" if t <= 3 else "medium" if t <= 6 else "dark"
+
+
+def build_model(*, width: int = 32, heads: dict[str, tuple[str, ...]] = HEADS):
+    """The world CNN (torch). Returns a module mapping ``(N,3,64,64)`` floats to a dict of logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = build_model(width=8)
+    >>> m(torch.zeros(2, 3, 64, 64))["profession"].shape
+    torch.Size([2, 24])
+    """
+    import torch
+    from torch import nn
+
+    def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class WorldNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = width
+            self.features = nn.Sequential(
+                block(3, w), block(w, w, 2),                      # 64 -> 32
+                block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2),   # 16
+                block(2 * w, 4 * w), block(4 * w, 4 * w), nn.MaxPool2d(2),  # 8
+                block(4 * w, 8 * w),
+            )
+            self.dropout = nn.Dropout(0.1)
+            self.heads = nn.ModuleDict({k: nn.Linear(16 * w, len(v)) for k, v in heads.items()})
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            f = self.features(x)
+            return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            e = self.dropout(self.embed(x))
+            return {k: h(e) for k, h in self.heads.items()}
+
+    return WorldNet()
+
+
+def prepare_batch(images: Sequence[Any]):
+    """Images (any size/mode) -> float tensor ``(N, 3, 64, 64)`` in [-1, 1].
+
+    Examples
+    --------
+    >>> prepare_batch([np.zeros((10, 20, 3), np.uint8)]).shape
+    torch.Size([1, 3, 64, 64])
+    """
+    import torch
+    from PIL import Image
+
+    arrs = []
+    for im in images:
+        a = to_rgb_uint8(im)
+        if a.shape[:2] != (SIZE, SIZE):
+            a = np.asarray(Image.fromarray(a).resize((SIZE, SIZE), Image.BILINEAR if min(a.shape[:2]) < SIZE else Image.BOX))
+        arrs.append(a)
+    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+@dataclass
+class WorldLabeler:
+    """The world CNN as a :class:`audit.labelers.base.Labeler`.
+
+    Parameters
+    ----------
+    model
+        The torch module (see :func:`build_model`).
+    card
+        The labeler card (accuracies, confusion matrices) or ``{}``.
+    device
+        Torch device string.
+    """
+
+    model: Any
+    card: dict
+    device: str = "cpu"
+    name: str = "world"
+    attributes: tuple[str, ...] = (*HEADS, "skin_group")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu") -> WorldLabeler:
+        """Load weights, config and card from a folder (default: the shipped weights).
+
+        Examples
+        --------
+        >>> WorldLabeler.from_pretrained("/nonexistent")
+        Traceback (most recent call last):
+        audit.errors.UserError: /nonexistent/model.safetensors: world labeler weights not found (fix: run `imagen-audit train labeler --out /nonexistent` or pass the folder that holds them)
+        """
+        folder = Path(path) if path is not None else DEFAULT_DIR
+        weights = folder / "model.safetensors"
+        if not weights.exists():
+            raise UserError(f"{weights}: world labeler weights not found (fix: run `imagen-audit train labeler "
+                            f"--out {folder}` or pass the folder that holds them)")
+        from safetensors.torch import load_file
+
+        config = json.loads((folder / "config.json").read_text())
+        model = build_model(width=int(config["width"]))
+        model.load_state_dict(load_file(str(weights)))
+        model.eval().to(device)
+        card_path = folder / "card.json"
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        return cls(model=model, card=card, device=device)
+
+    def predict_proba(self, images: Sequence[Any], *, batch_size: int = 256) -> dict[str, np.ndarray]:
+        """Class probabilities per head, each ``(N, classes)``.
+
+        Examples
+        --------
+        >>> lab = WorldLabeler(model=build_model(width=8), card={})
+        >>> lab.predict_proba([np.zeros((64, 64, 3), np.uint8)])["unsafe"].shape
+        (1, 2)
+        """
+        import torch
+
+        out: dict[str, list[np.ndarray]] = {k: [] for k in HEADS}
+        self.model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                logits = self.model(prepare_batch(images[i:i + batch_size]).to(self.device))
+                for k, v in logits.items():
+                    out[k].append(torch.softmax(v.float(), dim=1).cpu().numpy())
+        return {k: np.concatenate(v) if v else np.zeros((0, len(HEADS[k]))) for k, v in out.items()}
+
+    def embed(self, images: Sequence[Any], *, batch_size: int = 256) -> np.ndarray:
+        """Penultimate features ``(N, D)`` (used for the world-FID).
+
+        Examples
+        --------
+        >>> WorldLabeler(model=build_model(width=8), card={}).embed([np.zeros((64, 64, 3), np.uint8)]).shape
+        (1, 128)
+        """
+        import torch
+
+        feats = []
+        self.model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                feats.append(self.model.embed(prepare_batch(images[i:i + batch_size]).to(self.device)).cpu().numpy())
+        return np.concatenate(feats) if feats else np.zeros((0, 0))
+
+    def label(self, images: Sequence[Any], *, image_ids: Sequence[str]) -> pd.DataFrame:
+        """Label a batch: one row per image x attribute (with ``skin_group`` derived from the tone).
+
+        Examples
+        --------
+        >>> lab = WorldLabeler(model=build_model(width=8), card={})
+        >>> df = lab.label([np.zeros((64, 64, 3), np.uint8)], image_ids=["a"])
+        >>> sorted(df.attribute)[:2]
+        ['activity', 'age_group']
+        """
+        check_batch(images, image_ids)
+        probs = self.predict_proba(images)
+        rows = []
+        for i, image_id in enumerate(image_ids):
+            for attr, classes in HEADS.items():
+                p = probs[attr][i]
+                j = int(p.argmax())
+                rows.append(label_row(image_id, labeler=self.name, attribute=attr, value=classes[j],
+                                      confidence=float(p[j]), probs=dict(zip(classes, p))))
+            tone_p = probs["skin_tone"][i]
+            grp = {g: float(sum(tone_p[int(t) - 1] for t in HEADS["skin_tone"] if skin_group_of(t) == g))
+                   for g in ("light", "medium", "dark")}
+            best = max(grp, key=grp.get)
+            rows.append(label_row(image_id, labeler=self.name, attribute="skin_group", value=best,
+                                  confidence=grp[best], probs=grp))
+        return labels_frame(rows)
+
+    def confusion(self, attribute: str) -> pd.DataFrame | None:
+        """Row-normalised confusion matrix ``C[true, predicted]`` from the card, if present.
+
+        Examples
+        --------
+        >>> WorldLabeler(model=None, card={}).confusion("presentation") is None
+        True
+        """
+        cm = self.card.get("confusion", {}).get(attribute)
+        if cm is None:
+            return None
+        df = pd.DataFrame(cm["matrix"], index=cm["classes"], columns=cm["classes"], dtype=float)
+        sums = df.sum(axis=1).replace(0, math.nan)
+        return df.div(sums, axis=0).fillna(0.0)
