@@ -56,6 +56,9 @@ def _reference_gaps(counts: pd.DataFrame, references: list[dict]) -> list[dict]:
         for (setting, labeler), sub in rows.groupby(["setting", "labeler"], sort=True):
             binary = sub.assign(value=sub.value.where(sub.value == str(ref["value"]), OTHER))
             observed = binary.groupby(["slot_value", "value"], as_index=False)["n"].sum()
+            both = pd.MultiIndex.from_product([observed.slot_value.unique(), [str(ref["value"]), OTHER]],
+                                              names=["slot_value", "value"])
+            observed = observed.set_index(["slot_value", "value"]).reindex(both, fill_value=0).reset_index()
             table = pd.DataFrame([{"slot_value": k, "value": v, "p": p} for k, pct in ref["percent"].items()
                                   for v, p in ((str(ref["value"]), pct / 100), (OTHER, 1 - pct / 100))])
             if not set(table.slot_value) & set(observed.slot_value):
