@@ -1,0 +1,217 @@
+"""The dataset audit end to end: detect, count captions, (label images), write outputs atomically.
+
+Outputs in ``out_dir``:
+
+- ``term_frequencies.parquet``, ``cooccurrence.parquet``, ``per_query_rates.parquet``
+  (see :mod:`audit.dataset.results`);
+- ``image_labels.parquet``, ``image_by_concept.parquet``, ``caption_image_agreement.parquet``
+  when images were labelled;
+- ``dataset_card.md``; ``report.html`` when the shared report module is installed;
+- ``results.json`` (summary, arguments, versions), written last: a folder with
+  ``results.json`` is complete. Every file is written to a temporary name and renamed.
+
+Examples
+--------
+>>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> pq.write_table(pa.table({"TEXT": ["a nurse", "a woman"]}), d / "x.parquet")
+>>> res = run_dataset_audit(d / "x.parquet", out_dir=d / "out", progress=False)
+>>> res["captions"]["rows"], (d / "out" / "results.json").exists()
+(2, True)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from audit import __version__
+from audit.dataset.card import dataset_card
+from audit.dataset.lexicon import load_lexicons
+from audit.dataset.results import caption_summary, cooccurrence, per_query_rates, term_frequencies
+from audit.dataset.run import audit_text
+from audit.dataset.sources import DatasetInput, detect
+from audit.dataset.textstats import TextAuditor
+from audit.errors import UserError
+from audit.shards import LAION_COLUMNS, atomic_write_bytes
+
+__all__ = ["run_dataset_audit", "write_parquet", "input_summary"]
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically (temporary name, then rename).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> write_parquet(pd.DataFrame({"a": [1]}), p); pd.read_parquet(p).a.tolist()
+    [1]
+    """
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def input_summary(ds: DatasetInput) -> dict:
+    """Layout, files, columns found and missing (per canonical column), notes.
+
+    Examples
+    --------
+    >>> from audit.dataset.sources import DatasetInput
+    >>> input_summary(DatasetInput("laion_parquet", "x", [], {"a.parquet": {"mapping": {"TEXT": "text"},
+    ...     "missing": ["nsfw"]}}))["missing_columns"]
+    {'nsfw': 1}
+    """
+    found: set[str] = set()
+    missing: dict[str, int] = {}
+    for info in ds.columns.values():
+        found.update(info["mapping"].values())
+        for m in info["missing"]:
+            missing[m] = missing.get(m, 0) + 1
+    notes = list(ds.notes)
+    if ds.columns and "nsfw" not in found and "punsafe" not in found:
+        notes.append("no NSFW or punsafe column: NSFW-tag rates are not available (NaN)")
+    files = len(ds.columns) or len({t.path for t in ds.tasks})
+    return {"root": ds.root, "kind": ds.kind, "files": files,
+            "columns_found": sorted(found, key=list(LAION_COLUMNS).index) if ds.columns else ["text"],
+            "missing_columns": dict(sorted(missing.items())), "notes": notes,
+            "image_shards": len(ds.image_shards), "image_files": len(ds.image_files)}
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict:
+    import numpy
+    import pyarrow
+
+    out = {"python": platform.python_version(), "numpy": numpy.__version__, "pandas": pd.__version__,
+           "pyarrow": pyarrow.__version__}
+    for mod in ("ahocorasick", "duckdb"):
+        try:
+            out[mod] = getattr(__import__(mod), "__version__", "installed")
+        except ImportError:
+            out[mod] = None
+    return out
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if np.isnan(o) else float(o)
+    return str(o)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return json.loads(df.to_json(orient="records"))
+
+
+def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequence[str | Path] = (),
+                      include_default_lexicons: bool = True, workers: int = 1, scheduler: str | None = None,
+                      labeler=None, max_images: int | None = None, batch_size: int = 131_072,
+                      progress: bool = True, argv: Sequence[str] | None = None) -> dict:
+    """Audit a LAION-style dataset and write every output to ``out_dir``.
+
+    Parameters
+    ----------
+    path
+        Parquet file, tar, or dataset folder (layout detected).
+    out_dir
+        Output folder (created).
+    lexicons
+        Extra lexicon files.
+    include_default_lexicons
+        Also use the starter lexicons.
+    workers, scheduler
+        Dask execution (see :func:`~audit.dataset.run.audit_text`).
+    labeler
+        Optional object following :class:`audit.labelers.Labeler`; labels the
+        dataset's images when it has any.
+    max_images
+        Label at most this many images.
+    batch_size
+        Caption rows per batch.
+    progress
+        Show progress bars.
+    argv
+        Command line to record.
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
+    out.mkdir(parents=True, exist_ok=True)
+    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
+    ds = detect(path)
+    auditor = TextAuditor(lex)
+    counts = audit_text(ds, auditor, workers=workers, scheduler=scheduler, batch_size=batch_size, progress=progress)
+    seconds = time.perf_counter() - t0
+    if counts.scalars.get("non_null_rows", 0) == 0 and counts.problems.get("no_text_column"):
+        raise UserError(f"{ds.root}: no caption column in any file (looked for "
+                        f"{', '.join(LAION_COLUMNS['text'])}, any case) (fix: rename the caption column to TEXT)")
+    tf = term_frequencies(counts, lex)
+    co = cooccurrence(counts, lex)
+    pq_rates = per_query_rates(counts, lex)
+    write_parquet(tf, out / "term_frequencies.parquet")
+    write_parquet(co, out / "cooccurrence.parquet")
+    write_parquet(pq_rates, out / "per_query_rates.parquet")
+    images = None
+    if labeler is not None:
+        from audit.dataset.images import audit_images
+
+        images = audit_images(ds, lex, labeler=labeler, out_dir=out, max_images=max_images, progress=progress)
+    cap = caption_summary(counts)
+    results = {
+        "tool": {"name": "imagen-audit dataset audit", "version": __version__, "git_revision": _git_revision(),
+                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "argv": list(argv or []),
+                 "versions": _versions()},
+        "input": input_summary(ds),
+        "execution": {"workers": workers, "scheduler": scheduler, "tasks": len(ds.tasks), "seconds": seconds,
+                      "rows_per_second": counts.n_rows / seconds if seconds > 0 else None},
+        "lexicons": {"sources": list(lex.sources), "concepts": len(lex.concepts), "surfaces": len(lex.surfaces)},
+        "captions": cap,
+        "top_terms": _records(tf[tf.level == "concept"].head(25)[["term", "role", "rows", "share"]]),
+        "per_query_rates": _records(pq_rates),
+        "top_npmi": _records(co[co.n_both >= 5].dropna(subset=["npmi"]).sort_values("npmi", ascending=False)
+                             .head(25)[["identity", "concept", "n_both", "npmi"]]),
+        "images": images,
+    }
+    card = dataset_card(results, term_frequencies=tf, cooccurrence=co, per_query=pq_rates, images=images)
+    atomic_write_bytes(out / "dataset_card.md", card.encode("utf-8"))
+    report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
+    results["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) + ["results.json"]
+    results["report"] = report
+    atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=_json_default).encode())
+    return results
+
+
+def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path) -> str:
+    """Write ``report.html`` through the shared report module when it is installed."""
+    try:
+        from audit.dataset.report import write_dataset_report
+    except ImportError as exc:  # the shared report package is not there yet
+        return f"not written: {exc}"
+    return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out)

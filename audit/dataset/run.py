@@ -1,0 +1,133 @@
+"""Run the text audit over a dataset's tasks, locally or on Dask, and merge the counts.
+
+Examples
+--------
+>>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+>>> from audit.dataset.lexicon import load_lexicons
+>>> from audit.dataset.sources import detect
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> pq.write_table(pa.table({"TEXT": ["a nurse", "a woman"]}), d / "x.parquet")
+>>> counts = audit_text(detect(d), TextAuditor(load_lexicons()), progress=False)
+>>> counts.n_rows, counts.rows_with("profession:nurse")
+(2, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tqdm.auto import tqdm
+
+from audit.dataset.sources import DatasetInput, TextTask, iter_task_batches
+from audit.dataset.textstats import TextAuditor, TextCounts
+from audit.shards import ReadStats
+
+__all__ = ["count_task", "audit_text", "TextAuditor"]
+
+
+def count_task(task: TextTask, auditor: TextAuditor, *, batch_size: int = 131_072,
+               on_batch: Callable[[int], None] | None = None) -> TextCounts:
+    """Count one task; read problems and a failure part-way are recorded, never raised.
+
+    Parameters
+    ----------
+    task
+        A task from :func:`~audit.dataset.sources.detect`.
+    auditor
+        The batch counter.
+    batch_size
+        Rows per batch.
+    on_batch
+        Called with the row count of each batch (progress).
+
+    Returns
+    -------
+    TextCounts
+        Counts of every batch read, with problems in ``problems``/``messages``.
+
+    Examples
+    --------
+    >>> from audit.dataset.sources import TextTask
+    >>> from audit.dataset.lexicon import load_lexicons
+    >>> c = count_task(TextTask("parquet", "/nonexistent.parquet"), TextAuditor(load_lexicons()))
+    >>> c.problems
+    {'unreadable_file': 1}
+    """
+    counts = auditor.empty()
+    problems = ReadStats()
+    try:
+        for batch, src in iter_task_batches(task, batch_size=batch_size, problems=problems):
+            counts += auditor.count_batch(batch, source=src)
+            if on_batch is not None:
+                on_batch(batch.num_rows)
+    except Exception as exc:  # noqa: BLE001 - keep what was counted, report the failure
+        counts.note("task_failed", f"{task.path}: {type(exc).__name__}: {exc}")
+    for reason, k in problems.skipped.items():
+        counts.note(reason, count=k)
+    counts.messages = (counts.messages + problems.errors)[:50]
+    return counts
+
+
+def _client(workers: int, scheduler: str | None):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def audit_text(dataset: DatasetInput, auditor: TextAuditor, *, workers: int = 1, scheduler: str | None = None,
+               batch_size: int = 131_072, progress: bool = True) -> TextCounts:
+    """Count every caption of a dataset.
+
+    Parameters
+    ----------
+    dataset
+        From :func:`~audit.dataset.sources.detect`.
+    auditor
+        The batch counter (sent to workers by value).
+    workers
+        Worker processes; more than 1 starts a Dask ``LocalCluster``.
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``); overrides ``workers``.
+    batch_size
+        Rows per batch.
+    progress
+        Show a progress bar with rows/s.
+
+    Returns
+    -------
+    TextCounts
+        Merged counts of all tasks.
+    """
+    total = auditor.empty()
+    bar = tqdm(total=dataset.total_rows or None, unit="rows", unit_scale=True, desc="captions",
+               disable=not progress, smoothing=0.1)
+    try:
+        if workers <= 1 and not scheduler:
+            for task in dataset.tasks:
+                total += count_task(task, auditor, batch_size=batch_size, on_batch=bar.update)
+            return total
+        from dask.distributed import as_completed
+
+        client, cluster = _client(workers, scheduler)
+        try:
+            futures = [client.submit(count_task, t, auditor, batch_size=batch_size, pure=False)
+                       for t in dataset.tasks]
+            for fut in as_completed(futures):
+                try:
+                    part = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker must not lose the others' counts
+                    total.note("task_failed", f"{type(exc).__name__}: {exc}")
+                    continue
+                total += part
+                bar.update(part.n_rows)
+                fut.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return total
+    finally:
+        bar.close()

@@ -1,0 +1,172 @@
+"""Whole-word multi-pattern tagging of captions with one Aho-Corasick pass per batch.
+
+The speed trick: a batch of lower-cased captions is an Arrow string array, i.e.
+one contiguous UTF-8 buffer plus offsets. The buffer is viewed as a Latin-1
+``str`` (one character per byte, so automaton positions are byte offsets) and
+scanned once; match end positions are mapped to rows with ``np.searchsorted``
+on the offsets. Matches that straddle two captions are dropped, and word
+boundaries are checked with vectorised byte look-ups (only neighbours outside
+ASCII are decoded in Python). Keys are UTF-8 encoded the same way, and UTF-8
+is self-synchronising, so byte matches are exactly character matches.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> t = Tagger(["woman", "nurse", "police officer"])
+>>> rows, ids = t.match(pa.array(["a woman nurse", "policewoman", "the police officer's car"]))
+>>> [(int(r), t.surfaces[i]) for r, i in zip(rows, ids)]
+[(0, 'woman'), (0, 'nurse'), (2, 'police officer')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+
+import ahocorasick
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["Tagger", "string_buffer"]
+
+# byte class: 0 = not part of a word, 1 = ASCII letter/digit, 2 = non-ASCII (decode to decide)
+_BYTE_CLASS = np.zeros(256, dtype=np.uint8)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+    _BYTE_CLASS[_c] = 1
+_BYTE_CLASS[0x80:] = 2
+
+
+def string_buffer(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy views of a string array's bytes and offsets (offsets start at 0).
+
+    Parameters
+    ----------
+    arr
+        A ``string`` or ``large_string`` array (nulls read as empty strings).
+
+    Returns
+    -------
+    data : numpy.ndarray of uint8
+        The UTF-8 bytes of all values, back to back.
+    offsets : numpy.ndarray of int64
+        ``len(arr) + 1`` offsets into ``data``.
+
+    Examples
+    --------
+    >>> d, o = string_buffer(pa.array(["ab", "c"]))
+    >>> bytes(d).decode(), o.tolist()
+    ('abc', [0, 2, 3])
+    """
+    if pa.types.is_large_string(arr.type):
+        width = np.int64
+    elif pa.types.is_string(arr.type):
+        width = np.int32
+    else:
+        raise TypeError(f"expected a string array, got {arr.type}")
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize)
+    offsets = offsets.astype(np.int64)
+    base = int(offsets[0])
+    size = int(offsets[-1]) - base
+    data = np.frombuffer(bufs[2], dtype=np.uint8, count=size, offset=base) if size else np.zeros(0, np.uint8)
+    return data, offsets - base
+
+
+def _is_word_char_before(data: np.ndarray, pos: int, lo: int) -> bool:
+    """Is the (non-ASCII) character ending at byte ``pos`` a letter or digit?"""
+    start = pos
+    while start > lo and start > pos - 3 and 0x80 <= data[start] < 0xC0:
+        start -= 1
+    ch = bytes(data[start:pos + 1]).decode("utf-8", errors="ignore")
+    return bool(ch) and ch[-1].isalnum()
+
+
+def _is_word_char_at(data: np.ndarray, pos: int, hi: int) -> bool:
+    """Is the (non-ASCII) character starting at byte ``pos`` a letter or digit?"""
+    ch = bytes(data[pos:min(pos + 4, hi)]).decode("utf-8", errors="ignore")
+    return bool(ch) and ch[0].isalnum()
+
+
+class Tagger:
+    """An Aho-Corasick automaton over surface forms, matching whole words.
+
+    Parameters
+    ----------
+    surfaces
+        Lower-case surface forms; their position is the id :meth:`match` returns.
+
+    Examples
+    --------
+    >>> t = Tagger(["man"])
+    >>> t.match(pa.array(["a man", "manhattan", "Man"]))[0].tolist()
+    [0]
+    """
+
+    def __init__(self, surfaces: Sequence[str]) -> None:
+        if not surfaces:
+            raise ValueError("a Tagger needs at least one surface form")
+        self.surfaces = tuple(surfaces)
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        keys = [s.encode("utf-8") for s in self.surfaces]
+        for i, k in enumerate(keys):
+            self._automaton.add_word(k.decode("latin-1"), i)
+        self._automaton.make_automaton()
+        self._length = np.array([len(k) for k in keys], dtype=np.int64)
+        # a boundary is only required next to a word character of the key itself
+        self._need_left = np.array([_BYTE_CLASS[k[0]] != 0 for k in keys])
+        self._need_right = np.array([_BYTE_CLASS[k[-1]] != 0 for k in keys])
+
+    def __reduce__(self):  # rebuild instead of pickling the automaton
+        return (Tagger, (self.surfaces,))
+
+    def match(self, lower: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Find whole-word occurrences of the surface forms in each caption.
+
+        Parameters
+        ----------
+        lower
+            Lower-cased captions (string array; nulls count as empty).
+        distinct
+            Keep each (row, surface) pair once (default); ``False`` keeps every occurrence.
+
+        Returns
+        -------
+        rows, surface_ids : numpy.ndarray of int64
+            One entry per distinct (row, surface) pair (or per occurrence),
+            sorted by row then by first position.
+
+        Examples
+        --------
+        >>> t = Tagger(["nurse"])
+        >>> t.match(pa.array(["nurse nurse", None, "a nurse"]))[0].tolist()
+        [0, 2]
+        """
+        data, offsets = string_buffer(lower)
+        if data.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        text = str(memoryview(data), "latin-1")
+        flat = np.fromiter(chain.from_iterable(self._automaton.iter(text)), dtype=np.int64)
+        if flat.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        end, sid = flat[0::2], flat[1::2]
+        start = end - self._length[sid] + 1
+        row = np.searchsorted(offsets, end, side="right") - 1
+        lo, hi = offsets[row], offsets[row + 1]
+        ok = start >= lo
+        cls_left = np.where(start > lo, _BYTE_CLASS[data[np.maximum(start - 1, 0)]], 0)
+        cls_right = np.where(end + 1 < hi, _BYTE_CLASS[data[np.minimum(end + 1, data.size - 1)]], 0)
+        cls_left = np.where(self._need_left[sid], cls_left, 0)
+        cls_right = np.where(self._need_right[sid], cls_right, 0)
+        ok &= (cls_left != 1) & (cls_right != 1)
+        for i in np.flatnonzero(ok & ((cls_left == 2) | (cls_right == 2))):
+            if cls_left[i] == 2 and _is_word_char_before(data, int(start[i] - 1), int(lo[i])):
+                ok[i] = False
+            elif cls_right[i] == 2 and _is_word_char_at(data, int(end[i] + 1), int(hi[i])):
+                ok[i] = False
+        row, sid = row[ok], sid[ok]
+        if not distinct:
+            return row, sid
+        pair = row * len(self.surfaces) + sid
+        _, first = np.unique(pair, return_index=True)
+        first.sort()  # keep order of first occurrence (rows are already ascending)
+        return row[first], sid[first]

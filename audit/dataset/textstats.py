@@ -1,0 +1,336 @@
+"""Streaming text statistics of captions: mergeable counts built batch by batch.
+
+:class:`TextAuditor` turns one Arrow batch of canonical columns (``text`` and,
+when present, ``nsfw`` / ``punsafe``) into a :class:`TextCounts`; counts of
+batches, shards and Dask workers add with ``+``. Per batch:
+
+1. captions are hashed (DuckDB ``hash``, 64 bit) and de-duplicated with
+   ``np.unique``; distinct hashes feed a :class:`DistinctCounter`;
+2. the unique captions are lower-cased (``pc.utf8_lower``) and tagged once by
+   the Aho-Corasick :class:`~audit.dataset.tagger.Tagger`;
+3. a caption x concept indicator (concepts plus the flags below) is weighted
+   by how many rows carry each unique caption and folded into a dense
+   co-occurrence matrix ``pair[a, b]`` = rows where both ``a`` and ``b`` hold
+   (the diagonal is the row count of each).
+
+Flags (extra columns of the matrix): ``flag:nsfw`` (the metadata NSFW tag),
+``flag:nsfw_known`` (the tag is present), ``flag:any_unsafe`` / ``flag:any_toxic``
+(a term of that role is in the caption), ``flag:all`` (every row).
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> from audit.dataset.lexicon import load_lexicons
+>>> aud = TextAuditor(load_lexicons())
+>>> c = aud.count_batch(pa.RecordBatch.from_pydict({"text": ["a nurse", "A nurse", "a woman nurse"]}))
+>>> c.rows_with("profession:nurse"), c.pair_count("gender:woman", "profession:nurse")
+(3, 1)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+
+from audit.dataset.columns import caption_strings, nsfw_flags
+from audit.dataset.distinct import DistinctCounter
+from audit.dataset.lexicon import Lexicon, load_stopwords
+from audit.dataset.tagger import Tagger, string_buffer
+
+__all__ = ["TextCounts", "TextAuditor", "FLAGS", "LENGTH_BINS", "LONG_CAPTION"]
+
+FLAGS = ("flag:all", "flag:nsfw", "flag:nsfw_known", "flag:any_unsafe", "flag:any_toxic")
+#: Caption length histogram edges, in characters (last bin is open).
+LENGTH_BINS = (0, 1, 10, 20, 50, 100, 200, 500, 1000, 5000, 60000)
+#: Captions at least this long (characters) are counted as ``very_long``.
+LONG_CAPTION = 60000
+#: One caption in ``STOPWORD_SAMPLE`` (chosen by hash, so batching does not matter)
+#: is scanned for stop words.
+STOPWORD_SAMPLE = 8
+
+# byte tables for language statistics
+_ASCII_LETTER = np.zeros(256, np.uint8)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _ASCII_LETTER[_c] = 1
+#: Control characters other than tab, newline and carriage return.
+_NONPRINT_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+
+
+@dataclass
+class TextCounts:
+    """Mergeable caption counts (add two with ``+``).
+
+    Attributes
+    ----------
+    labels
+        Concept labels then :data:`FLAGS`; index of ``pair``.
+    surfaces
+        Lexicon surface forms; index of ``surface_rows``.
+    pair
+        ``pair[a, b]``: rows where both hold (int64, symmetric).
+    surface_rows
+        Rows containing each surface form.
+    scalars
+        Named totals (rows, nulls, empties, lengths, language sums, ...).
+    length_hist
+        Row counts per :data:`LENGTH_BINS` bin.
+    problems
+        Repaired or skipped values, by reason (``invalid_utf8``, ``corrupt_tar``...).
+    messages
+        Up to 50 example messages naming the file at fault.
+    distinct
+        Distinct non-null captions (exact, or HyperLogLog past its limit).
+    """
+
+    labels: tuple[str, ...]
+    surfaces: tuple[str, ...]
+    pair: np.ndarray
+    surface_rows: np.ndarray
+    scalars: dict[str, float] = field(default_factory=dict)
+    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(len(LENGTH_BINS), np.int64))
+    problems: dict[str, int] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    distinct: DistinctCounter = field(default_factory=DistinctCounter)
+
+    @classmethod
+    def empty(cls, labels: tuple[str, ...], surfaces: tuple[str, ...]) -> TextCounts:
+        """Zero counts for a label set.
+
+        Examples
+        --------
+        >>> TextCounts.empty(("a",), ("x",)).pair.shape
+        (1, 1)
+        """
+        k = len(labels)
+        return cls(labels, surfaces, np.zeros((k, k), np.int64), np.zeros(len(surfaces), np.int64))
+
+    def __iadd__(self, other: TextCounts) -> TextCounts:
+        if self.labels != other.labels or self.surfaces != other.surfaces:
+            raise ValueError("cannot add TextCounts built from different lexicons")
+        for k, v in other.scalars.items():
+            self.scalars[k] = max(self.scalars.get(k, v), v) if k.startswith("max_") else self.scalars.get(k, 0) + v
+        for k, v in other.problems.items():
+            self.problems[k] = self.problems.get(k, 0) + v
+        self.pair += other.pair
+        self.surface_rows += other.surface_rows
+        self.length_hist += other.length_hist
+        self.messages = (self.messages + other.messages)[:50]
+        self.distinct.update(other.distinct)
+        return self
+
+    def __add__(self, other: TextCounts) -> TextCounts:
+        out = TextCounts.empty(self.labels, self.surfaces)
+        out.distinct = DistinctCounter(exact_limit=self.distinct.exact_limit, p=self.distinct.p)
+        out += self
+        out += other
+        return out
+
+    def note(self, reason: str, message: str = "", *, count: int = 1) -> None:
+        """Count a problem and keep an example message.
+
+        Examples
+        --------
+        >>> c = TextCounts.empty(("a",), ()); c.note("corrupt_tar", "x.tar: truncated"); c.problems
+        {'corrupt_tar': 1}
+        """
+        self.problems[reason] = self.problems.get(reason, 0) + count
+        if message and len(self.messages) < 50:
+            self.messages.append(f"{reason}: {message}")
+
+    @property
+    def n_rows(self) -> int:
+        """Rows counted (including null and empty captions)."""
+        return int(self.scalars.get("rows", 0))
+
+    def rows_with(self, label: str) -> int:
+        """Rows where a concept or flag holds.
+
+        Examples
+        --------
+        >>> TextCounts.empty(("a",), ()).rows_with("a")
+        0
+        """
+        i = self.labels.index(label)
+        return int(self.pair[i, i])
+
+    def pair_count(self, a: str, b: str) -> int:
+        """Rows where both ``a`` and ``b`` hold."""
+        return int(self.pair[self.labels.index(a), self.labels.index(b)])
+
+
+class TextAuditor:
+    """Count one batch of captions at a time against a lexicon.
+
+    Parameters
+    ----------
+    lexicon
+        Merged lexicons (:func:`~audit.dataset.lexicon.load_lexicons`).
+    punsafe_threshold
+        ``punsafe`` at or above which a row counts as NSFW-tagged.
+    exact_distinct_limit
+        Distinct captions kept exactly before falling back to HyperLogLog.
+
+    Examples
+    --------
+    >>> from audit.dataset.lexicon import load_lexicons
+    >>> aud = TextAuditor(load_lexicons())
+    >>> aud.count_batch(pa.RecordBatch.from_pydict({"text": ["x", None, ""]})).scalars["null"]
+    1
+    """
+
+    def __init__(self, lexicon: Lexicon, *, punsafe_threshold: float = 0.5,
+                 exact_distinct_limit: int = 50_000_000) -> None:
+        self.lexicon = lexicon
+        self.labels = tuple(lexicon.concepts) + FLAGS
+        self.punsafe_threshold = punsafe_threshold
+        self.exact_distinct_limit = exact_distinct_limit
+        self._tagger = Tagger(lexicon.surfaces)
+        self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
+        k = len(lexicon.concepts)
+        rows, cols = [], []
+        for s, cids in enumerate(lexicon.surface_concepts):
+            rows.extend([s] * len(cids))
+            cols.extend(cids)
+        self._surface_to_concept = sparse.csr_matrix(
+            (np.ones(len(rows), np.int8), (rows, cols)), shape=(len(lexicon.surfaces), k))
+        roles = np.array(lexicon.roles)
+        self._unsafe_cols = np.flatnonzero(roles == "unsafe")
+        self._toxic_cols = np.flatnonzero(roles == "toxic")
+        self._con = None
+
+    def __reduce__(self):  # rebuild (automaton, DuckDB connection) in worker processes
+        return (partial(TextAuditor, punsafe_threshold=self.punsafe_threshold,
+                        exact_distinct_limit=self.exact_distinct_limit), (self.lexicon,))
+
+    def empty(self) -> TextCounts:
+        """Zero counts with this auditor's labels."""
+        c = TextCounts.empty(self.labels, self.lexicon.surfaces)
+        c.distinct = DistinctCounter(exact_limit=self.exact_distinct_limit)
+        return c
+
+    def _hash(self, text: pa.Array) -> np.ndarray:
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            self._con.execute("SET threads=1")
+        rel = self._con.from_arrow(pa.table({"t": text}))
+        return rel.project("hash(t) AS h").fetchnumpy()["h"].astype(np.uint64)
+
+    def count_batch(self, batch: pa.RecordBatch, *, source: str = "") -> TextCounts:
+        """Count one batch with canonical column names (``text``, ``nsfw``, ``punsafe``).
+
+        Parameters
+        ----------
+        batch
+            Rows to count; a missing ``text`` column counts every row as null.
+        source
+            File name used in problem messages.
+
+        Returns
+        -------
+        TextCounts
+
+        Examples
+        --------
+        >>> from audit.dataset.lexicon import load_lexicons
+        >>> aud = TextAuditor(load_lexicons())
+        >>> c = aud.count_batch(pa.RecordBatch.from_pydict({"text": ["nude woman"], "nsfw": ["NSFW"]}))
+        >>> c.pair_count("gender:woman", "flag:nsfw"), c.pair_count("gender:woman", "flag:any_unsafe")
+        (1, 1)
+        """
+        out = self.empty()
+        n = batch.num_rows
+        if "text" in batch.schema.names:
+            text, problems = caption_strings(batch.column("text"))
+        else:
+            text, problems = pa.nulls(n, pa.string()), {}
+        for reason, k in problems.items():
+            out.note(reason, f"{source}: {k} caption(s) in column text", count=k)
+        valid = text.is_valid().to_numpy(zero_copy_only=False)
+        nsfw, known, _ = nsfw_flags(batch, punsafe_threshold=self.punsafe_threshold)
+        text = text.fill_null("")
+        lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+        s = out.scalars
+        s["rows"] = n
+        s["null"] = int(n - valid.sum())
+        s["very_long"] = int((lengths >= LONG_CAPTION).sum())
+        s["length_sum"] = int(lengths[valid].sum())
+        s["max_length"] = int(lengths.max()) if n else 0
+        out.length_hist += np.bincount(np.searchsorted(LENGTH_BINS, lengths[valid], side="right") - 1,
+                                       minlength=len(LENGTH_BINS))
+        # de-duplicate within the batch by 64-bit hash
+        h = self._hash(text)
+        uh, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        mult = np.bincount(inv, minlength=len(uh))
+        out.distinct.add(h[valid])
+        s["non_null_rows"] = int(valid.sum())
+        uniq = text.take(pa.array(first))
+        self._language(out, uniq, mult, uh)
+        trimmed_len = pc.utf8_length(pc.utf8_trim_whitespace(uniq)).to_numpy(zero_copy_only=False)
+        empty_u = trimmed_len == 0
+        s["empty"] = int(mult[empty_u].sum() - (n - valid.sum()))  # nulls are counted apart
+        # tag unique lower-cased captions
+        r, sid = self._tagger.match(pc.utf8_lower(uniq))
+        out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
+        hits = sparse.csr_matrix((np.ones(len(r), np.int8), (r, sid)), shape=(len(uh), len(self.lexicon.surfaces)))
+        concept = (hits @ self._surface_to_concept).astype(bool).astype(np.int64).tocsc()
+        any_unsafe = np.asarray(concept[:, self._unsafe_cols].sum(axis=1)).ravel() > 0
+        any_toxic = np.asarray(concept[:, self._toxic_cols].sum(axis=1)).ravel() > 0
+        # row-level flags aggregated onto unique captions
+        row_flags = np.stack([np.ones(n, bool), nsfw & known, known], axis=1).astype(np.int64)
+        flag_u = np.stack([np.bincount(inv, weights=row_flags[:, j], minlength=len(uh)) for j in range(3)],
+                          axis=1).astype(np.int64)
+        text_flags = np.stack([any_unsafe, any_toxic], axis=1).astype(np.int64)
+        # unique-caption columns weighted by multiplicity: concepts, any_unsafe, any_toxic
+        ind = sparse.hstack([concept, sparse.csc_matrix(text_flags)]).tocsc()
+        weighted = sparse.csc_matrix(ind.multiply(mult.astype(np.int64)[:, None]))
+        k = len(self.lexicon.concepts)
+        # label order: concepts, flag:all, flag:nsfw, flag:nsfw_known, flag:any_unsafe, flag:any_toxic
+        idx_ind = np.r_[np.arange(k), k + 3, k + 4]
+        idx_row = np.r_[k, k + 1, k + 2]
+        out.pair[np.ix_(idx_ind, idx_ind)] += (ind.T @ weighted).toarray().astype(np.int64)
+        cross = (ind.T @ sparse.csr_matrix(flag_u)).toarray().astype(np.int64)
+        out.pair[np.ix_(idx_ind, idx_row)] += cross
+        out.pair[np.ix_(idx_row, idx_ind)] += cross.T
+        out.pair[np.ix_(idx_row, idx_row)] += row_flags.T @ row_flags
+        return out
+
+    def _language(self, out: TextCounts, uniq: pa.Array, mult: np.ndarray, uh: np.ndarray) -> None:
+        """Language-quality statistics, weighted by rows.
+
+        Non-printable and U+FFFD (undecodable bytes) are checked on every
+        caption; the ASCII-letter share and the stop-word ratio on the one in
+        :data:`STOPWORD_SAMPLE` chosen by hash.
+        """
+        s = out.scalars
+        nonprint = pc.match_substring_regex(uniq, _NONPRINT_RE).to_numpy(zero_copy_only=False)
+        s["nonprintable_rows"] = int(mult[nonprint].sum())
+        repl = pc.match_substring(uniq, "\ufffd").to_numpy(zero_copy_only=False)
+        s["replacement_char_rows"] = int(mult[repl].sum())
+        pick = np.flatnonzero(uh % np.uint64(STOPWORD_SAMPLE) == 0)
+        sample = uniq.take(pa.array(pick))
+        chars = pc.utf8_length(sample).to_numpy(zero_copy_only=False).astype(np.int64)
+        keep = chars > 0
+        pick, chars, sample = pick[keep], chars[keep], sample.filter(pa.array(keep))
+        if not len(pick):
+            return
+        data, offsets = string_buffer(sample)
+        letters = np.add.reduceat(_ASCII_LETTER[data], offsets[:-1], dtype=np.int64)
+        words = pc.count_substring_regex(sample, r"\w+").to_numpy(zero_copy_only=False).astype(np.int64)
+        stops = pc.count_substring_regex(pc.utf8_lower(sample), self._stop_re).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+        w = mult[pick]
+        ratio = np.divide(stops, words, out=np.zeros(len(pick)), where=words > 0)
+        share = letters / chars
+        s["lang_sample_rows"] = int(w.sum())
+        s["ascii_letter_share_sum"] = float((share * w).sum())
+        s["mostly_ascii_letters_rows"] = int(w[share >= 0.5].sum())
+        s["stopword_ratio_sum"] = float((np.minimum(ratio, 1.0) * w).sum())
+        s["stopword_any_rows"] = int(w[stops > 0].sum())
