@@ -4,11 +4,12 @@ To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
 to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 """
 
-from audit.commands import dataset, train, label, world
+from audit.commands import dataset, train, label, report, world
 
 COMMANDS = [
     dataset.register,
     label.register,
     world.register,
     train.register,
+    report.register,
 ]
