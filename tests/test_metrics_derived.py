@@ -12,6 +12,7 @@ from audit.errors import UserError
 from audit.metrics import (
     AuditFrame,
     bias_amplification,
+    correct_array,
     correct_counts,
     count_pairs,
     npmi,
@@ -20,6 +21,7 @@ from audit.metrics import (
     representation,
     rogan_gladen,
     simplex_lsq,
+    simplex_lsq_batch,
 )
 
 JOBS = ["ceo", "chef", "nurse", "pilot"]
@@ -141,11 +143,41 @@ def test_correction_with_sampling_noise_stays_on_simplex_and_is_closer_to_truth(
     assert simplex_lsq(np.array([0.1, 0.9]), c)[0] == pytest.approx(0.0, abs=1e-8)
 
 
+def test_batch_solver_agrees_with_scipy():
+    rng = np.random.default_rng(1)
+    for k in (2, 3, 4):
+        c = rng.dirichlet(np.ones(k), size=k) * 0.4 + np.eye(k) * 0.6  # rows sum to 1, diagonal dominant
+        q = rng.dirichlet(np.ones(k) * 0.5, size=40)  # many fall outside C^T(simplex): boundary solutions
+        assert simplex_lsq_batch(q, c) == pytest.approx(simplex_lsq(q, c), abs=2e-5)
+    batch = np.stack([q, q[::-1]])
+    assert simplex_lsq_batch(batch, c).shape == batch.shape
+    assert correct_array(np.array([[0.0, 0.0, 0.0, 0.0]]), c).tolist() == [[0.0] * 4]
+
+
+def test_corrected_intervals_cover_the_truth_raw_ones_do_not():
+    rng = np.random.default_rng(7)
+    c = np.array([[0.9, 0.1], [0.3, 0.7]])  # observed share 0.48 for a true 0.3
+    conf = pd.DataFrame(c, index=["feminine", "masculine"], columns=["feminine", "masculine"])
+    truth, n_sims, cover_raw, cover_fixed = 0.3, 120, 0, 0
+    for i in range(n_sims):
+        true_fem = rng.random((40, 10)) < rng.beta(3, 7, 40)[:, None]  # clustered, mean 0.3
+        flip = rng.random((40, 10)) < np.where(true_fem, c[0, 1], c[1, 0])
+        seen = np.where(true_fem ^ flip, "feminine", "masculine").reshape(-1)
+        df = pd.DataFrame({"prompt_id": np.repeat(np.arange(40), 10), "profession": "x", "presentation": seen})
+        af = AuditFrame(df, concept="profession", attribute="presentation", confusion=conf, n_resamples=300, seed=i)
+        ci = af.by_group_ci.loc[("x", "feminine")]
+        cover_raw += bool(ci.proportion_lo <= truth <= ci.proportion_hi)
+        cover_fixed += bool(ci.proportion_corrected_lo <= truth <= ci.proportion_corrected_hi)
+    assert cover_fixed / n_sims >= 0.88 and cover_raw / n_sims < 0.5
+
+
 def test_correction_errors_are_clear():
     conf = pd.DataFrame([[0.9, 0.1], [0.1, 0.9]], index=["f", "m"], columns=["f", "m"])
     counts = pd.DataFrame({"job": ["x"], "g": ["no_face"], "n": [3]})
     with pytest.raises(UserError, match="no_face"):
         correct_counts(counts, conf, concept="job", attribute="g")
+    with pytest.raises(UserError, match="no_face"):
+        AuditFrame(counts.assign(prompt_id=0), concept="job", attribute="g", confusion=conf)
 
 
 # ----------------------------------------------------------------------------- AuditFrame
@@ -183,8 +215,14 @@ def test_audit_frame_views_match_direct_computation():
     )
     assert (amp.lo <= amp.value).all() and (amp.value <= amp.hi).all()
     assert set(af.by_concept.columns) >= {"mad_from_uniform", "normalized_entropy", "mad_from_uniform_corrected"}
-    assert list(af.by_concept_ci.columns) == ["mad_from_uniform_lo", "mad_from_uniform_hi", "normalized_entropy_lo",
-                                              "normalized_entropy_hi"]
+    assert list(af.by_concept_ci.columns) == [
+        "mad_from_uniform_lo", "mad_from_uniform_hi", "normalized_entropy_lo", "normalized_entropy_hi",
+        "mad_from_uniform_corrected_lo", "mad_from_uniform_corrected_hi",
+        "normalized_entropy_corrected_lo", "normalized_entropy_corrected_hi",
+    ]
+    assert {"proportion_corrected_lo", "npmi_corrected_hi"} <= set(ci.columns)
+    assert {"gap_corrected_lo", "gap_corrected_hi"} <= set(gaps.columns)
+    assert (amp.lo_corrected <= amp.value_corrected + 1e-12).all()
     for view in (bg, ci, diff, gaps, amp, af.by_concept):
         assert isinstance(view, pd.DataFrame)
 

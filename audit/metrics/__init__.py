@@ -12,7 +12,14 @@ Importing this package loads numpy and pandas only.
 
 from audit.metrics.amplification import align_tables, amplification_arrays, bias_amplification
 from audit.metrics.bootstrap import bootstrap_tables, cluster_bootstrap, cluster_counts
-from audit.metrics.correction import confusion_array, correct_counts, rogan_gladen, simplex_lsq
+from audit.metrics.correction import (
+    confusion_array,
+    correct_array,
+    correct_counts,
+    rogan_gladen,
+    simplex_lsq,
+    simplex_lsq_batch,
+)
 from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, sort_labels, wide_labels
 from audit.metrics.frame import AuditFrame
 from audit.metrics.intervals import percentile_interval, wilson_interval
@@ -44,6 +51,8 @@ __all__ = [
     "representation",
     "rogan_gladen",
     "simplex_lsq",
+    "simplex_lsq_batch",
+    "correct_array",
     "sort_labels",
     "Contingency",
     "bootstrap_tables",

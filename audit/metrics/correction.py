@@ -16,7 +16,7 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics.counts import contingency
 
-__all__ = ["confusion_array", "simplex_lsq", "rogan_gladen", "correct_counts"]
+__all__ = ["confusion_array", "simplex_lsq", "simplex_lsq_batch", "correct_array", "rogan_gladen", "correct_counts"]
 
 
 def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
@@ -96,6 +96,89 @@ def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
         p = np.clip(res.x, 0.0, None)
         out[i] = p / p.sum()
     return out.reshape(np.shape(observed))
+
+
+def _face_solutions(ct: np.ndarray):
+    """For every support set S, the affine map q -> argmin ||ct[:, S] p - q|| s.t. sum p = 1."""
+    from itertools import combinations
+
+    k = ct.shape[1]
+    for size in range(1, k + 1):
+        for support in combinations(range(k), size):
+            a = ct[:, support]
+            kkt = np.zeros((size + 1, size + 1))
+            kkt[:size, :size] = 2 * a.T @ a
+            kkt[:size, size] = kkt[size, :size] = 1.0
+            inv = np.linalg.pinv(kkt)
+            yield list(support), inv[:size, :size] @ (2 * a.T), inv[:size, size]
+
+
+def simplex_lsq_batch(observed: np.ndarray, confusion: np.ndarray, *, max_classes: int = 12) -> np.ndarray:
+    """Vectorised exact version of :func:`simplex_lsq` for many rows (e.g. bootstrap resamples).
+
+    The optimum lies in the relative interior of one face of the simplex, where
+    it is the equality-constrained least-squares solution on that face's
+    support, an affine function of ``q``. Every face's map is precomputed from
+    the confusion matrix; each row keeps the feasible candidate of lowest
+    residual. Cost grows as ``2**Y``, hence ``max_classes``.
+
+    Parameters
+    ----------
+    observed : numpy.ndarray
+        Observed shares, shape ``(..., Y)``; NaN rows stay NaN.
+    confusion : numpy.ndarray
+        Row-normalised ``C[true, predicted]``.
+    max_classes : int, default 12
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``observed``.
+
+    Examples
+    --------
+    >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> np.round(simplex_lsq_batch(np.array([[0.41, 0.59], [0.1, 0.9]]), C), 6).tolist()
+    [[0.3, 0.7], [0.0, 1.0]]
+    """
+    ct = np.asarray(confusion, dtype=float).T
+    k = ct.shape[1]
+    if k > max_classes:
+        raise UserError(f"simplex_lsq_batch: {k} classes exceed max_classes={max_classes} (fix: use simplex_lsq)")
+    q = np.asarray(observed, dtype=float)
+    flat = q.reshape(-1, k)
+    best = np.full(flat.shape, np.nan)
+    best_err = np.full(len(flat), np.inf)
+    for support, lin, const in _face_solutions(ct):
+        p_s = flat @ lin.T + const  # (rows, |S|)
+        feasible = (p_s >= -1e-12).all(axis=1)
+        resid = flat - p_s @ ct[:, support].T
+        err = np.einsum("ij,ij->i", resid, resid)
+        take = feasible & (err < best_err - 1e-15)
+        if take.any():
+            best_err[take] = err[take]
+            row = np.zeros((int(take.sum()), k))
+            row[:, support] = np.clip(p_s[take], 0.0, None)
+            best[take] = row
+    best /= best.sum(axis=1, keepdims=True)
+    best[np.isnan(flat).any(axis=1)] = np.nan
+    return best.reshape(q.shape)
+
+
+def correct_array(n: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """Corrected count arrays ``(..., X, Y)``: each concept's shares replaced by :func:`simplex_lsq_batch`.
+
+    Examples
+    --------
+    >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> np.round(correct_array(np.array([[41.0, 59.0]]), C), 6).tolist()
+    [[30.0, 70.0]]
+    """
+    n = np.asarray(n, dtype=float)
+    total = n.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = simplex_lsq_batch(n / total, confusion)
+    return np.where(total > 0, np.nan_to_num(p) * total, 0.0)
 
 
 def rogan_gladen(observed, *, sensitivity: float, specificity: float) -> np.ndarray:

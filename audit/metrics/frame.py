@@ -16,8 +16,8 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics.amplification import METRICS, amplification_arrays
 from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
-from audit.metrics.correction import correct_counts
-from audit.metrics.counts import Contingency, contingency
+from audit.metrics.correction import confusion_array, correct_array
+from audit.metrics.counts import Contingency, sort_labels
 from audit.metrics.intervals import percentile_interval
 from audit.metrics.npmi import gap_array, npmi_array
 from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_table
@@ -74,7 +74,16 @@ class AuditFrame:
         seed: int = 0,
     ) -> None:
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
-        cc = cluster_counts(data, concept=concept, attribute=attribute, cluster=cluster, weight=weight)
+        labels = None
+        if confusion is not None:
+            labels = sort_labels(confusion.index)
+            extra = sorted(set(data[attribute].dropna().astype(str)) - set(labels))
+            if extra:
+                raise UserError(
+                    f"AuditFrame: {attribute} values {extra} are not in the confusion matrix "
+                    "(fix: filter those rows out or extend the matrix)"
+                )
+        cc = cluster_counts(data, concept=concept, attribute=attribute, cluster=cluster, weight=weight, attributes=labels)
         if not cc.concepts or not cc.attributes:
             raise UserError(f"AuditFrame: no rows with both {concept!r} and {attribute!r} set (fix: check the columns)")
         self.table: Contingency = cc.table()
@@ -86,9 +95,12 @@ class AuditFrame:
             else None
         )
         self.corrected: Contingency | None = None
-        if confusion is not None:
-            fixed = correct_counts(self.counts, confusion, concept=concept, attribute=attribute)
-            self.corrected = contingency(fixed, concept=concept, attribute=attribute, concepts=cc.concepts)
+        self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
+        self._boot_corrected = None
+        if self._conf is not None:
+            self.corrected = Contingency(cc.concepts, cc.attributes, correct_array(self.table.n, self._conf))
+            if self._boot is not None:
+                self._boot_corrected = correct_array(self._boot, self._conf)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -107,15 +119,18 @@ class AuditFrame:
         out.index = pd.Index(list(self.table.concepts), name=self.concept)
         return out
 
-    def _ci(self, fn: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
-        return percentile_interval(fn(self._boot), confidence=self.confidence)
+        return percentile_interval(fn(self._boot_corrected if corrected else self._boot), confidence=self.confidence)
 
     def _with_ci(self, fns: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
         for name, fn in fns.items():
             cols[f"{name}_lo"], cols[f"{name}_hi"] = self._ci(fn)
+        if self._boot_corrected is not None:
+            for name, fn in fns.items():
+                cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = self._ci(fn, corrected=True)
         return cols
 
     # ------------------------------------------------------------------ views
@@ -137,7 +152,7 @@ class AuditFrame:
 
     @property
     def by_group_ci(self) -> pd.DataFrame:
-        """Cluster-bootstrap intervals: ``proportion_lo/hi, npmi_lo/hi`` per (concept, attribute)."""
+        """Cluster-bootstrap intervals ``proportion_lo/hi, npmi_lo/hi`` (+ ``*_corrected_lo/hi``) per group."""
         return self._cell(self._with_ci({"proportion": proportions_array, "npmi": npmi_array}))
 
     @property
@@ -223,6 +238,8 @@ class AuditFrame:
             cols["lo"], cols["hi"] = self._ci(fn)
         if self.corrected is not None:
             cols["gap_corrected"] = fn(self.corrected.n)
+            if self._boot is not None:
+                cols["gap_corrected_lo"], cols["gap_corrected_hi"] = self._ci(fn, corrected=True)
         return self._per_concept(cols)
 
     def amplification(self) -> pd.DataFrame:
@@ -244,4 +261,8 @@ class AuditFrame:
         if self.corrected is not None:
             fixed = amplification_arrays(ref, self.corrected.n[keep])
             out["value_corrected"] = [float(fixed[m]) for m in METRICS]
+            if self._boot_corrected is not None:
+                boot = amplification_arrays(ref, self._boot_corrected[:, keep])
+                ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
+                out["lo_corrected"], out["hi_corrected"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
         return out
