@@ -58,7 +58,8 @@ def write_suite(folder: Path) -> Path:
 def run_kwargs(tiny: Path, suite: Path) -> dict:
     """Options shared by the run tests (the kill test's subprocess uses the same)."""
     return dict(generator=f"diffusers:{tiny}", generator_options={"steps": 2, "guidance": 3.0},
-                labelers=[StubLabeler()], shard_images=4, batch_size=2, progress=False, report=False)
+                labelers=[StubLabeler()], shard_images=4, batch_size=2, threads=1, progress=False,
+                report=False)
 
 
 def read_outputs(run_dir: Path) -> dict:

@@ -161,7 +161,7 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
               seed: int | None = None, labelers: Sequence[Any] = (), sweep: Sequence[str] | None = None,
               settings: Sequence[Settings] | None = None, generator_options: dict[str, Any] | None = None,
               workers: int | None = None, scheduler: str | None = None, shard_images: int = 64,
-              batch_size: int = 8, report: bool = True, progress: bool = True,
+              batch_size: int = 8, threads: int | None = None, report: bool = True, progress: bool = True,
               command: list[str] | None = None) -> Run:
     """Run a probe suite: expand, generate, label, merge, compute results, write the report.
 
@@ -194,6 +194,9 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
         Target images per shard (whole prompts per shard).
     batch_size
         Images per generator call.
+    threads
+        Torch threads per process (default: torch's choice here; ``cpu_count // workers`` on a
+        LocalCluster). One thread is often fastest on a loaded machine.
     report
         Write ``report.html`` (needs :mod:`audit.report`).
     progress
@@ -245,7 +248,8 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
         pending = [s for s in shards if not is_committed(out, s.id)]
         jobs = [ShardJob(run_dir=str(out), shard=s, generator=generator, generator_key=_canon(generator_config),
                          labelers=list(labelers), labelers_key=_canon(labeler_records),
-                         columns=list(the_suite.columns), axes=list(the_suite.axes), batch_size=batch_size)
+                         columns=list(the_suite.columns), axes=list(the_suite.axes), batch_size=batch_size,
+                         threads=threads)
                 for s in pending]
         if workers is None and scheduler is None:
             run_local(jobs, total_images=sum(j.shard.n_images for j in jobs), progress=progress)
