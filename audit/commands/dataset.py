@@ -58,7 +58,7 @@ def _make_labeler(name: str, path: str | None):
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from audit.dataset.audit import run_dataset_audit
+    from audit.dataset.pipeline import run_dataset_audit
     from audit.errors import UserError
 
     if args.workers < 1:

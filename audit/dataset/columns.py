@@ -17,6 +17,9 @@ import pyarrow.compute as pc
 __all__ = ["caption_strings", "nsfw_flags"]
 
 
+_FLAG_WORDS = {"NSFW", "TRUE", "1", "YES"}
+
+
 def _decode_binary(arr: pa.Array) -> tuple[pa.Array, int]:
     try:
         return pc.cast(arr, pa.large_string() if pa.types.is_large_binary(arr.type) else pa.string()), 0
@@ -129,8 +132,11 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
         known = col.is_valid().to_numpy(zero_copy_only=False)
         t = col.type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
-            up = pc.utf8_upper(pc.utf8_trim_whitespace(col))
-            flag = pc.fill_null(pc.is_in(up, value_set=pa.array(["NSFW", "TRUE", "1", "YES"])), False)
+            # few distinct values ("NSFW", "UNSURE", "UNLIKELY"): decide per value, then look up
+            values = pc.unique(col)
+            is_flag = pa.array([v is not None and v.strip().upper() in _FLAG_WORDS for v in values.to_pylist()])
+            idx = pc.index_in(col, value_set=values)
+            flag = pc.fill_null(pc.take(is_flag, idx), False)
         elif pa.types.is_boolean(t):
             flag = pc.fill_null(col, False)
         elif pa.types.is_integer(t) or pa.types.is_floating(t):

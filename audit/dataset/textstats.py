@@ -52,14 +52,38 @@ LENGTH_BINS = (0, 1, 10, 20, 50, 100, 200, 500, 1000, 5000, 60000)
 LONG_CAPTION = 60000
 #: One caption in ``STOPWORD_SAMPLE`` (chosen by hash, so batching does not matter)
 #: is scanned for stop words.
-STOPWORD_SAMPLE = 8
+STOPWORD_SAMPLE = 16
 
 # byte tables for language statistics
 _ASCII_LETTER = np.zeros(256, np.uint8)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
     _ASCII_LETTER[_c] = 1
-#: Control characters other than tab, newline and carriage return.
-_NONPRINT_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+_WORD_BYTE = np.zeros(256, bool)  # letters, digits and any non-ASCII byte
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+    _WORD_BYTE[_c] = True
+_WORD_BYTE[0x80:] = True
+#: Control bytes that count as printable (tab, newline, carriage return).
+_ALLOWED_CONTROL = np.array([9, 10, 13], np.uint8)
+
+
+def _group(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group equal hashes: (distinct hashes, a row of each, row -> group, rows per group).
+
+    Examples
+    --------
+    >>> u, first, inv, mult = _group(np.array([5, 3, 5], dtype=np.uint64))
+    >>> u.tolist(), inv.tolist(), mult.tolist()
+    ([3, 5], [1, 0, 1], [1, 2])
+    """
+    order = np.argsort(h)
+    hs = h[order]
+    new = np.empty(len(hs), bool)
+    new[:1] = True
+    np.not_equal(hs[1:], hs[:-1], out=new[1:])
+    group = np.cumsum(new) - 1
+    inv = np.empty(len(h), np.int64)
+    inv[order] = group
+    return hs[new], order[new], inv, np.bincount(group, minlength=int(new.sum()))
 
 
 @dataclass
@@ -267,17 +291,16 @@ class TextAuditor:
                                        minlength=len(LENGTH_BINS))
         # de-duplicate within the batch by 64-bit hash
         h = self._hash(text)
-        uh, first, inv = np.unique(h, return_index=True, return_inverse=True)
-        mult = np.bincount(inv, minlength=len(uh))
+        uh, first, inv, mult = _group(h)
         out.distinct.add(h[valid])
         s["non_null_rows"] = int(valid.sum())
         uniq = text.take(pa.array(first))
         self._language(out, uniq, mult, uh)
-        trimmed_len = pc.utf8_length(pc.utf8_trim_whitespace(uniq)).to_numpy(zero_copy_only=False)
-        empty_u = trimmed_len == 0
+        empty_u = pc.or_(pc.equal(pc.binary_length(uniq), 0), pc.utf8_is_space(uniq)).to_numpy(
+            zero_copy_only=False)
         s["empty"] = int(mult[empty_u].sum() - (n - valid.sum()))  # nulls are counted apart
         # tag unique lower-cased captions
-        r, sid = self._tagger.match(pc.utf8_lower(uniq))
+        r, sid = self._tag(uniq)
         out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
         hits = sparse.csr_matrix((np.ones(len(r), np.int8), (r, sid)), shape=(len(uh), len(self.lexicon.surfaces)))
         concept = (hits @ self._surface_to_concept).astype(bool).astype(np.int64).tocsc()
@@ -302,6 +325,20 @@ class TextAuditor:
         out.pair[np.ix_(idx_row, idx_row)] += row_flags.T @ row_flags
         return out
 
+    def _tag(self, uniq: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Tag captions; ASCII ones are lower-cased with the (much faster) ASCII kernel."""
+        ascii_ = pc.string_is_ascii(uniq).to_numpy(zero_copy_only=False)
+        if ascii_.all():
+            return self._tagger.match(pc.ascii_lower(uniq))
+        rows, ids = [], []
+        for mask, lower in ((ascii_, pc.ascii_lower), (~ascii_, pc.utf8_lower)):
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                r, sid = self._tagger.match(lower(uniq.take(pa.array(idx))))
+                rows.append(idx[r])
+                ids.append(sid)
+        return np.concatenate(rows), np.concatenate(ids)
+
     def _language(self, out: TextCounts, uniq: pa.Array, mult: np.ndarray, uh: np.ndarray) -> None:
         """Language-quality statistics, weighted by rows.
 
@@ -310,10 +347,13 @@ class TextAuditor:
         :data:`STOPWORD_SAMPLE` chosen by hash.
         """
         s = out.scalars
-        nonprint = pc.match_substring_regex(uniq, _NONPRINT_RE).to_numpy(zero_copy_only=False)
-        s["nonprintable_rows"] = int(mult[nonprint].sum())
-        repl = pc.match_substring(uniq, "\ufffd").to_numpy(zero_copy_only=False)
-        s["replacement_char_rows"] = int(mult[repl].sum())
+        data, offsets = string_buffer(uniq)
+        ctrl = np.flatnonzero((data < 32) | (data == 127))
+        ctrl = ctrl[~np.isin(data[ctrl], _ALLOWED_CONTROL)]
+        s["nonprintable_rows"] = int(mult[np.unique(np.searchsorted(offsets, ctrl, side="right") - 1)].sum())
+        lead = np.flatnonzero(data[:-2] == 0xEF) if data.size > 2 else np.zeros(0, np.int64)
+        lead = lead[(data[lead + 1] == 0xBF) & (data[lead + 2] == 0xBD)]  # U+FFFD in UTF-8
+        s["replacement_char_rows"] = int(mult[np.unique(np.searchsorted(offsets, lead, side="right") - 1)].sum())
         pick = np.flatnonzero(uh % np.uint64(STOPWORD_SAMPLE) == 0)
         sample = uniq.take(pa.array(pick))
         chars = pc.utf8_length(sample).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -323,7 +363,11 @@ class TextAuditor:
             return
         data, offsets = string_buffer(sample)
         letters = np.add.reduceat(_ASCII_LETTER[data], offsets[:-1], dtype=np.int64)
-        words = pc.count_substring_regex(sample, r"\w+").to_numpy(zero_copy_only=False).astype(np.int64)
+        word = _WORD_BYTE[data]
+        starts = word.copy()
+        starts[1:] &= ~word[:-1]  # a word starts where a word byte follows a non-word byte
+        starts[offsets[:-1][chars > 0]] = word[offsets[:-1][chars > 0]]  # or at a caption's start
+        words = np.add.reduceat(starts, offsets[:-1], dtype=np.int64)
         stops = pc.count_substring_regex(pc.utf8_lower(sample), self._stop_re).to_numpy(
             zero_copy_only=False).astype(np.int64)
         w = mult[pick]

@@ -1,0 +1,166 @@
+"""Benchmark: text audit of a 10-million-row LAION-style parquet, end to end, on 2 cores.
+
+Prints captions/s of ``imagen-audit``'s text audit (reading, hashing,
+de-duplication, Aho-Corasick tagging, counting, merging; Dask LocalCluster
+start-up included), the peak resident memory of this process and its children,
+and two baselines doing the same tagging in the same run: pandas
+``str.contains`` with one case-insensitive word-boundary regex alternation per
+lexicon category, and DuckDB ``regexp_matches`` with the same patterns (2
+threads). The baselines run on a subset and are extrapolated (stated below);
+ratios are ours / baseline, medians of repeats.
+
+Usage::
+
+    .venv/bin/python benchmarks/dataset_text.py                # 10M rows, 2 workers
+    .venv/bin/python benchmarks/dataset_text.py --rows 2000000 --repeats 1
+
+The parquet is cached in ``$TMPDIR/imagen-audit-bench/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+
+class PeakRSS:
+    """Sample the RSS of this process plus all its children every 50 ms; keep the peak."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        import psutil
+
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def category_patterns(lexicon) -> dict[str, str]:
+    """One word-boundary alternation per lexicon category (the baselines' tagging)."""
+    forms: dict[str, list[str]] = {}
+    for surface, cids in zip(lexicon.surfaces, lexicon.surface_concepts):
+        for c in cids:
+            forms.setdefault(lexicon.category_of(lexicon.concepts[c]), []).append(surface)
+    return {cat: r"\b(?:" + "|".join(re.escape(f) for f in sorted(set(fs), key=len, reverse=True)) + r")\b"
+            for cat, fs in forms.items()}
+
+
+def pandas_baseline(path: Path, patterns: dict[str, str], rows: int) -> float:
+    """Seconds to tag ``rows`` captions with pandas ``str.contains`` (reading included)."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    pf = pq.ParquetFile(path)
+    df = next(pf.iter_batches(batch_size=rows, columns=["TEXT"])).to_pandas()
+    text = df["TEXT"].fillna("")
+    hits = {cat: text.str.contains(p, case=False, regex=True) for cat, p in patterns.items()}
+    pd.DataFrame(hits).sum()
+    return time.perf_counter() - t0
+
+
+def duckdb_baseline(path: Path, patterns: dict[str, str], rows: int, threads: int) -> float:
+    """Seconds to tag ``rows`` captions with DuckDB ``regexp_matches`` (reading included)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads={threads}")
+    cols = ", ".join(f"sum(regexp_matches(lower(TEXT), '{p.replace(chr(39), chr(39) * 2)}')::INT) AS c{i}"
+                     for i, p in enumerate(patterns.values()))
+    t0 = time.perf_counter()
+    con.execute(f"SELECT {cols} FROM (SELECT TEXT FROM read_parquet('{path}') LIMIT {rows})").fetchall()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pandas-rows", type=int, default=200_000)
+    ap.add_argument("--duckdb-rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+
+    from audit.dataset.lexicon import load_lexicons
+    from audit.dataset.run import audit_text
+    from audit.dataset.sources import detect
+    from audit.dataset.synthetic import write_laion_like_parquet
+    from audit.dataset.textstats import TextAuditor
+
+    cache = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "imagen-audit-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"laion_like_{args.rows}_seed0.parquet"
+    if not path.exists():
+        t0 = time.perf_counter()
+        write_laion_like_parquet(path, args.rows, seed=0, row_group_size=500_000)
+        print(f"generated {path} in {time.perf_counter() - t0:.1f} s")
+    print(f"input: {path} ({path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows, "
+          f"{pq.ParquetFile(path).metadata.num_row_groups} row groups)")
+    lex = load_lexicons()
+    auditor = TextAuditor(lex)
+
+    ours, peaks, counts = [], [], None
+    for _ in range(args.repeats):
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            counts = audit_text(detect(path), auditor, workers=args.workers, progress=False)
+            ours.append(time.perf_counter() - t0)
+        peaks.append(mem.peak)
+        assert counts.n_rows == args.rows
+    t_ours = statistics.median(ours)
+    rate = args.rows / t_ours
+    print(f"imagen-audit text audit, {args.workers} worker(s): median {t_ours:.2f} s over {args.repeats} "
+          f"runs ({', '.join(f'{t:.2f}' for t in ours)}) = {rate:,.0f} captions/s end to end "
+          f"(Dask LocalCluster start-up included); peak RSS (process + children) "
+          f"{max(peaks) / 2**30:.2f} GiB")
+    print(f"  tag hits per caption: {counts.surface_rows.sum() / args.rows:.3f} (real LAION fixture: ~0.18)")
+
+    patterns = category_patterns(lex)
+    pd_times = [pandas_baseline(path, patterns, args.pandas_rows) for _ in range(args.repeats)]
+    pd_rate = args.pandas_rows / statistics.median(pd_times)
+    dk_times = [duckdb_baseline(path, patterns, args.duckdb_rows, args.workers) for _ in range(args.repeats)]
+    dk_rate = args.duckdb_rows / statistics.median(dk_times)
+    print(f"pandas str.contains ({len(patterns)} category regexes, first {args.pandas_rows:,} rows, "
+          f"extrapolated): {pd_rate:,.0f} captions/s -> {args.rows / pd_rate:,.0f} s for {args.rows:,}")
+    print(f"DuckDB regexp_matches ({args.workers} threads, first {args.duckdb_rows:,} rows, extrapolated): "
+          f"{dk_rate:,.0f} captions/s -> {args.rows / dk_rate:,.0f} s for {args.rows:,}")
+    print(f"ratio imagen-audit / pandas: {rate / pd_rate:.1f}x; imagen-audit / DuckDB: {rate / dk_rate:.1f}x")
+    print(f"goal >= 1,000,000 captions/s: {'met' if rate >= 1e6 else 'NOT met'}; "
+          f"peak memory < 1.5 GB: {'met' if max(peaks) < 1.5e9 else 'NOT met'}; "
+          f"load average at end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
