@@ -8,8 +8,9 @@ Pipeline for a batch, vectorised across all pixels of all images at once:
 2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
    the lightest and darkest Monk tones (the classic ``Cr > 135, Y > 80`` rule
    drops MST 1-2 and 9-10);
-3. sRGB -> CIELAB (D65) of the skin pixels;
-4. per-image medians of L*, a*, b* (histogram medians, 0.05 unit bins);
+3. sRGB -> CIELAB (D65);
+4. per image, the median skin colour (R, G, B medians of the skin pixels,
+   one bincount each) converted to CIELAB;
 5. ITA = arctan((L* - 50) / b*) * 180 / pi, mapped to the six ITA categories
    and to the nearest Monk Skin Tone swatch (:data:`MST_HEX`).
 
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
-from audit.labelers.base import NO_SKIN, check_batch, label_row, labels_frame, to_rgb_uint8
+from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, check_batch, labels_frame, to_rgb_uint8
 
 __all__ = [
     "MST_HEX",
@@ -203,14 +204,14 @@ def nearest_mst(lab: np.ndarray, *, match: Literal["lab", "l_ita"] = "lab") -> n
 
 
 @cache
-def _vote_luts(match: str, bits: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """Per-colour nearest MST (0-based) and ITA category index, on a ``bits``-per-channel grid."""
+def _vote_lut(match: str, bits: int = 6) -> np.ndarray:
+    """Per colour on a ``bits``-per-channel grid: ``6 * nearest MST (0-based) + ITA category index``."""
     levels = (np.arange(2 ** bits) << (8 - bits)) + (1 << (7 - bits))
     r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
     lab = srgb_to_lab(np.stack([r, g, b], -1).reshape(-1, 3).astype(np.uint8)).astype(np.float64)
-    mst = (nearest_mst(lab, match=match) - 1).astype(np.int8)
-    cat = _ita_index(ita_degrees(lab[:, 0], lab[:, 2])).astype(np.int8)
-    return mst, cat
+    mst = nearest_mst(lab, match=match) - 1
+    cat = _ita_index(ita_degrees(lab[:, 0], lab[:, 2]))
+    return (mst * 6 + cat).astype(np.int8)
 
 
 # ---------------------------------------------------------------------------
@@ -219,69 +220,86 @@ def _vote_luts(match: str, bits: int = 6) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class SkinRule:
-    """Per-pixel skin rule in YCrCb plus RGB ordering (all bounds inclusive).
+    """Per-pixel skin rule on OpenCV's 8-bit YCrCb plus RGB ordering (all bounds inclusive).
 
     A pixel is skin when ``y_min <= Y <= y_max``, ``cr_min <= Cr <= cr_max``,
-    ``cb_min <= Cb <= cb_max``, ``R >= G`` and ``R - B >= rb_min``, with
+    ``cb_min <= Cb <= cb_max``, ``R >= G`` and ``R - B >= rb_min``, where
+    ``Y, Cr, Cb`` are ``cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)`` (rounded
     ``Y = .299 R + .587 G + .114 B``, ``Cr = .713 (R - Y) + 128``,
-    ``Cb = .564 (B - Y) + 128`` (OpenCV's YCrCb) on 0-255 values.
+    ``Cb = .564 (B - Y) + 128``) -- the same conversion HEIM's metric uses.
 
-    The defaults keep every Monk swatch (MST 1 has Cr 133.2, MST 10 has
-    Y 37 and Cr 130.8) and reject greys (Cr = 128).
+    The defaults keep every Monk swatch (MST 1 has Cr 133, MST 10 has Y 37 and
+    Cr 131) and reject greys (Cr = 128).
 
     Examples
     --------
     >>> SkinRule().cr_min
-    130.0
+    130
     """
 
-    y_min: float = 20.0
-    y_max: float = 252.0
-    cr_min: float = 130.0
-    cr_max: float = 180.0
-    cb_min: float = 77.0
-    cb_max: float = 127.0
-    rb_min: float = 6.0
+    y_min: int = 20
+    y_max: int = 252
+    cr_min: int = 130
+    cr_max: int = 180
+    cb_min: int = 77
+    cb_max: int = 127
+    rb_min: int = 6
+
+    def __post_init__(self) -> None:
+        if self.rb_min < 1:
+            raise UserError(f"SkinRule.rb_min={self.rb_min} must be >= 1 (fix: skin is redder than it is blue)")
+
+
+_WARM = np.array([[1, -1, 0, 128], [1, 0, -1, 0], [0, 0, 0, 0]], dtype=np.float32)  # R-G+128, R-B, 0
+
+
+def _skin_flat(px: np.ndarray, rule: SkinRule) -> np.ndarray:
+    """Skin mask ``(P,)`` of ``(P, 3)`` contiguous uint8 pixels.
+
+    Runs as OpenCV SIMD kernels on a ``1 x P`` image (a ``P x 1`` column is
+    20x slower): YCrCb + ``inRange`` for the box, and one saturating
+    ``transform`` to ``(R - G + 128, R - B)`` + ``inRange`` for the RGB order.
+    """
+    import cv2
+
+    img = px.reshape(1, -1, 3)
+    inside = cv2.inRange(cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb), (rule.y_min, rule.cr_min, rule.cb_min),
+                         (rule.y_max, rule.cr_max, rule.cb_max))
+    warm = cv2.inRange(cv2.transform(img, _WARM), (128, rule.rb_min, 0), (255, 255, 255))
+    return cv2.bitwise_and(inside, warm)[0] != 0
 
 
 def skin_mask(rgb: np.ndarray, *, rule: SkinRule = SkinRule()) -> np.ndarray:
-    """Boolean skin mask of ``(..., 3)`` uint8 RGB pixels (vectorised).
+    """Boolean skin mask of ``(..., 3)`` uint8 RGB pixels (OpenCV YCrCb, vectorised).
 
     Examples
     --------
     >>> skin_mask(MST_RGB).all(), skin_mask(np.array([[128, 128, 128], [0, 90, 200]], np.uint8)).any()
     (np.True_, np.False_)
     """
-    px = np.asarray(rgb).astype(np.float32)
-    r, g, b = px[..., 0], px[..., 1], px[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cr = 0.713 * (r - y) + 128.0
-    cb = 0.564 * (b - y) + 128.0
-    return (
-        (y >= rule.y_min) & (y <= rule.y_max)
-        & (cr >= rule.cr_min) & (cr <= rule.cr_max)
-        & (cb >= rule.cb_min) & (cb <= rule.cb_max)
-        & (r >= g) & (r - b >= rule.rb_min)
-    )
+    px = np.ascontiguousarray(rgb, dtype=np.uint8)
+    flat = px.reshape(-1, 3)
+    if len(flat) == 0:
+        return np.zeros(px.shape[:-1], dtype=bool)
+    return _skin_flat(flat, rule).reshape(px.shape[:-1])
 
 
 # ---------------------------------------------------------------------------
 # batched measurement
 # ---------------------------------------------------------------------------
 
-_BIN = 0.05  # histogram-median resolution in L*/a*/b* units
-_OFF = 130.0  # a*, b* offset so every value is non-negative
+def _group_median_u8(values: np.ndarray, base: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+    """Exact median (mean of the two middle values for even counts) of uint8 values per group.
 
-
-def _group_median(values: np.ndarray, groups: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``values`` per group via one bincount (values in [0, 260))."""
-    nb = int(260.0 / _BIN) + 1
-    q = np.clip((values / _BIN).astype(np.int64), 0, nb - 1)
-    hist = np.bincount(groups * nb + q, minlength=n * nb).reshape(n, nb)
+    ``base`` is ``256 * group``. One bincount into ``n x 256`` bins; equals
+    :func:`statistics.median` of each group.
+    """
+    hist = np.bincount(base + values, minlength=n * 256).reshape(n, 256)
     cum = hist.cumsum(1)
-    half = (counts + 1) // 2
-    idx = (cum < half[:, None]).sum(1)
-    return (np.minimum(idx, nb - 1) + 0.5) * _BIN
+    lo_rank, hi_rank = (counts - 1) // 2, counts // 2
+    lo = (cum <= lo_rank[:, None]).sum(1)
+    hi = (cum <= hi_rank[:, None]).sum(1)
+    return (lo + hi) / 2.0
 
 
 def measure_skin(
@@ -289,15 +307,19 @@ def measure_skin(
 ) -> pd.DataFrame:
     """Skin statistics of a batch of pixel sets (one ``(..., 3)`` uint8 array per image).
 
-    All pixels of all images are processed together: one mask, one Lab
-    conversion of the skin pixels, one bincount per channel for the medians.
+    All pixels of all images are processed together: one skin mask, one
+    bincount per channel for the per-image median colour (R, G, B medians of
+    the skin pixels), then CIELAB, ITA and the Monk tone of each median colour.
+    Pixel votes (``mst_votes``, ``cat_votes``) count each skin pixel's own
+    nearest Monk tone / ITA category (a 6-bit-per-channel lookup table).
 
     Returns
     -------
     pandas.DataFrame
-        One row per image: ``n_pixels``, ``n_skin``, ``L``, ``a``, ``b`` (medians
-        over skin pixels; NaN without skin), ``ita``, ``mst`` (0 without skin),
-        and ``mst_votes`` / ``cat_votes`` (per-class pixel counts, arrays).
+        One row per image: ``n_pixels``, ``n_skin``, ``R``, ``G``, ``B`` (median
+        skin colour), ``L``, ``a``, ``b``, ``ita`` (NaN without skin), ``mst``
+        (0 without skin), ``mst_votes`` ``(n, 10)`` and ``cat_votes`` ``(n, 6)``
+        in ``DataFrame.attrs``.
 
     Examples
     --------
@@ -310,27 +332,31 @@ def measure_skin(
     flat = [np.asarray(p, dtype=np.uint8).reshape(-1, 3) for p in pixels]
     sizes = np.array([len(f) for f in flat], dtype=np.int64)
     allpx = np.concatenate(flat) if n else np.zeros((0, 3), np.uint8)
-    groups = np.repeat(np.arange(n), sizes)
-    mask = skin_mask(allpx, rule=rule)
-    skin, sg = allpx[mask], groups[mask]
-    counts = np.bincount(sg, minlength=n)
-    lab = srgb_to_lab(skin)
-    L = _group_median(lab[:, 0], sg, counts, n)
-    a = _group_median(lab[:, 1] + _OFF, sg, counts, n) - _OFF
-    b = _group_median(lab[:, 2] + _OFF, sg, counts, n) - _OFF
+    mask = _skin_flat(allpx, rule) if len(allpx) else np.zeros(0, bool)
+    ends = np.cumsum(sizes)
+    counts = np.array([np.count_nonzero(mask[e - k:e]) for e, k in zip(ends.tolist(), sizes.tolist())],
+                      dtype=np.int64)
+    px = allpx.take(np.flatnonzero(mask), axis=0)
+    skin = [px[:, 0], px[:, 1], px[:, 2]]
+    sg = np.repeat(np.arange(n, dtype=np.int64), counts)
+    base = sg * 256
+    med = np.stack([_group_median_u8(c, base, counts, n) for c in skin], axis=1)
     has = counts > 0
-    L, a, b = (np.where(has, v, np.nan) for v in (L, a, b))
-    ita = ita_degrees(L, b)
-    med = np.stack([L, a, b], axis=1)
-    mst = np.where(has, nearest_mst(np.nan_to_num(med), match=match), 0)
-    lut_mst, lut_cat = _vote_luts(match)
-    code = ((skin[:, 0].astype(np.int32) >> 2) << 12) | ((skin[:, 1].astype(np.int32) >> 2) << 6) | (skin[:, 2] >> 2)
-    mst_votes = np.bincount(sg * 10 + lut_mst[code], minlength=n * 10).reshape(n, 10)
-    cat_votes = np.bincount(sg * 6 + lut_cat[code], minlength=n * 6).reshape(n, 6)
-    return pd.DataFrame({
-        "n_pixels": sizes, "n_skin": counts, "L": L, "a": a, "b": b, "ita": ita, "mst": mst,
-        "mst_votes": list(mst_votes), "cat_votes": list(cat_votes),
+    lab = srgb_to_lab(med / 255.0).astype(np.float64)
+    lab[~has] = np.nan
+    ita = ita_degrees(lab[:, 0], lab[:, 2])
+    mst = np.where(has, nearest_mst(np.nan_to_num(lab), match=match), 0)
+    lut = _vote_lut(match)
+    code = ((skin[0].astype(np.int32) >> 2) << 12) | ((skin[1].astype(np.int32) >> 2) << 6) | (skin[2] >> 2)
+    votes = np.bincount(sg * 60 + lut[code], minlength=n * 60).reshape(n, 10, 6)
+    out = pd.DataFrame({
+        "n_pixels": sizes, "n_skin": counts, "R": np.where(has, med[:, 0], np.nan),
+        "G": np.where(has, med[:, 1], np.nan), "B": np.where(has, med[:, 2], np.nan),
+        "L": lab[:, 0], "a": lab[:, 1], "b": lab[:, 2], "ita": ita, "mst": mst,
     })
+    out.attrs["mst_votes"] = votes.sum(2)
+    out.attrs["cat_votes"] = votes.sum(1)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -424,34 +450,59 @@ class ITALabeler:
         rgbs = [to_rgb_uint8(im) for im in images]
         pixels, region_names = self.regions(rgbs)
         stats = measure_skin(pixels, rule=self.rule, match=self.match)
-        rows: list[dict] = []
-        for i, image_id in enumerate(image_ids):
-            st = stats.iloc[i]
-            rows.extend(self._rows(str(image_id), st, region_names[i]))
-        return labels_frame(rows)
+        return self._frame([str(i) for i in image_ids], stats, region_names)
 
-    def _rows(self, image_id: str, st: pd.Series, region: str) -> list[dict]:
-        kw = {"labeler": self.name}
-        n_skin, n_px = int(st["n_skin"]), int(st["n_pixels"])
-        region_row = label_row(image_id, attribute="skin_region", value=region, **kw)
-        if n_skin == 0 or n_skin < max(self.min_skin_pixels, self.min_skin_fraction * n_px):
-            why = f"{n_skin} skin pixels of {n_px} in the {region.replace('_', ' ')}"
-            return [label_row(image_id, attribute=a, value=NO_SKIN, reason=why, **kw)
-                    for a in self.attributes[:-1]] + [region_row]
-        mst = int(st["mst"])
-        mv = np.asarray(st["mst_votes"], dtype=np.float64) / n_skin
-        cv = np.asarray(st["cat_votes"], dtype=np.float64) / n_skin
-        gv = {"light": mv[:3].sum(), "medium": mv[3:6].sum(), "dark": mv[6:].sum()}
-        group = str(mst_group(mst))
-        ita = float(st["ita"])
-        cat = str(ita_category(ita))
-        cat_probs = dict(zip(_ITA_NAMES.tolist(), cv))
-        return [
-            label_row(image_id, attribute="skin_tone", value=str(mst), confidence=mv[mst - 1],
-                      probs={str(k + 1): v for k, v in enumerate(mv)}, score=ita, **kw),
-            label_row(image_id, attribute="skin_group", value=group, confidence=gv[group], probs=gv, **kw),
-            label_row(image_id, attribute="ita_category", value=cat, confidence=cat_probs[cat],
-                      probs=cat_probs, score=ita, **kw),
-            label_row(image_id, attribute="ita", value=f"{ita:.1f}", score=ita, **kw),
-            region_row,
-        ]
+    def _frame(self, ids: list[str], st: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
+        """The labels table of a measured batch, built column-wise (no per-row Python objects)."""
+        n = len(ids)
+        if n == 0:
+            return labels_frame([])
+        n_skin, n_px = st["n_skin"].to_numpy(), st["n_pixels"].to_numpy()
+        ok = (n_skin > 0) & (n_skin >= np.maximum(self.min_skin_pixels, self.min_skin_fraction * n_px))
+        denom = np.maximum(n_skin, 1)[:, None]
+        mv = st.attrs["mst_votes"] / denom
+        cv = st.attrs["cat_votes"] / denom
+        gv = np.stack([mv[:, :3].sum(1), mv[:, 3:6].sum(1), mv[:, 6:].sum(1)], axis=1)
+        mst = np.maximum(st["mst"].to_numpy(), 1)
+        ita = st["ita"].to_numpy()
+        gidx = np.searchsorted([3, 6], mst, side="left")
+        cidx = _ita_index(np.nan_to_num(ita))
+        rows = np.arange(n)
+        nan = np.full(n, np.nan)
+        values = np.stack([
+            mst.astype(str), np.array(_GROUPS)[gidx], _ITA_NAMES[cidx],
+            np.char.mod("%.1f", np.nan_to_num(ita)), np.asarray(regions),
+        ], axis=1).astype(object)
+        conf = np.stack([mv[rows, mst - 1], gv[rows, gidx], cv[rows, cidx], nan, nan], axis=1)
+        score = np.stack([ita, nan, ita, ita, nan], axis=1)
+        probs = np.stack([
+            _probs_json([str(k) for k in range(1, 11)], mv), _probs_json(list(_GROUPS), gv),
+            _probs_json(_ITA_NAMES.tolist(), cv), np.full(n, None, object), np.full(n, None, object),
+        ], axis=1)
+        reason = np.full((n, 5), None, dtype=object)
+        bad = ~ok
+        if bad.any():
+            why = np.array([f"{k} skin pixels of {t} in the {r.replace('_', ' ')}"
+                            for k, t, r in zip(n_skin[bad], n_px[bad], np.asarray(regions)[bad])], dtype=object)
+            values[bad, :4] = NO_SKIN
+            conf[bad, :4] = np.nan
+            score[bad, :4] = np.nan
+            probs[bad, :4] = None
+            reason[bad, :4] = why[:, None]
+        k = len(self.attributes)
+        return pd.DataFrame({
+            "image_id": np.repeat(np.asarray(ids, dtype=object), k),
+            "labeler": self.name,
+            "attribute": np.tile(np.asarray(self.attributes, dtype=object), n),
+            "value": values.ravel(),
+            "confidence": conf.ravel().astype(float),
+            "probs": probs.ravel(),
+            "score": score.ravel().astype(float),
+            "reason": reason.ravel(),
+        }, columns=list(LABEL_COLUMNS))
+
+
+def _probs_json(names: list[str], p: np.ndarray) -> np.ndarray:
+    """One JSON object string per row of ``p`` (``{"name": prob, ...}``)."""
+    fmt = "{{" + ", ".join(f'"{k}": {{:.6f}}' for k in names) + "}}"
+    return np.array([fmt.format(*row) for row in p.tolist()], dtype=object)
