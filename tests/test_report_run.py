@@ -48,7 +48,10 @@ def make_run_dir(root: Path, *, n_prompts=24, per_prompt=4, payload=None, settin
                     labels.append(dict(image_id=iid, labeler="world-cnn", attribute=a, value=v, confidence=0.9))
     pd.DataFrame(rows).to_parquet(root / "manifest.parquet")
     pd.DataFrame(labels).to_parquet(root / "labels.parquet")
-    (root / "spec.json").write_text(json.dumps({"name": "tiny", "prompts": sorted({r["prompt"] for r in rows})}))
+    suite = {"name": "tiny", "prompts": sorted({r["prompt"] for r in rows}),
+             "references": [{"slot": "profession", "attribute": "presentation", "value": "feminine",
+                             "source": f"test statistics {payload or ''}", "percent": {"nurse": 90.0, "ceo": 25.0}}]}
+    (root / "spec.json").write_text(json.dumps({"format": "imagen-audit-run/1", "suite": suite, "seed": 0}))
     return root
 
 
@@ -83,6 +86,13 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
     assert {r["metric"] for r in pres["amplification"]} == {"biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t"}
     # the strongest injected skews (nurse 0.9 / pilot 0.1 feminine) rank among the most skewed
     assert {"nurse", "pilot"} & {r["profession"] for r in pres["most_skewed"][:3]}
+    # the suite's own reference (% feminine) lands next to the observed shares
+    bare = report_from_run_dir(run, out_dir=tmp_path / "bare", n_resamples=20, export_png=False)
+    ref = pd.read_parquet(tmp_path / "bare" / "tables" / "profession__by-group-presentation.parquet")
+    ref = ref.set_index(["profession", "presentation"]).proportion_ref
+    assert ref["nurse", "feminine"] == pytest.approx(0.9) and ref["ceo", "feminine"] == pytest.approx(0.25)
+    assert np.isnan(ref["nurse", "masculine"]) and np.isnan(ref["chef", "feminine"])
+    assert "Reference for presentation: test statistics" in bare.read_text()
     skin = pd.read_parquet(out / "tables" / "profession__by-group-skin-tone.parquet")
     assert skin.skin_tone.unique().tolist()[:3] == ["1", "2", "3"]  # natural order
     assert "skin_group" in sec["profession"]["results"]

@@ -30,6 +30,7 @@ from audit.metrics.representation import (
     proportions,
     proportions_array,
     reference_gap,
+    reference_shares,
     reference_table,
     representation,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "proportions",
     "proportions_array",
     "reference_gap",
+    "reference_shares",
     "reference_table",
     "representation",
     "rogan_gladen",

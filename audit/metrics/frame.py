@@ -20,7 +20,7 @@ from audit.metrics.correction import confusion_array, correct_array
 from audit.metrics.counts import Contingency, sort_labels
 from audit.metrics.intervals import percentile_interval
 from audit.metrics.npmi import gap_array, npmi_array
-from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_table
+from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares, reference_table
 
 __all__ = ["AuditFrame"]
 
@@ -89,8 +89,8 @@ class AuditFrame:
         self.table: Contingency = cc.table()
         self._boot = bootstrap_tables(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
         self.reference = reference
-        self._ref = (
-            reference_table(reference, concept=concept, attribute=attribute, concepts=cc.concepts, attributes=cc.attributes)
+        self._ref_p = (
+            reference_shares(reference, concept=concept, attribute=attribute, concepts=cc.concepts, attributes=cc.attributes)
             if reference is not None
             else None
         )
@@ -139,8 +139,8 @@ class AuditFrame:
         """Per (concept, attribute): ``n, proportion, npmi`` (+ reference and corrected columns)."""
         n = self.table.n
         cols = {"n": n, "proportion": proportions_array(n), "npmi": npmi_array(n)}
-        if self._ref is not None:
-            p_ref = proportions_array(self._ref.n)
+        if self._ref_p is not None:
+            p_ref = self._ref_p
             cols["proportion_ref"] = p_ref
             cols["difference_to_reference"] = cols["proportion"] - p_ref
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -215,9 +215,9 @@ class AuditFrame:
                 cols["lo"], cols["hi"] = self._ci(fn)
             return self._per_concept(cols)
         if method == "to_reference":
-            if self._ref is None:
+            if self._ref_p is None:
                 raise UserError("AuditFrame: method='to_reference' needs reference=... (fix: pass a reference table)")
-            p_ref = proportions_array(self._ref.n)
+            p_ref = self._ref_p
 
             def fn(n):
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -249,7 +249,9 @@ class AuditFrame:
         """
         if self.reference is None or "n" not in self.reference.columns:
             raise UserError("AuditFrame.amplification needs reference counts with an 'n' column (fix: pass reference=...)")
-        ref = self._ref.n
+        t = self.table
+        ref = reference_table(self.reference, concept=self.concept, attribute=self.attribute, concepts=t.concepts,
+                              attributes=t.attributes).n
         keep = ref.sum(axis=1) > 0  # concepts present in the reference
         ref = ref[keep]
         est = amplification_arrays(ref, self.table.n[keep])

@@ -16,6 +16,7 @@ __all__ = [
     "proportions",
     "representation",
     "reference_table",
+    "reference_shares",
     "reference_gap",
 ]
 
@@ -120,8 +121,8 @@ def representation(counts: pd.DataFrame, *, concept: str, attribute: str) -> pd.
 def reference_table(reference: pd.DataFrame, *, concept: str, attribute: str, concepts=None, attributes=None) -> Contingency:
     """A reference distribution as a :class:`Contingency`; accepts a count column ``n`` or a share column ``p``.
 
-    With ``p`` only (e.g. labour statistics: % women per profession), each
-    concept's row is its distribution and every concept weighs 1.
+    With ``p`` only, the shares stand in for counts (every concept weighs 1);
+    use :func:`reference_shares` to read shares without renormalising.
 
     Examples
     --------
@@ -142,6 +143,34 @@ def reference_table(reference: pd.DataFrame, *, concept: str, attribute: str, co
     return contingency(cnt, concept=concept, attribute=attribute, concepts=concepts, attributes=attributes)
 
 
+def reference_shares(reference: pd.DataFrame, *, concept: str, attribute: str, concepts, attributes) -> np.ndarray:
+    """Reference shares ``(X, Y)`` aligned to the given labels; NaN where the reference says nothing.
+
+    With a share column ``p`` the shares are taken as given (a reference may
+    name one group only, e.g. % women); with counts ``n`` they are each
+    concept's row shares (NaN for concepts it lacks).
+
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"job": ["nurse"], "g": ["f"], "p": [0.87]})
+    >>> reference_shares(ref, concept="job", attribute="g", concepts=["nurse", "ceo"], attributes=["f", "m"]).tolist()
+    [[0.87, nan], [nan, nan]]
+    """
+    concepts, attributes = [str(c) for c in concepts], [str(a) for a in attributes]
+    if "n" in reference.columns:
+        t = reference_table(reference, concept=concept, attribute=attribute, concepts=concepts, attributes=attributes)
+        p = proportions_array(t.n)
+        known = reference[concept].astype(str).unique()
+        return np.where(np.isin(np.array(concepts), known)[:, None], p, np.nan)
+    reference_table(reference.head(0), concept=concept, attribute=attribute)  # validates the columns
+    out = np.full((len(concepts), len(attributes)), np.nan)
+    xi = pd.Index(concepts).get_indexer(reference[concept].astype(str))
+    yi = pd.Index(attributes).get_indexer(reference[attribute].astype(str))
+    ok = (xi >= 0) & (yi >= 0)
+    out[xi[ok], yi[ok]] = reference["p"].to_numpy(dtype=float)[ok]
+    return out
+
+
 def reference_gap(counts: pd.DataFrame, reference: pd.DataFrame, *, concept: str, attribute: str) -> pd.DataFrame:
     """Difference and ratio of observed shares to a reference distribution.
 
@@ -158,7 +187,8 @@ def reference_gap(counts: pd.DataFrame, reference: pd.DataFrame, *, concept: str
     -------
     pandas.DataFrame
         ``[concept, attribute, p, p_ref, difference, ratio]`` for the concepts
-        in both tables (ratio NaN when ``p_ref`` is 0).
+        in both tables (``p_ref`` NaN for groups the reference does not give;
+        ratio NaN when ``p_ref`` is 0).
 
     Examples
     --------
@@ -168,15 +198,13 @@ def reference_gap(counts: pd.DataFrame, reference: pd.DataFrame, *, concept: str
     [['nurse', 'f', 0.9, 0.6, 0.3, 1.5], ['nurse', 'm', 0.1, 0.4, -0.3, 0.25]]
     """
     t = contingency(counts, concept=concept, attribute=attribute)
-    ref = reference_table(reference, concept=concept, attribute=attribute, attributes=t.attributes)
-    both = [c for c in t.concepts if c in ref.concepts]
-    if not both:
+    p_ref = reference_shares(reference, concept=concept, attribute=attribute, concepts=t.concepts, attributes=t.attributes)
+    keep = ~np.isnan(p_ref).all(axis=1)
+    if not keep.any():
         raise UserError(f"reference table: no {concept} value in common with the observed table (fix: check the names)")
-    obs = proportions_array(t.n[[t.concepts.index(c) for c in both]])
-    p_ref = proportions_array(ref.n[[ref.concepts.index(c) for c in both]])
-    sub = Contingency(tuple(both), t.attributes, obs)
-    out = sub.to_long(obs, concept=concept, attribute=attribute, name="p")
-    out["p_ref"] = p_ref.reshape(-1)
+    sub = Contingency(tuple(np.array(t.concepts, dtype=object)[keep]), t.attributes, t.n[keep])
+    out = sub.to_long(proportions_array(sub.n), concept=concept, attribute=attribute, name="p")
+    out["p_ref"] = p_ref[keep].reshape(-1)
     out["difference"] = out.p - out.p_ref
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = np.where(out.p_ref > 0, out.p / out.p_ref.where(out.p_ref > 0, 1.0), np.nan)

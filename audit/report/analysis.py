@@ -112,12 +112,15 @@ def association_section(
             sec.blocks.append(Chart(f"npmi-{attribute}-corrected", npmi_heatmap(
                 by_group, concept=concept, attribute=attribute, value="npmi_corrected",
                 title=f"nPMI corrected for labeler error: {label}")))
-        if "proportion_ref" in by_group:
+        has_ref = "proportion_ref" in by_group and by_group["proportion_ref"].notna().any()
+        if has_ref or len(af.table.attributes) <= 4:
             sec.blocks.append(Chart(f"shares-{attribute}", bars_with_intervals(
                 by_group, concept=concept, attribute=attribute,
-                title=f"Share of each {attribute} per {concept} (bars, {confidence:.0%} cluster-bootstrap CI) "
-                      "vs reference (markers)")))
+                title=f"Share of each {attribute} per {concept} (bars, {confidence:.0%} cluster-bootstrap CI)"
+                      + (" vs reference (markers)" if has_ref else ""))))
+        if has_ref:
             res["mean_abs_difference_to_reference"] = float(np.nanmean(np.abs(by_group["difference_to_reference"])))
+            sec.summary.append(f"{label}: mean |share - reference| {res['mean_abs_difference_to_reference']:.3f}")
         by_concept = af.by_concept.join(af.by_concept_ci)
         res["mad_from_uniform_mean"] = float(np.nanmean(by_concept["mad_from_uniform"]))
         res["normalized_entropy_mean"] = float(np.nanmean(by_concept["normalized_entropy"]))

@@ -11,10 +11,10 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics import wide_labels
 from audit.report.analysis import association_section, image_grid, labeler_card_section
-from audit.report.blocks import slug
+from audit.report.blocks import Text, slug
 from audit.report.build import build_report
 
-__all__ = ["report_from_run_dir", "read_run_dir", "read_table", "MANIFEST_COLUMNS", "ATTRIBUTES"]
+__all__ = ["report_from_run_dir", "read_run_dir", "spec_references", "read_table", "MANIFEST_COLUMNS", "ATTRIBUTES"]
 
 #: Manifest columns that are not prompt slots.
 MANIFEST_COLUMNS = ("image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting")
@@ -80,6 +80,31 @@ def read_run_dir(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]
     return spec, manifest, labels
 
 
+def spec_references(spec: dict, *, slot: str) -> dict[str, pd.DataFrame]:
+    """The suite's references for one slot as ``{attribute: [slot, attribute, p, source]}`` (shares of the named value).
+
+    Examples
+    --------
+    >>> spec = {"suite": {"references": [{"slot": "profession", "attribute": "presentation",
+    ...          "value": "feminine", "source": "BLS", "percent": {"nurse": 89.6}}]}}
+    >>> spec_references(spec, slot="profession")["presentation"].round(3).values.tolist()
+    [['nurse', 'feminine', 0.896, 'BLS']]
+    """
+    suite = spec.get("suite") if isinstance(spec, dict) else None
+    refs = suite.get("references") if isinstance(suite, dict) else None
+    out: dict[str, pd.DataFrame] = {}
+    for ref in refs or []:
+        if not isinstance(ref, dict) or ref.get("slot") != slot or not isinstance(ref.get("percent"), dict):
+            continue
+        attr = str(ref.get("attribute"))
+        rows = pd.DataFrame(
+            {slot: [str(k) for k in ref["percent"]], attr: str(ref.get("value")),
+             "p": [float(v) / 100.0 for v in ref["percent"].values()], "source": str(ref.get("source", "")).strip()}
+        )
+        out[attr] = pd.concat([out[attr], rows], ignore_index=True) if attr in out else rows
+    return out
+
+
 def report_from_run_dir(
     run_dir: str | Path,
     *,
@@ -105,7 +130,9 @@ def report_from_run_dir(
     out_dir : str or pathlib.Path, optional
         Where the report goes; default ``run_dir/report``.
     references : mapping attribute -> DataFrame, optional
-        Reference distributions (``[concept, attribute, p|n]``), e.g. % women per profession.
+        Reference distributions (``[concept, attribute, p|n]``), e.g. % women per profession;
+        used for the slots they have a column for, and ahead of the suite's own
+        references (``spec["suite"]["references"]``, see :func:`spec_references`).
     confusions : mapping attribute -> DataFrame, optional
         Labeler confusion matrices (index true values, columns predicted values).
     cluster : str or sequence of str, default "prompt_id"
@@ -148,12 +175,16 @@ def report_from_run_dir(
             data = data.rename(columns=rename)
             attrs = [rename.get(c, c) for c in cols]
             suffix = f" ({setting})" if setting is not None and len(settings) > 1 else ""
+            refs = {**spec_references(spec, slot=slot), **{a: r for a, r in references.items() if slot in r.columns}}
             sec = association_section(
                 data, concept=slot, attributes=attrs, title=f"Probe: {slot}{suffix}",
-                cluster=cluster, references={a: r for a, r in references.items() if slot in r.columns},
+                cluster=cluster, references=refs,
                 confusions=confusions, n_resamples=n_resamples, seed=seed,
             )
             sec.key = slug(f"{slot}-{setting}" if suffix else slot)
+            for attr, ref in refs.items():
+                for source in ref["source"].dropna().unique() if "source" in ref else []:
+                    sec.blocks.insert(0, Text(f"Reference for {attr}: {source}"))
             first = next((a for a in attrs if a in sec.results), None)
             if first is not None:
                 top = [r[slot] for r in sec.results[first].get("most_skewed", [])[:4]]
@@ -161,7 +192,8 @@ def report_from_run_dir(
                                              caption_columns=("prompt", *attrs), seed=seed))
             sections.append(sec)
     sections.append(labeler_card_section(labels, confusions=confusions))
-    name = spec.get("name") if isinstance(spec, dict) else None
+    suite = spec.get("suite") if isinstance(spec, dict) else None
+    name = (suite.get("name") if isinstance(suite, dict) else None) or (spec.get("name") if isinstance(spec, dict) else None)
     return build_report(
         sections, spec=spec, out_dir=Path(out_dir) if out_dir else run / "report",
         title=title or f"imagen-audit report: {name or run.name}", export_png=export_png,
