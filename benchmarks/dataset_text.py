@@ -116,12 +116,12 @@ def main() -> None:
     from audit.dataset.lexicon import load_lexicons
     from audit.dataset.run import audit_text
     from audit.dataset.sources import detect
-    from audit.dataset.synthetic import write_laion_like_parquet
+    from audit.dataset.synthetic import VERSION, write_laion_like_parquet
     from audit.dataset.textstats import TextAuditor
 
     cache = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "imagen-audit-bench"
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"laion_like_{args.rows}_seed0.parquet"
+    path = cache / f"laion_like_v{VERSION}_{args.rows}_seed0.parquet"
     if not path.exists():
         t0 = time.perf_counter()
         write_laion_like_parquet(path, args.rows, seed=0, row_group_size=500_000)
@@ -131,12 +131,16 @@ def main() -> None:
     lex = load_lexicons()
     auditor = TextAuditor(lex)
 
-    ours, peaks, counts = [], [], None
+    ours, cpus, peaks, counts = [], [], [], None
     for _ in range(args.repeats):
         with PeakRSS() as mem:
+            c0 = os.times()
             t0 = time.perf_counter()
             counts = audit_text(detect(path), auditor, workers=args.workers, progress=False)
             ours.append(time.perf_counter() - t0)
+            c1 = os.times()
+        # CPU of this process and its exited, waited-for children (the Dask worker processes)
+        cpus.append(sum(c1[i] - c0[i] for i in range(4)))
         peaks.append(mem.peak)
         assert counts.n_rows == args.rows
     t_ours = statistics.median(ours)
@@ -145,6 +149,10 @@ def main() -> None:
           f"runs ({', '.join(f'{t:.2f}' for t in ours)}) = {rate:,.0f} captions/s end to end "
           f"(Dask LocalCluster start-up included); peak RSS (process + children) "
           f"{max(peaks) / 2**30:.2f} GiB")
+    cpu = statistics.median(cpus)
+    print(f"  CPU time (process + workers): median {cpu:.2f} s = {args.rows / cpu:,.0f} captions per CPU-second; "
+          f"on {args.workers} otherwise idle cores that is {args.workers * args.rows / cpu:,.0f} captions/s "
+          f"(the machine is shared: wall-clock figures depend on its load)")
     print(f"  tag hits per caption: {counts.surface_rows.sum() / args.rows:.3f} (real LAION fixture: ~0.18)")
 
     patterns = category_patterns(lex)

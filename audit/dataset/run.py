@@ -69,11 +69,17 @@ def count_task(task: TextTask, auditor: TextAuditor, *, batch_size: int = 131_07
 
 
 def _client(workers: int, scheduler: str | None):
+    import multiprocessing
+
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # fork starts workers in ~0.3 s instead of ~2.5 s with spawn (Arrow re-creates its pools after fork)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster), cluster
 
 

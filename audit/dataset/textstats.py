@@ -348,11 +348,18 @@ class TextAuditor:
         """
         s = out.scalars
         data, offsets = string_buffer(uniq)
-        ctrl = np.flatnonzero((data < 32) | (data == 127))
-        ctrl = ctrl[~np.isin(data[ctrl], _ALLOWED_CONTROL)]
+        odd = data < 32
+        odd |= data == 127
+        odd |= data == 0xEF  # lead byte of U+FFFD (EF BF BD), the mark of undecodable bytes
+        pos = np.flatnonzero(odd)
+        if len(pos):
+            val = data[pos]
+            ctrl = pos[(val != 0xEF) & ~np.isin(val, _ALLOWED_CONTROL)]
+            lead = pos[(val == 0xEF) & (pos + 2 < data.size)]
+            lead = lead[(data[lead + 1] == 0xBF) & (data[lead + 2] == 0xBD)]
+        else:
+            ctrl = lead = pos
         s["nonprintable_rows"] = int(mult[np.unique(np.searchsorted(offsets, ctrl, side="right") - 1)].sum())
-        lead = np.flatnonzero(data[:-2] == 0xEF) if data.size > 2 else np.zeros(0, np.int64)
-        lead = lead[(data[lead + 1] == 0xBF) & (data[lead + 2] == 0xBD)]  # U+FFFD in UTF-8
         s["replacement_char_rows"] = int(mult[np.unique(np.searchsorted(offsets, lead, side="right") - 1)].sum())
         pick = np.flatnonzero(uh % np.uint64(STOPWORD_SAMPLE) == 0)
         sample = uniq.take(pa.array(pick))
