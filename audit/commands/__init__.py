@@ -5,6 +5,7 @@ to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 """
 
 from audit.commands import dataset, train, label, report, world
+from audit.commands import probe
 
 COMMANDS = [
     dataset.register,
@@ -12,4 +13,5 @@ COMMANDS = [
     world.register,
     train.register,
     report.register,
+    probe.register,
 ]

@@ -92,8 +92,8 @@ class Run:
 
     @property
     def report_path(self) -> Path | None:
-        """``report.html`` if it was written."""
-        path = self.path / "report.html"
+        """``report/report.html`` if it was written (see :func:`audit.report.report_from_run_dir`)."""
+        path = self.path / "report" / "report.html"
         return path if path.is_file() else None
 
     def image(self, image_id: str):
@@ -162,7 +162,7 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
               settings: Sequence[Settings] | None = None, generator_options: dict[str, Any] | None = None,
               workers: int | None = None, scheduler: str | None = None, shard_images: int = 64,
               batch_size: int = 8, threads: int | None = None, report: bool = True, progress: bool = True,
-              command: list[str] | None = None) -> Run:
+              command: list[str] | None = None, arguments: dict[str, Any] | None = None) -> Run:
     """Run a probe suite: expand, generate, label, merge, compute results, write the report.
 
     Running the same call again on the same ``out`` resumes a killed run (committed shards
@@ -198,11 +198,13 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
         Torch threads per process (default: torch's choice here; ``cpu_count // workers`` on a
         LocalCluster). One thread is often fastest on a loaded machine.
     report
-        Write ``report.html`` (needs :mod:`audit.report`).
+        Write ``report/report.html`` with :func:`audit.report.report_from_run_dir`.
     progress
         Show progress bars.
     command
         Command line recorded in ``spec.json`` (default ``sys.argv``).
+    arguments
+        Parsed CLI arguments recorded in ``spec.json`` (the CLI passes them).
 
     Returns
     -------
@@ -224,18 +226,21 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
         if not name or name in labels_of:
             raise UserError(f"labeler {name!r}: every labeler needs a distinct `name` (fix: drop the duplicate)")
         labels_of[name] = labeler
+    references = [{"slot": r.slot, "attribute": r.attribute, "value": r.value, "source": r.source,
+                   "percent": r.percent} for r in the_suite.references]
     rows = expand_samples(the_suite, samples=samples, seed=seed)
     shards = plan_shards(rows, settings=setting_list, shard_images=shard_images)
     generator_config = generator.config()
     labeler_records = [labeler_record(lab) for lab in labelers]
     spec = build_spec(
-        suite={"name": the_suite.name, "definition": the_suite.raw},
+        suite={"name": the_suite.name, "references": references, "definition": the_suite.raw},
         generator=generator_config, labelers=labeler_records,
         samples=int(rows["sample"].max()) + 1, seed=the_suite.seed if seed is None else int(seed),
         settings=[s.to_dict() for s in setting_list], shard_images=shard_images, batch_size=batch_size,
         n_images=len(rows) * len(setting_list), n_shards=len(shards), command=command,
     )
     spec["suite_file"] = the_suite.file
+    spec["arguments"] = dict(arguments or {})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
@@ -255,8 +260,6 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
             run_local(jobs, total_images=sum(j.shard.n_images for j in jobs), progress=progress)
         else:
             run_dask(jobs, workers=workers, scheduler=scheduler, progress=progress)
-        references = [{"slot": r.slot, "attribute": r.attribute, "value": r.value, "source": r.source,
-                       "percent": r.percent} for r in the_suite.references]
         finish_run(out, shards, suite=the_suite.name, references=references,
-                   settings=[s.label for s in setting_list], report=report)
+                   settings=[s.label for s in setting_list], report=report, progress=progress)
     return Run(out)

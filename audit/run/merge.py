@@ -9,10 +9,12 @@ Examples
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from audit.run.plan import Shard
 from audit.run.results import results_from_counts
@@ -55,19 +57,30 @@ def orphan_images(run_dir: str | Path, keep: set[str]) -> list[Path]:
 
 
 def write_report(run_dir: str | Path) -> Path | None:
-    """Write ``report.html`` with :func:`audit.report.report_from_run_dir` (None if that module is absent)."""
+    """Write ``report/report.html`` with :func:`audit.report.report_from_run_dir`.
+
+    A report that cannot be built (e.g. two labelers labelling the same attribute) is
+    reported on stderr and skipped: the run's tables and results are complete without it.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The report, or None when it was skipped.
+    """
+    from audit.errors import UserError
+    from audit.report import report_from_run_dir
+
     try:
-        from audit.report import report_from_run_dir
-    except ImportError:
+        return Path(report_from_run_dir(Path(run_dir), export_png=False))
+    except UserError as exc:
+        print(f"warning: report skipped: {exc}", file=sys.stderr)
         return None
-    out = report_from_run_dir(Path(run_dir))
-    return Path(out) if out is not None else Path(run_dir) / "report.html"
 
 
 def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, references: list[dict],
-               settings: list[str], report: bool = True) -> dict:
+               settings: list[str], report: bool = True, progress: bool = False) -> dict:
     """Merge parts, write ``manifest.parquet``, ``labels.parquet``, ``counts.parquet``, ``results.json``
-    and (when ``report``) ``report.html``; delete orphan images. Idempotent.
+    and (when ``report``) ``report/report.html``; delete orphan images. Idempotent.
 
     Returns
     -------
@@ -75,15 +88,23 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
         The results.
     """
     run_dir = Path(run_dir)
-    manifest, labels, counts = merge_parts(run_dir, shards)
-    for orphan in orphan_images(run_dir, set(manifest.image_id)):
-        orphan.unlink(missing_ok=True)
-    write_parquet_atomic(run_dir / "manifest.parquet", manifest)
-    write_parquet_atomic(run_dir / "labels.parquet", labels)
-    write_parquet_atomic(run_dir / "counts.parquet", counts)
-    n_images = {str(k): int(v) for k, v in manifest.groupby("setting", sort=False).size().items()}
-    results = results_from_counts(counts, references=references, settings=settings, suite=suite, n_images=n_images)
-    write_json_atomic(run_dir / "results.json", results)
-    if report:
-        write_report(run_dir)
+    with tqdm(total=3 if report else 2, desc="finish", unit="stage", disable=not progress) as bar:
+        bar.set_postfix_str("merge")
+        manifest, labels, counts = merge_parts(run_dir, shards)
+        for orphan in orphan_images(run_dir, set(manifest.image_id)):
+            orphan.unlink(missing_ok=True)
+        write_parquet_atomic(run_dir / "manifest.parquet", manifest)
+        write_parquet_atomic(run_dir / "labels.parquet", labels)
+        write_parquet_atomic(run_dir / "counts.parquet", counts)
+        bar.update(1)
+        bar.set_postfix_str("metrics")
+        n_images = {str(k): int(v) for k, v in manifest.groupby("setting", sort=False).size().items()}
+        results = results_from_counts(counts, references=references, settings=settings, suite=suite,
+                                      n_images=n_images)
+        write_json_atomic(run_dir / "results.json", results)
+        bar.update(1)
+        if report:
+            bar.set_postfix_str("report")
+            write_report(run_dir)
+            bar.update(1)
     return results

@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["tiny_clip_tokenizer", "save_tiny_stable_diffusion"]
 
 
-def tiny_clip_tokenizer(*, max_length: int = 32):
+def tiny_clip_tokenizer(*, max_length: int = 77):
     """Return a byte-level CLIP tokenizer with a 514-token vocabulary (bytes, bytes+``</w>``, specials).
 
     Examples
@@ -79,7 +79,7 @@ def save_tiny_stable_diffusion(folder: str | Path, *, seed: int = 0, size: int =
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, hidden_size=16,
         intermediate_size=32, num_attention_heads=2, num_hidden_layers=2, vocab_size=len(tokenizer),
-        max_position_embeddings=32, projection_dim=16,
+        max_position_embeddings=77, projection_dim=16,
     ))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)

@@ -1,0 +1,174 @@
+"""``imagen-audit probe``: list and show probe suites, run them against a generator."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  imagen-audit probe list
+  imagen-audit probe show professions
+  imagen-audit probe run professions --generator builtin --samples 16 --out runs/professions
+  imagen-audit probe run skin-tone-counterfactuals --generator diffusers:stabilityai/stable-diffusion-2-1-base \\
+      --steps 25 --labelers world,ita --workers 2 --out runs/sd21-skin
+  imagen-audit probe run professions --generator builtin --sweep guidance=1,4,8 --sweep thresholding=none,dynamic \\
+      --out runs/prof-sweep
+  imagen-audit probe run my-suite.yaml --generator diffusers:path/to/pipeline --scheduler tcp://10.0.0.5:8786 --out runs/x
+"""
+
+
+def _ita(args):
+    from audit.labelers.ita import ITALabeler
+
+    return ITALabeler()
+
+
+def _world(args):
+    from audit.labelers.world import WorldLabeler
+
+    return WorldLabeler.from_pretrained(args.world_model, device=args.device)
+
+
+def _clip(args):
+    from audit.errors import UserError
+    from audit.labelers.clip import CLIPLabeler
+
+    if not args.clip_model:
+        raise UserError("--labelers clip needs --clip-model PATH_OR_ID (fix: e.g. --clip-model "
+                        "openai/clip-vit-base-patch32 --allow-download, or a local folder)")
+    return CLIPLabeler(args.clip_model, device=args.device, allow_download=args.allow_download)
+
+
+def _deepface(args):
+    from audit.labelers.deepface import DeepFaceLabeler
+
+    return DeepFaceLabeler(allow_download=args.allow_download)
+
+
+#: ``--labelers`` names (an explicit table; the suite's ``labelers`` list is the default).
+LABELERS = {"world": _world, "ita": _ita, "clip": _clip, "deepface": _deepface}
+
+
+def _labelers(args, suite):
+    from audit.errors import UserError
+
+    names = [n.strip() for n in args.labelers.split(",") if n.strip()] if args.labelers is not None \
+        else list(suite.labelers)
+    unknown = [n for n in names if n not in LABELERS]
+    if unknown:
+        raise UserError(f"--labelers: unknown labeler(s) {unknown} (fix: use names from {sorted(LABELERS)}, "
+                        "or --labelers '' for none)")
+    return [LABELERS[n](args) for n in dict.fromkeys(names)]
+
+
+def _list(args) -> int:
+    from probes.catalog import load_builtin, suite_names
+    from probes.expand import expand_prompts
+
+    print(f"{'suite':28} {'prompts':>7} {'samples':>7} {'images':>7}  description")
+    for name in suite_names():
+        suite = load_builtin(name)
+        n = len(expand_prompts(suite))
+        first = suite.description.split(". ")[0].rstrip(".")
+        print(f"{name:28} {n:7d} {suite.samples:7d} {n * suite.samples:7d}  {first[:70]}")
+    return 0
+
+
+def _show(args) -> int:
+    from probes.catalog import resolve_suite
+    from probes.expand import expand_prompts
+
+    suite = resolve_suite(args.suite)
+    prompts = expand_prompts(suite)
+    print(f"suite: {suite.name}   ({suite.file})")
+    print(f"description: {suite.description}")
+    print(f"samples per prompt: {suite.samples}   seed: {suite.seed}   prompts: {len(prompts)}   "
+          f"images: {len(prompts) * suite.samples}")
+    print(f"labelers: {', '.join(suite.labelers) or '-'}   metrics: {', '.join(suite.metrics) or '-'}")
+    print("templates:")
+    for t in suite.templates:
+        print(f"  {t.id}: {t.text}")
+    for name, vocab in suite.slots.items():
+        print(f"slot {name} ({len(vocab.labels)}): {', '.join(vocab.labels)}")
+    for name, axis in suite.axes.items():
+        none = " + (none)" if axis.include_none else ""
+        print(f"axis {name}: {', '.join(axis.values.labels)}{none}")
+    for ref in suite.references:
+        print(f"reference: % {ref.attribute}={ref.value} per {ref.slot} ({len(ref.percent)} values); "
+              f"source: {ref.source.strip()}")
+    shown = prompts if args.all else prompts.head(args.prompts)
+    print(f"prompts ({len(shown)} of {len(prompts)}):")
+    for p in shown.prompt:
+        print(f"  {p}")
+    return 0
+
+
+def _run(args) -> int:
+    from audit.run import run_probe
+    from probes.catalog import resolve_suite
+
+    suite = resolve_suite(args.suite)
+    labelers = _labelers(args, suite)
+    options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download}
+    options.update({k: v for k, v in {"steps": args.steps, "guidance": args.guidance}.items() if v is not None})
+    run = run_probe(suite, generator=args.generator, generator_options=options, out=args.out, samples=args.samples,
+                    seed=args.seed, labelers=labelers, sweep=args.sweep, workers=args.workers,
+                    scheduler=args.scheduler, shard_images=args.shard_images, batch_size=args.batch_size,
+                    threads=args.threads, report=not args.no_report,
+                    arguments={k: v for k, v in vars(args).items() if k != "handler"})
+    n = len(run.manifest)
+    print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
+    for gap in run.results["reference_gaps"]:
+        print(f"  {gap['setting']} {gap['labeler']}: mean |observed - reference| % {gap['attribute']}="
+              f"{gap['value']} per {gap['slot']}: {100 * (gap['mean_abs_difference'] or 0):.1f} points")
+    if run.report_path is not None:
+        print(f"report: {run.report_path}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``probe list|show|run`` to the CLI."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("probe", help="list, show and run probe suites", epilog=EPILOG, formatter_class=fmt,
+                       description="Probe suites: templated prompts run through a generator, labelled and scored.")
+    psub = p.add_subparsers(dest="probe_command", metavar="SUBCOMMAND")
+    p.set_defaults(handler=lambda a: p.print_help() or 2)
+
+    pl = psub.add_parser("list", help="list the built-in suites", epilog=EPILOG, formatter_class=fmt)
+    pl.set_defaults(handler=_list)
+
+    ps = psub.add_parser("show", help="show a suite's templates, slots, axes, references and prompts",
+                         epilog="example:\n  imagen-audit probe show skin-tone-counterfactuals --prompts 20",
+                         formatter_class=fmt)
+    ps.add_argument("suite", help="built-in suite name or path of a suite .yaml")
+    ps.add_argument("--prompts", type=int, default=10, help="how many prompts to print (default 10)")
+    ps.add_argument("--all", action="store_true", help="print every prompt")
+    ps.set_defaults(handler=_show)
+
+    pr = psub.add_parser("run", help="generate, label and score a suite into a run directory", epilog=EPILOG,
+                         formatter_class=fmt,
+                         description="Run a suite. Rerunning the same command on the same --out resumes a "
+                                     "killed run.")
+    pr.add_argument("suite", help="built-in suite name or path of a suite .yaml")
+    pr.add_argument("--generator", required=True,
+                    help="builtin | diffusers:PATH_OR_ID | diffusers-if:STAGE1,STAGE2")
+    pr.add_argument("--out", required=True, help="run directory (created; reused to resume)")
+    pr.add_argument("--samples", type=int, default=None, help="samples per prompt (default: the suite's)")
+    pr.add_argument("--seed", type=int, default=None, help="base seed (default: the suite's)")
+    pr.add_argument("--labelers", default=None,
+                    help=f"comma-separated, from {sorted(LABELERS)} (default: the suite's; '' for none)")
+    pr.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                    help="sweep a sampler setting: steps, guidance, scheduler, thresholding (repeatable)")
+    pr.add_argument("--steps", type=int, default=None, help="denoising steps (default: the generator's)")
+    pr.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the generator's)")
+    pr.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    pr.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    pr.add_argument("--allow-download", action="store_true", help="let diffusers/transformers download models")
+    pr.add_argument("--workers", type=int, default=None, help="run on a new Dask LocalCluster of N processes")
+    pr.add_argument("--scheduler", default=None, help="run on an existing Dask scheduler (tcp://host:8786)")
+    pr.add_argument("--shard-images", type=int, default=64, help="images per shard (default 64)")
+    pr.add_argument("--batch-size", type=int, default=8, help="images per generator call (default 8)")
+    pr.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    pr.add_argument("--world-model", default=None, help="folder of the world labeler (default: shipped weights)")
+    pr.add_argument("--clip-model", default=None, help="CLIP folder or hub id for --labelers clip")
+    pr.add_argument("--no-report", action="store_true", help="skip report.html")
+    pr.set_defaults(handler=_run)

@@ -1,0 +1,58 @@
+"""The ``imagen-audit probe`` command: list, show, run (tiny pipeline, ITA labeler, report)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audit.cli import main
+from generator.adapters.tiny import save_tiny_stable_diffusion
+
+
+def test_list_and_show(capsys):
+    assert main(["probe", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("professions", "skin-tone-counterfactuals", "activities", "descriptors", "safety"):
+        assert name in out
+    assert main(["probe", "show", "professions", "--prompts", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "reference: % presentation=feminine per profession (21 values)" in out
+    assert "prompts (3 of 72):" in out and "  a photo of the face of a nurse" in out
+
+
+def test_errors_are_user_errors(capsys, tmp_path):
+    assert main(["probe", "show", "nope"]) == 2
+    assert "no built-in suite named 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntemplates: ['{x}']\n")
+    assert main(["probe", "show", str(bad)]) == 2
+    assert f"{bad}:2: field templates[0].text" in capsys.readouterr().err
+    args = ["probe", "run", "activities", "--generator", "builtin", "--out", str(tmp_path / "r"), "--labelers", "x"]
+    assert main(args) == 2
+    assert "unknown labeler(s) ['x']" in capsys.readouterr().err
+
+
+def test_run_end_to_end_with_report(tmp_path, capsys):
+    tiny = save_tiny_stable_diffusion(tmp_path)
+    out = tmp_path / "run"
+    args = ["probe", "run", "activities", "--generator", f"diffusers:{tiny}", "--steps", "2", "--samples", "2",
+            "--out", str(out), "--labelers", "ita", "--threads", "1", "--sweep", "guidance=1,4", "--seed", "3"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "images: 72" in printed and "settings: guidance=1, guidance=4" in printed
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["arguments"]["sweep"] == ["guidance=1,4"] and spec["arguments"]["suite"] == "activities"
+    assert spec["seed"] == 3 and spec["labelers"][0]["name"] == "ita"
+    assert (out / "report" / "report.html").stat().st_size > 1000
+    results = json.loads((out / "results.json").read_text())
+    assert any(t["slot"] == "activity" and t["attribute"] == "skin_group" for t in results["tables"])
+    assert main(args) == 0  # rerun of a finished run: nothing regenerated, same results
+    assert json.loads((out / "results.json").read_text()) == results
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_help_has_examples(flag, capsys):
+    with pytest.raises(SystemExit):
+        main(["probe", "run", flag])
+    assert "imagen-audit probe run professions --generator builtin" in capsys.readouterr().out
