@@ -236,3 +236,15 @@ def test_audit_frame_needs_what_it_reads():
     with pytest.raises(UserError, match="reference"):
         af.amplification()
     assert "lo" not in af.difference()
+
+
+def test_audit_frame_counts_unobserved_values():
+    df = pd.DataFrame({"prompt_id": range(6), "job": ["x"] * 6, "g": ["m"] * 6})
+    af = AuditFrame(df, concept="job", attribute="g", attributes=["f", "m", "a"], n_resamples=0)
+    assert af.table.attributes == ("f", "m", "a")
+    assert af.by_group.loc[("x", "f"), "n"] == 0 and np.isnan(af.by_group.loc[("x", "a"), "npmi"])  # p(a) = 0: undefined
+    assert af.by_concept.loc["x", "mad_from_uniform"] == pytest.approx(4 / 9)
+    assert af.by_concept.loc["x", "normalized_entropy"] == 0
+    # observed values outside the list are kept (appended), never dropped
+    af = AuditFrame(df.assign(g=["m", "q"] * 3), concept="job", attribute="g", attributes=["f", "m"], n_resamples=0)
+    assert af.table.attributes == ("f", "m", "q") and af.table.n.sum() == 6

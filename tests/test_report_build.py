@@ -123,3 +123,19 @@ def test_png_export_chromium_fallback(tmp_path):
     _chromium([fig], [tmp_path / "c.png"], browser=find_chromium(), timeout=60)
     with Image.open(tmp_path / "c.png") as im:
         assert im.size == (900, 500) and len(set(im.convert("RGB").getdata())) > 20
+
+
+def test_association_section_leaves_out_non_answers_and_counts_them():
+    from audit.report import association_section
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"prompt_id": np.arange(60) // 3, "job": rng.choice(["a", "b"], 60),
+                       "presentation": rng.choice(["feminine", "masculine", "no_face"], 60)})
+    sec = association_section(df, concept="job", attributes=["presentation", "missing_column"], n_resamples=50,
+                              values={"presentation": ["feminine", "masculine", "androgynous"]})
+    res = sec.results["presentation"]
+    assert res["n_non_answer"] == int((df.presentation == "no_face").sum())
+    assert res["n_images"] == int((df.presentation != "no_face").sum())
+    by_group = next(b for b in sec.blocks if isinstance(b, Table) and b.name == "by-group-presentation").frame
+    assert set(by_group.presentation) == {"feminine", "masculine", "androgynous"}
+    assert "missing_column" not in sec.results

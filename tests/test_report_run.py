@@ -76,7 +76,8 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
     direct = npmi(count_pairs(wide, concept="profession", attribute="presentation"), concept="profession",
                   attribute="presentation")
     got = pd.read_parquet(out / "tables" / "profession__by-group-presentation.parquet")
-    assert got.npmi.to_numpy() == pytest.approx(direct.npmi.to_numpy())
+    keys = ["profession", "presentation"]
+    assert got.set_index(keys).npmi.sort_index().to_numpy() == pytest.approx(direct.set_index(keys).npmi.sort_index().to_numpy())
     assert {"npmi_lo", "npmi_hi", "proportion_ref", "npmi_corrected"} <= set(got.columns)
     assert (got.npmi_lo <= got.npmi + 1e-12).all()
     results = json.loads((out / "results.json").read_text())
@@ -105,6 +106,19 @@ def test_report_sections_per_setting_and_cluster_options(tmp_path):
     report_from_run_dir(run, out_dir=tmp_path / "r", cluster=("prompt_id", "seed"), n_resamples=50, export_png=False)
     keys = [s["key"] for s in json.loads((tmp_path / "r" / "results.json").read_text())["sections"]]
     assert keys == ["profession-guidance-1", "profession-guidance-4", "labelers", "spec"]
+
+
+def test_two_labelers_of_one_attribute_get_their_own_sections(tmp_path):
+    run = make_run_dir(tmp_path / "run", n_prompts=12, per_prompt=2)
+    labels = pd.read_parquet(run / "labels.parquet")
+    clip = labels[labels.attribute == "presentation"].assign(labeler="clip", value="masculine")
+    pd.concat([labels, clip]).to_parquet(run / "labels.parquet")
+    report_from_run_dir(run, n_resamples=20, export_png=False)
+    sec = {s["key"]: s for s in json.loads((run / "report" / "results.json").read_text())["sections"]}
+    assert {"profession-labeler-clip", "profession-labeler-world-cnn"} <= set(sec)
+    # all masculine out of 3 possible values: mean |(0, 1, 0) - 1/3| = 4/9 (not 0: unobserved values count)
+    assert sec["profession-labeler-clip"]["results"]["presentation"]["mad_from_uniform_mean"] == pytest.approx(4 / 9)
+    assert "skin_tone" in sec["profession-labeler-world-cnn"]["results"]
 
 
 def test_run_dir_errors_name_file_and_fix(tmp_path):

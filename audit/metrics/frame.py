@@ -43,6 +43,10 @@ class AuditFrame:
         (counts also enable :meth:`amplification`).
     confusion : pandas.DataFrame, optional
         The labeler's confusion matrix (index true, columns predicted) for corrected columns.
+    attributes : sequence of str, optional
+        Every value the attribute can take, in display order (values never
+        observed count as 0, so a run that draws one group only is not
+        "uniform"); observed values outside it are appended.
     n_resamples : int, default 1000
         Bootstrap resamples (0 disables intervals).
     confidence : float, default 0.95
@@ -69,15 +73,19 @@ class AuditFrame:
         weight: str | None = None,
         reference: pd.DataFrame | None = None,
         confusion: pd.DataFrame | None = None,
+        attributes: Sequence[str] | None = None,
         n_resamples: int = 1000,
         confidence: float = 0.95,
         seed: int = 0,
     ) -> None:
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
-        labels = None
+        observed = sort_labels(data[attribute].dropna().astype(str).unique())
+        labels = None if attributes is None else tuple(map(str, attributes))
+        if labels is not None:
+            labels += tuple(v for v in observed if v not in labels)
         if confusion is not None:
-            labels = sort_labels(confusion.index)
-            extra = sorted(set(data[attribute].dropna().astype(str)) - set(labels))
+            labels = sort_labels(confusion.index) if labels is None else labels
+            extra = sorted(set(observed) - set(map(str, confusion.index)))
             if extra:
                 raise UserError(
                     f"AuditFrame: {attribute} values {extra} are not in the confusion matrix "

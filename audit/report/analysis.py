@@ -33,10 +33,11 @@ CAVEATS = (
 )
 
 
-def _frame(data, *, concept, attribute, cluster, reference, confusion, n_resamples, confidence, seed) -> AuditFrame:
+def _frame(data, *, concept, attribute, cluster, reference, confusion, values, n_resamples, confidence,
+           seed) -> AuditFrame:
     return AuditFrame(
         data, concept=concept, attribute=attribute, cluster=cluster, reference=reference, confusion=confusion,
-        n_resamples=n_resamples, confidence=confidence, seed=seed,
+        attributes=values, n_resamples=n_resamples, confidence=confidence, seed=seed,
     )
 
 
@@ -49,6 +50,7 @@ def association_section(
     cluster: str | Sequence[str] | None = "prompt_id",
     references: Mapping[str, pd.DataFrame] | None = None,
     confusions: Mapping[str, pd.DataFrame] | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
     groups: tuple[str, str] = ("feminine", "masculine"),
     k: int = 10,
     n_resamples: int = 1000,
@@ -72,6 +74,10 @@ def association_section(
         Reference ``[concept, attribute, p|n]`` per attribute (``n`` also gives amplification).
     confusions : mapping attribute -> DataFrame, optional
         Labeler confusion matrices for corrected columns.
+    values : mapping attribute -> sequence of str, optional
+        Every value an attribute can take (unobserved ones count as 0).
+        Explicit non-answers (:data:`NON_ANSWERS`, e.g. ``no_face``) are left
+        out of the shares and counted in the results as ``n_non_answer``.
     groups : (str, str)
         Groups of the nPMI gap (used when both occur).
     k : int
@@ -93,19 +99,27 @@ def association_section(
     >>> sorted(s.results["presentation"])[:2]
     ['mad_from_uniform_mean', 'most_skewed']
     """
-    references, confusions = dict(references or {}), dict(confusions or {})
+    references, confusions, values = dict(references or {}), dict(confusions or {}), dict(values or {})
     sec = ReportSection(title or f"{concept}", key=concept)
     for attribute in attributes:
-        if attribute not in data or data[attribute].notna().sum() == 0 or data[concept].notna().sum() == 0:
+        if attribute not in data:
+            continue
+        non_answer = data[attribute].astype(str).isin(NON_ANSWERS) & data[attribute].notna()
+        sub = data[~non_answer & data[concept].notna()]
+        if sub[attribute].notna().sum() == 0:
             continue
         af = _frame(
-            data, concept=concept, attribute=attribute, cluster=cluster, reference=references.get(attribute),
-            confusion=confusions.get(attribute), n_resamples=n_resamples, confidence=confidence, seed=seed,
+            sub, concept=concept, attribute=attribute, cluster=cluster, reference=references.get(attribute),
+            confusion=confusions.get(attribute), values=values.get(attribute), n_resamples=n_resamples,
+            confidence=confidence, seed=seed,
         )
         label = f"{concept} x {attribute}"
         by_group = af.by_group.join(af.by_group_ci)
-        res: dict = {"n_images": float(af.table.n.sum())}
-        sec.blocks.append(Text(f"{label}: {int(af.table.n.sum())} images, {len(af.table.concepts)} {concept} values."))
+        res: dict = {"n_images": float(af.table.n.sum()), "n_non_answer": int(non_answer.sum())}
+        sec.blocks.append(Text(
+            f"{label}: {int(af.table.n.sum())} images, {len(af.table.concepts)} {concept} values"
+            + (f"; {int(non_answer.sum())} images with no answer ({', '.join(NON_ANSWERS)}) left out." if non_answer.any()
+               else ".")))
         sec.blocks.append(Chart(f"npmi-{attribute}", npmi_heatmap(by_group, concept=concept, attribute=attribute,
                                                                   title=f"nPMI: {label}")))
         if af.corrected is not None:

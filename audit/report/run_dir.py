@@ -20,6 +20,14 @@ __all__ = ["report_from_run_dir", "read_run_dir", "spec_references", "read_table
 MANIFEST_COLUMNS = ("image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting")
 #: Labelled attributes analysed per concept, in display order.
 ATTRIBUTES = ("presentation", "skin_group", "skin_tone", "age_group", "unsafe")
+#: Every value of the world labeler's attributes (labels schema), so unobserved values count as 0.
+ATTRIBUTE_VALUES = {
+    "presentation": ("feminine", "masculine", "androgynous"),
+    "skin_group": ("light", "medium", "dark"),
+    "skin_tone": tuple(str(i) for i in range(1, 11)),
+    "age_group": ("young", "adult", "older"),
+    "unsafe": ("false", "true"),
+}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -120,8 +128,9 @@ def report_from_run_dir(
     """Compute the metrics of a probe run and write its report (default: ``RUN_DIR/report/``).
 
     One section per prompt slot (``profession``, ``activity``, ...) and sweep
-    setting, analysing every labelled attribute of :data:`ATTRIBUTES`; then
-    the labeler card and the run's spec.
+    setting (and per labeler when several label the same attribute),
+    analysing every labelled attribute of :data:`ATTRIBUTES`; then the labeler
+    card and the run's spec.
 
     Parameters
     ----------
@@ -156,41 +165,46 @@ def report_from_run_dir(
     """
     run = Path(run_dir)
     spec, manifest, labels = read_run_dir(run)
-    wide = wide_labels(labels, manifest)
-    slots = [c for c in manifest.columns if c not in MANIFEST_COLUMNS and manifest[c].notna().any()]
-    attr_cols = {a: (f"{a}_label" if a in manifest.columns else a) for a in ATTRIBUTES}
-    attr_cols = {a: c for a, c in attr_cols.items() if c in wide.columns}
     references = dict(references or {})
     confusions = dict(confusions or {})
-    settings = sorted(wide["setting"].dropna().astype(str).unique()) if "setting" in wide else []
+    slots = [c for c in manifest.columns if c not in MANIFEST_COLUMNS and manifest[c].notna().any()]
+    settings = sorted(manifest["setting"].dropna().astype(str).unique()) if "setting" in manifest else []
+    shared = labels.duplicated(["image_id", "attribute"]).any()  # several labelers label one attribute
+    views = [(str(lab), labels[labels["labeler"] == lab]) for lab in sorted(labels["labeler"].unique())] if shared \
+        else [(None, labels)]
     sections = []
-    for slot in slots:
-        for setting in settings or [None]:
-            data = wide if setting is None else wide[wide["setting"].astype(str) == setting]
-            data = data[data[slot].notna()]
-            if data.empty:
-                continue
-            cols = [c for a, c in attr_cols.items() if a != slot]
-            rename = {c: a for a, c in attr_cols.items() if c != a}
-            data = data.rename(columns=rename)
-            attrs = [rename.get(c, c) for c in cols]
-            suffix = f" ({setting})" if setting is not None and len(settings) > 1 else ""
-            refs = {**spec_references(spec, slot=slot), **{a: r for a, r in references.items() if slot in r.columns}}
-            sec = association_section(
-                data, concept=slot, attributes=attrs, title=f"Probe: {slot}{suffix}",
-                cluster=cluster, references=refs,
-                confusions=confusions, n_resamples=n_resamples, seed=seed,
-            )
-            sec.key = slug(f"{slot}-{setting}" if suffix else slot)
-            for attr, ref in refs.items():
-                for source in ref["source"].dropna().unique() if "source" in ref else []:
-                    sec.blocks.insert(0, Text(f"Reference for {attr}: {source}"))
-            first = next((a for a in attrs if a in sec.results), None)
-            if first is not None:
-                top = [r[slot] for r in sec.results[first].get("most_skewed", [])[:4]]
-                sec.blocks.append(image_grid(data, root=run, concept=slot, values=top, per_value=6,
-                                             caption_columns=("prompt", *attrs), seed=seed))
-            sections.append(sec)
+    for labeler, sub_labels in views:
+        wide = wide_labels(sub_labels, manifest)
+        attr_cols = {a: (f"{a}_label" if a in manifest.columns else a) for a in ATTRIBUTES}
+        attr_cols = {a: c for a, c in attr_cols.items() if c in wide.columns}
+        for slot in slots:
+            for setting in settings or [None]:
+                data = wide if setting is None else wide[wide["setting"].astype(str) == setting]
+                data = data[data[slot].notna()]
+                if data.empty:
+                    continue
+                rename = {c: a for a, c in attr_cols.items() if c != a}
+                data = data.rename(columns=rename)
+                attrs = [a for a in attr_cols if a != slot]
+                parts = [setting] if setting is not None and len(settings) > 1 else []
+                parts += [f"labeler {labeler}"] if labeler is not None else []
+                refs = {**spec_references(spec, slot=slot), **{a: r for a, r in references.items() if slot in r.columns}}
+                sec = association_section(
+                    data, concept=slot, attributes=attrs,
+                    title=f"Probe: {slot}" + (f" ({', '.join(parts)})" if parts else ""),
+                    cluster=cluster, references=refs, confusions=confusions, values=ATTRIBUTE_VALUES,
+                    n_resamples=n_resamples, seed=seed,
+                )
+                sec.key = slug("-".join([slot, *parts]))
+                for attr, ref in refs.items():
+                    for source in ref["source"].dropna().unique() if "source" in ref else []:
+                        sec.blocks.insert(0, Text(f"Reference for {attr}: {source}"))
+                first = next((a for a in attrs if a in sec.results), None)
+                if first is not None:
+                    top = [r[slot] for r in sec.results[first].get("most_skewed", [])[:4]]
+                    sec.blocks.append(image_grid(data, root=run, concept=slot, values=top, per_value=6,
+                                                 caption_columns=("prompt", *attrs), seed=seed))
+                sections.append(sec)
     sections.append(labeler_card_section(labels, confusions=confusions))
     suite = spec.get("suite") if isinstance(spec, dict) else None
     name = (suite.get("name") if isinstance(suite, dict) else None) or (spec.get("name") if isinstance(spec, dict) else None)
