@@ -1,0 +1,259 @@
+"""Image side of the dataset audit: label images, relate labels to what captions say.
+
+For every image that has one (webdataset tars, the ``files`` layout, caption
+folders) the image is decoded (failures skipped and counted by reason), labelled
+by a :class:`audit.labelers.Labeler`, and its caption tagged with the lexicons.
+Outputs:
+
+- ``image_labels.parquet``: the shared labels table;
+- ``image_by_concept.parquet``: P(label value | caption concept) with Wilson
+  intervals (counts from :func:`audit.metrics.count_pairs`);
+- ``caption_image_agreement.parquet``: how often the label agrees with what the
+  caption states (caption says "woman" -> presentation ``feminine``; "dark-skinned"
+  -> skin group ``dark``; a profession -> that profession; an unsafe term ->
+  ``unsafe = true``).
+
+Examples
+--------
+>>> AGREEMENT[("gender:woman")]
+('presentation', 'feminine')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm.auto import tqdm
+
+from audit.dataset.lexicon import Lexicon
+from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
+from audit.dataset.tagger import Tagger
+
+__all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept"]
+
+#: Caption concept -> (label attribute, the value the caption implies).
+AGREEMENT: dict[str, tuple[str, str]] = {
+    "gender:woman": ("presentation", "feminine"), "gender:girl": ("presentation", "feminine"),
+    "gender:man": ("presentation", "masculine"), "gender:boy": ("presentation", "masculine"),
+    "gender:nonbinary": ("presentation", "androgynous"),
+    "skin_tone:light": ("skin_group", "light"), "skin_tone:medium": ("skin_group", "medium"),
+    "skin_tone:dark": ("skin_group", "dark"),
+    "age:older": ("age_group", "older"), "age:young_adult": ("age_group", "young"),
+}
+
+
+def _caption_of(files: dict[str, bytes]) -> str | None:
+    data = files.get("txt")
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def iter_image_samples(ds: DatasetInput, *, summary) -> Iterator[tuple[str, bytes | None, str | None, str | None]]:
+    """Yield ``(image_id, image bytes or None, reason if None, caption)`` for every image of a dataset.
+
+    Tars are read with :func:`audit.shards.iter_tar_samples` (never extracted;
+    unsafe member names and corrupt archives are counted in ``summary``).
+    """
+    from audit.shards import ReadStats, iter_tar_samples
+
+    for tar in ds.image_shards:
+        stats = ReadStats()
+        for sample in iter_tar_samples(Path(tar), stats=stats):
+            ext = next((e for e in IMAGE_EXTENSIONS if e in sample.files), None)
+            if ext is None:
+                continue  # a caption-only sample is not an image
+            yield sample.key, sample.files[ext], None, _caption_of(sample.files)
+        for reason, n in stats.skipped.items():
+            summary.skip(f"shard_{reason}", tar, n=n)
+    for f in ds.image_files:
+        p = Path(f)
+        txt = p.with_suffix(".txt")
+        try:
+            data, reason = p.read_bytes(), None
+        except OSError:
+            data, reason = None, "read_error"
+        caption = txt.read_bytes().decode("utf-8", errors="replace") if txt.is_file() else None
+        yield p.stem, data, reason, caption
+
+
+def _concepts_per_image(ids: list[str], captions: list[str | None], lexicon: Lexicon) -> pd.DataFrame:
+    tagger = Tagger(lexicon.surfaces)
+    rows, sids = tagger.match(pc.utf8_lower(pa.array([c or "" for c in captions], pa.string())))
+    pairs = {(int(r), c) for r, s in zip(rows, sids) for c in lexicon.surface_concepts[s]}
+    return pd.DataFrame({"image_id": [ids[r] for r, _ in sorted(pairs)],
+                         "concept": [lexicon.concepts[c] for _, c in sorted(pairs)]})
+
+
+def labels_by_concept(labels: pd.DataFrame, concepts: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """P(label value | caption concept) with Wilson intervals.
+
+    Parameters
+    ----------
+    labels
+        Tidy labels (``image_id, attribute, value``).
+    concepts
+        ``image_id, concept``: the caption concepts of each image.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``concept, attribute, value, n, n_concept, share, lo, hi``.
+
+    Examples
+    --------
+    >>> lab = pd.DataFrame({"image_id": ["a", "b"], "attribute": "presentation", "value": ["feminine", "masculine"]})
+    >>> con = pd.DataFrame({"image_id": ["a", "b"], "concept": ["profession:nurse", "profession:nurse"]})
+    >>> labels_by_concept(lab, con)[["value", "n", "share"]].values.tolist()
+    [['feminine', 1, 0.5], ['masculine', 1, 0.5]]
+    """
+    from audit.metrics import count_pairs, wilson_interval
+
+    cols = ["concept", "attribute", "value", "n", "n_concept", "share", "lo", "hi"]
+    if labels.empty or concepts.empty:
+        return pd.DataFrame(columns=cols)
+    joined = concepts.merge(labels[["image_id", "attribute", "value"]], on="image_id")
+    joined["key"] = joined["concept"] + "\x1f" + joined["attribute"]
+    counts = count_pairs(joined, concept="key", attribute="value")
+    counts[["concept", "attribute"]] = counts["key"].str.split("\x1f", n=1, expand=True)
+    counts["n_concept"] = counts.groupby("key")["n"].transform("sum")
+    counts["share"] = counts["n"] / counts["n_concept"]
+    lo, hi = wilson_interval(counts["n"], counts["n_concept"], confidence=confidence)
+    counts["lo"], counts["hi"] = lo, hi
+    return counts[cols].sort_values(["concept", "attribute", "value"], ignore_index=True)
+
+
+def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_concepts: list[str] = (),
+                    confidence: float = 0.95) -> pd.DataFrame:
+    """Share of images whose label agrees with what the caption states.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``caption_concept, attribute, expected, n_images, n_agree, agreement, lo, hi``.
+
+    Examples
+    --------
+    >>> lab = pd.DataFrame({"image_id": ["a", "b"], "attribute": "presentation", "value": ["feminine", "masculine"]})
+    >>> con = pd.DataFrame({"image_id": ["a", "b"], "concept": ["gender:woman", "gender:woman"]})
+    >>> agreement_table(lab, con)[["caption_concept", "n_images", "n_agree"]].values.tolist()
+    [['gender:woman', 2, 1]]
+    """
+    from audit.metrics import wilson_interval
+
+    expect = dict(AGREEMENT)
+    for c in concepts["concept"].unique() if len(concepts) else []:
+        if c.startswith("profession:"):
+            expect[c] = ("profession", c.split(":", 1)[1].replace("_", " "))
+    for c in unsafe_concepts:
+        expect[c] = ("unsafe", "true")
+    rows = []
+    value_of = labels.set_index(["image_id", "attribute"])["value"] if len(labels) else pd.Series(dtype=object)
+    for concept, (attr, want) in sorted(expect.items()):
+        imgs = concepts.loc[concepts["concept"] == concept, "image_id"].unique()
+        if not len(imgs):
+            continue
+        got = value_of.reindex(pd.MultiIndex.from_arrays([imgs, [attr] * len(imgs)])).to_numpy()
+        labelled = pd.notna(got)
+        if not labelled.any():
+            continue
+        agree = int(((got == want) | (got == want.replace(" ", "_")))[labelled].sum())
+        rows.append({"caption_concept": concept, "attribute": attr, "expected": want,
+                     "n_images": int(labelled.sum()), "n_agree": agree})
+    out = pd.DataFrame(rows, columns=["caption_concept", "attribute", "expected", "n_images", "n_agree"])
+    out["agreement"] = out["n_agree"] / out["n_images"]
+    lo, hi = wilson_interval(out["n_agree"].to_numpy(float), out["n_images"].to_numpy(float), confidence=confidence)
+    out["lo"], out["hi"] = lo, hi
+    return out
+
+
+def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, max_images: int | None = None,
+                 batch_size: int = 128, progress: bool = True) -> dict | None:
+    """Label a dataset's images and write the image tables; ``None`` when it has no images.
+
+    Parameters
+    ----------
+    ds
+        From :func:`~audit.dataset.sources.detect`.
+    lexicon
+        Lexicons for the caption concepts.
+    labeler
+        Follows :class:`audit.labelers.Labeler` (``label(images, *, image_ids)``).
+    out_dir
+        Where the tables go (written atomically).
+    max_images
+        Stop after this many images.
+    batch_size
+        Images per labeler call.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    dict or None
+        Summary for ``results.json`` and the dataset card.
+    """
+    from audit.dataset.pipeline import write_parquet
+    from audit.labelers.images import SkipSummary, decode_image
+
+    if not ds.image_shards and not ds.image_files:
+        return None
+    summary = SkipSummary()
+    frames, ids_all, caps_all = [], [], []
+    batch_imgs, batch_ids = [], []
+    seen = 0
+    total = len(ds.image_files) or None
+    if max_images is not None:
+        total = min(total or max_images, max_images)
+    bar = tqdm(total=total, unit="img", desc="images", disable=not progress)
+
+    def flush() -> None:
+        if batch_imgs:
+            frames.append(labeler.label(batch_imgs, image_ids=list(batch_ids)))
+            batch_imgs.clear()
+            batch_ids.clear()
+
+    try:
+        for image_id, data, reason, caption in iter_image_samples(ds, summary=summary):
+            if max_images is not None and seen >= max_images:
+                break
+            seen += 1
+            bar.update(1)
+            arr, why = (None, reason) if data is None else decode_image(data)
+            if arr is None:
+                summary.skip(why or "unreadable", image_id)
+                continue
+            batch_imgs.append(arr)
+            batch_ids.append(image_id)
+            ids_all.append(image_id)
+            caps_all.append(caption)
+            if len(batch_imgs) >= batch_size:
+                flush()
+        flush()
+    finally:
+        bar.close()
+    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["image_id", "labeler", "attribute", "value", "confidence"])
+    concepts = _concepts_per_image(ids_all, caps_all, lexicon)
+    by_concept = labels_by_concept(labels, concepts)
+    agreement = agreement_table(labels, concepts, unsafe_concepts=lexicon.role_of("unsafe"))
+    write_parquet(labels, out_dir / "image_labels.parquet")
+    write_parquet(by_concept, out_dir / "image_by_concept.parquet")
+    write_parquet(agreement, out_dir / "caption_image_agreement.parquet")
+    labelled = int(labels["image_id"].nunique()) if len(labels) else 0
+    pooled = {}
+    for attr, grp in agreement.groupby("attribute"):
+        pooled[attr] = float(grp["n_agree"].sum() / grp["n_images"].sum()) if grp["n_images"].sum() else None
+    return {
+        "labeler": getattr(labeler, "name", type(labeler).__name__),
+        "summary": {"images_seen": seen, "images_labelled": labelled,
+                    "images_skipped": summary.total,
+                    "skipped_by_reason": dict(sorted(summary.counts.items())),
+                    **{f"caption_image_agreement_{k}": (None if v is None else round(v, 4))
+                       for k, v in sorted(pooled.items())}},
+        "skip_examples": list(summary.examples),
+        "agreement": agreement.to_dict("records"),
+    }
