@@ -135,3 +135,22 @@ def test_custom_rule_changes_mask():
     strict = SkinRule(y_min=80.0)  # the classic Y > 80 bound drops the darkest Monk tones
     assert not skin_mask(MST_RGB[8:], rule=strict).any()
     assert skin_mask(MST_RGB[8:]).all()
+
+
+def test_world_renders_agree_with_their_true_monk_tone():
+    """Fresh world renders (new seed): agreement of ITA with the rendered MST, by region."""
+    from generator.world import render_batch
+    from generator.world.spec import load_spec, sample_attributes
+
+    attrs = sample_attributes(load_spec(), n=240, rng=np.random.default_rng(1234))
+    imgs = render_batch(attrs, rng=np.random.default_rng(4321))
+    df = ITALabeler().label(list(imgs), image_ids=[str(i) for i in range(len(imgs))])
+    truth = attrs["skin_tone"].to_numpy()
+    tone = df[df.attribute == "skin_tone"]["value"].to_numpy()
+    pred = np.where(tone == "no_skin", "0", tone).astype(int)
+    face = (df[df.attribute == "skin_region"]["value"] == "face").to_numpy()
+    assert face.mean() > 0.4  # the upscaled alt2 cascade finds about 55% of world faces
+    # measured on 2000 renders: face 78% exact / 98.5% within one; all images 65% / 84%
+    assert np.mean(pred[face] == truth[face]) >= 0.65
+    assert np.mean(np.abs(pred[face] - truth[face]) <= 1) >= 0.95
+    assert np.mean(np.abs(pred - truth) <= 1) >= 0.75

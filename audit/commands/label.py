@@ -35,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression bombs)")
     g = p.add_argument_group("ita")
     g.add_argument("--no-faces", action="store_true", help="measure the whole image, skip face detection")
-    g.add_argument("--mst-match", choices=("lab", "l_ita"), default="lab", help="how to match Monk tones")
+    g.add_argument("--mst-match", choices=("lab", "l_ita"), default="l_ita",
+                   help="match Monk tones on (L*, ITA) (default, agrees best with world renders) or CIELAB")
     g = p.add_argument_group("clip")
     g.add_argument("--clip-model", help="local CLIP folder or hub id (hub ids need --allow-download)")
     g.add_argument("--prompts", type=Path, help="YAML prompt sets: attribute: {value: prompt | [prompts]}")
