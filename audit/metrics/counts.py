@@ -245,14 +245,26 @@ def wide_labels(
         lab = lab[lab["labeler"] == labeler]
     if attributes is not None:
         lab = lab[lab["attribute"].isin(list(attributes))]
-    dup = lab.duplicated(["image_id", "attribute"], keep=False)
-    if dup.any():
-        bad = lab.loc[dup, ["attribute", "labeler"]].drop_duplicates().head(5).to_dict("records")
+    images = pd.Index(manifest["image_id"])
+    if not images.is_unique:
+        raise UserError("manifest table: image_id values repeat (fix: one manifest row per image)")
+    rows = images.get_indexer(lab["image_id"])
+    codes, names = pd.factorize(lab["attribute"], sort=True)
+    ok = (rows >= 0) & (codes >= 0)
+    key = rows[ok].astype(np.int64) * max(1, len(names)) + codes[ok]
+    uniq, counts = np.unique(key, return_counts=True)
+    if (counts > 1).any():
+        repeated = np.isin(key, uniq[counts > 1])
+        bad = lab.loc[ok].loc[repeated, ["attribute", "labeler"]].drop_duplicates().head(5).to_dict("records")
         raise UserError(
             f"labels table: several values per (image_id, attribute), e.g. {bad} "
             "(fix: pass labeler=... to pick one labeler)"
         )
-    wide = lab.pivot(index="image_id", columns="attribute", values="value")
-    wide.columns = [f"{c}_label" if c in manifest.columns else str(c) for c in wide.columns]
-    wide = wide.reset_index()
-    return manifest.merge(wide, on="image_id", how="left", validate="one_to_one")
+    values = lab["value"].to_numpy(dtype=object)
+    out = manifest.copy()
+    for j, name in enumerate(names):
+        col = np.full(len(manifest), np.nan, dtype=object)
+        sel = ok & (codes == j)
+        col[rows[sel]] = values[sel]
+        out[f"{name}_label" if name in manifest.columns else str(name)] = col
+    return out
