@@ -15,6 +15,17 @@ from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine more threads only contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny_sd(tmp_path_factory):
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny"))

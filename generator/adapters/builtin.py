@@ -1,9 +1,11 @@
 """``builtin``: the shipped Imagen-style cascade, loaded as a diffusers pipeline folder.
 
 The cascade is saved under ``data/weights/imagen-world/`` as a custom
-``DiffusionPipeline`` (same call signature as diffusers pipelines, plus
-``thresholding`` and ``scheduler_name``), so the built-in generator is the
-:class:`~generator.adapters.diffusers_adapter.DiffusersAdapter` on that folder.
+``DiffusionPipeline`` (:class:`generator.cascade.ImagenCascadePipeline`: the same
+call signature as diffusers pipelines, plus ``thresholding`` and
+``scheduler_name``), so the built-in generator is the
+:class:`~generator.adapters.diffusers_adapter.DiffusersAdapter` on that folder,
+loading with that class.
 
 Examples
 --------
@@ -27,14 +29,15 @@ def builtin_weights() -> Path:
     return data_path("weights", "imagen-world")
 
 
-def builtin_adapter(*, steps: int = 50, guidance: float = 5.0, device: str = "cpu", dtype: str = "float32",
-                    path: str | Path | None = None) -> DiffusersAdapter:
+def builtin_adapter(*, steps: int | None = None, guidance: float | None = None, device: str = "cpu",
+                    dtype: str = "float32", path: str | Path | None = None) -> DiffusersAdapter:
     """Return the adapter for the built-in cascade.
 
     Parameters
     ----------
     steps, guidance, device, dtype
-        As for :class:`~generator.adapters.diffusers_adapter.DiffusersAdapter`.
+        As for :class:`~generator.adapters.diffusers_adapter.DiffusersAdapter` (``None``: the
+        cascade's own defaults).
     path
         Another folder holding the cascade (default: :func:`builtin_weights`).
 
@@ -54,4 +57,7 @@ def builtin_adapter(*, steps: int = 50, guidance: float = 5.0, device: str = "cp
     if not (folder / "model_index.json").is_file():
         raise UserError(f"built-in generator weights not found at {folder} (fix: train or unpack the built-in "
                         "cascade there, or use --generator diffusers:PATH)")
-    return DiffusersAdapter(folder, steps=steps, guidance=guidance, device=device, dtype=dtype, kind="builtin")
+    from generator.cascade import ImagenCascadePipeline
+
+    return DiffusersAdapter(folder, steps=steps, guidance=guidance, device=device, dtype=dtype, kind="builtin",
+                            pipeline_class=ImagenCascadePipeline)

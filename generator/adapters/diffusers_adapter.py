@@ -62,7 +62,7 @@ def folder_fingerprint(path: str | Path) -> str | None:
     return digest.hexdigest()
 
 
-def load_pipeline(path: str, *, dtype: str, device: str, allow_download: bool, **components):
+def load_pipeline(path: str, *, dtype: str, device: str, allow_download: bool, pipeline_class=None, **components):
     """Load a diffusers pipeline from a folder or hub id, offline unless ``allow_download``.
 
     Parameters
@@ -75,6 +75,9 @@ def load_pipeline(path: str, *, dtype: str, device: str, allow_download: bool, *
         Torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
     allow_download
         Let diffusers fetch missing files from the hub.
+    pipeline_class
+        The pipeline class to load with (default ``DiffusionPipeline``, which reads the class
+        from ``model_index.json``; a custom pipeline class outside diffusers must be given).
     **components
         Passed to ``from_pretrained`` (e.g. ``text_encoder=None``).
 
@@ -102,12 +105,12 @@ def load_pipeline(path: str, *, dtype: str, device: str, allow_download: bool, *
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipe = DiffusionPipeline.from_pretrained(
+            pipe = (pipeline_class or DiffusionPipeline).from_pretrained(
                 path, torch_dtype=getattr(torch, dtype), local_files_only=not allow_download, **components
             )
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = ("check the folder holds a model_index.json" if Path(path).exists() else
+        hint = ("check the folder holds a model_index.json of a diffusers pipeline" if Path(path).exists() else
                 "give a folder saved with save_pretrained, or download the model first "
                 "(`huggingface-cli download ID`) or allow downloads (--allow-download)")
         raise UserError(f"diffusers:{path}: cannot load the pipeline ({first[:300]}) (fix: {hint})") from None
@@ -166,6 +169,8 @@ def apply_scheduler(pipe, default_scheduler, settings: Settings, *, label: str) 
     if settings.scheduler is not None:
         if "scheduler_name" in accepted:
             kwargs["scheduler_name"] = settings.scheduler
+        elif default_scheduler is None:
+            raise UserError(f"{label}: the pipeline has no scheduler to replace (fix: drop the scheduler sweep)")
         else:
             classes = _scheduler_classes()
             if settings.scheduler not in classes:
@@ -175,6 +180,8 @@ def apply_scheduler(pipe, default_scheduler, settings: Settings, *, label: str) 
     if settings.thresholding is not None:
         if "thresholding" in accepted:
             kwargs["thresholding"] = settings.thresholding
+        elif default_scheduler is None:
+            raise UserError(f"{label}: the pipeline has no thresholding option (fix: drop the thresholding sweep)")
         else:
             config = default_scheduler.config
             if "thresholding" not in config or "clip_sample" not in config:
@@ -182,8 +189,9 @@ def apply_scheduler(pipe, default_scheduler, settings: Settings, *, label: str) 
                                 "(fix: also sweep --sweep scheduler=ddim, or drop thresholding)")
             overrides = {"thresholding": settings.thresholding == "dynamic",
                          "clip_sample": settings.thresholding == "static"}
-    pipe.scheduler = cls.from_config(default_scheduler.config, **overrides) if (
-        cls is not type(default_scheduler) or overrides) else default_scheduler
+    if default_scheduler is not None:
+        pipe.scheduler = cls.from_config(default_scheduler.config, **overrides) if (
+            cls is not type(default_scheduler) or overrides) else default_scheduler
     return kwargs
 
 
@@ -199,13 +207,16 @@ class DiffusersAdapter:
     device
         Torch device.
     steps, guidance
-        Defaults for ``num_inference_steps`` and ``guidance_scale`` (a sweep overrides them).
+        Defaults for ``num_inference_steps`` and ``guidance_scale`` (a sweep overrides them;
+        ``None``: the pipeline's own defaults).
     height, width
         Output size in pixels (``None``: the pipeline's default).
     allow_download
         Let diffusers fetch from the hub (off by default: runs are offline).
     kind
         Name recorded in ``spec.json`` (``diffusers`` or ``builtin``).
+    pipeline_class
+        Pipeline class to load with (see :func:`load_pipeline`).
 
     Examples
     --------
@@ -213,12 +224,14 @@ class DiffusersAdapter:
     'cpu'
     """
 
-    def __init__(self, path: str | Path, *, dtype: str = "float32", device: str = "cpu", steps: int = 50,
-                 guidance: float = 7.5, height: int | None = None, width: int | None = None,
-                 allow_download: bool = False, kind: str = "diffusers") -> None:
+    def __init__(self, path: str | Path, *, dtype: str = "float32", device: str = "cpu", steps: int | None = None,
+                 guidance: float | None = None, height: int | None = None, width: int | None = None,
+                 allow_download: bool = False, kind: str = "diffusers", pipeline_class: type | None = None) -> None:
         self.path, self.dtype, self.device = str(path), dtype, device
-        self.steps, self.guidance, self.height, self.width = int(steps), float(guidance), height, width
-        self.allow_download, self.kind = allow_download, kind
+        self.steps = None if steps is None else int(steps)
+        self.guidance = None if guidance is None else float(guidance)
+        self.height, self.width = height, width
+        self.allow_download, self.kind, self.pipeline_class = allow_download, kind, pipeline_class
         self._pipe = None
         self._default_scheduler = None
 
@@ -230,8 +243,8 @@ class DiffusersAdapter:
     def _pipeline(self):
         if self._pipe is None:
             self._pipe = load_pipeline(self.path, dtype=self.dtype, device=self.device,
-                                       allow_download=self.allow_download)
-            self._default_scheduler = self._pipe.scheduler
+                                       allow_download=self.allow_download, pipeline_class=self.pipeline_class)
+            self._default_scheduler = getattr(self._pipe, "scheduler", None)
         return self._pipe
 
     def generate(self, prompts: list[str], *, seeds: list[int], settings: Settings) -> list:
@@ -264,14 +277,13 @@ class DiffusersAdapter:
             return []
         pipe = self._pipeline()
         kwargs = apply_scheduler(pipe, self._default_scheduler, settings, label=f"{self.kind}:{self.path}")
-        if self.height is not None:
-            kwargs["height"] = self.height
-        if self.width is not None:
-            kwargs["width"] = self.width
+        steps = settings.steps if settings.steps is not None else self.steps
+        guidance = settings.guidance if settings.guidance is not None else self.guidance
+        optional = {"height": self.height, "width": self.width, "num_inference_steps": steps,
+                    "guidance_scale": guidance}
+        kwargs.update({k: v for k, v in optional.items() if v is not None})
         out = pipe(
             prompt=list(prompts),
-            num_inference_steps=settings.steps or self.steps,
-            guidance_scale=self.guidance if settings.guidance is None else settings.guidance,
             generator=torch_generators(seeds, device=self.device),
             output_type="pil",
             **kwargs,
@@ -289,5 +301,7 @@ class DiffusersAdapter:
             "kind": self.kind, "path": self.path, "dtype": self.dtype, "device": self.device,
             "steps": self.steps, "guidance": self.guidance, "height": self.height, "width": self.width,
             "allow_download": self.allow_download, "fingerprint": folder_fingerprint(self.path),
+            "pipeline_class": None if self.pipeline_class is None else
+            f"{self.pipeline_class.__module__}.{self.pipeline_class.__qualname__}",
             "diffusers": md.version("diffusers"),
         }
