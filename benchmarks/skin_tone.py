@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
+import timeit
 
 import numpy as np
 
@@ -111,12 +111,8 @@ def lean_loop_label(img: np.ndarray, rule: SkinRule = SkinRule()) -> tuple[int, 
 # ---------------------------------------------------------------------------
 
 def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median wall time of ``repeats`` calls."""
+    return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 def bench(size: int, n: int, n_loop: int, repeats: int) -> dict:
