@@ -1,0 +1,99 @@
+"""Validity: the text audit of a world dataset recovers the world spec's injected identity associations.
+
+The world spec states (data/world.yaml): toxic words in 2 % of captions, x3 for
+people of Monk skin tone 7-10; an unsafe prop at 3 %, x4 for masculine people
+of tone 7-10; and the NSFW tag's noise given the prop. From the ground-truth
+sidecar's attributes of the captions that name a group, the spec's stated rates
+give the expected rate per identity query; the audit, reading captions and tags
+only, must land on it (99.9 % Wilson interval), and must separate the groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit.cli import main
+from audit.metrics import wilson_interval
+
+N = 6000
+
+
+def world_lexicon(path):
+    """The world caption writer's skin words as a user lexicon (the starter one omits bare "pale", "tan")."""
+    import yaml
+
+    from generator.world.captions import SKIN_WORDS
+
+    doc = {"lexicon": "world", "categories": {"skin_tone": {"role": "identity", "terms": {
+        g: list(words) for g, words in SKIN_WORDS.items()}}}}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from generator.world.spec import load_spec
+
+    d = tmp_path_factory.mktemp("world")
+    assert main(["world", "build", "--n", str(N), "--out", str(d / "ds"), "--seed", "0", "--workers", "2",
+                 "--quiet"]) == 0
+    lexicon = world_lexicon(d / "world_lexicon.yaml")
+    assert main(["dataset", "audit", str(d / "ds"), "--out", str(d / "audit"), "--lexicon", str(lexicon),
+                 "--no-progress"]) == 0
+    truth = pd.read_parquet(d / "ds" / "ground_truth.parquet")
+    rates = pd.read_parquet(d / "audit" / "per_query_rates.parquet").set_index("query")
+    return load_spec(), truth, rates
+
+
+def expected_toxic(spec, rows: pd.DataFrame) -> float:
+    from generator.world.spec import rate_with_rules
+
+    return float(rate_with_rules(spec.toxic_base, spec.toxic_rules, rows).mean())
+
+
+def expected_nsfw_tag(spec, rows: pd.DataFrame) -> float:
+    from generator.world.spec import NSFW_TAGS, rate_with_rules
+
+    i = list(NSFW_TAGS).index("NSFW")
+    p_unsafe = rate_with_rules(spec.unsafe_base, spec.unsafe_rules, rows)
+    return float((p_unsafe * spec.nsfw_tag["unsafe"][i] + (1 - p_unsafe) * spec.nsfw_tag["safe"][i]).mean())
+
+
+def interval(row, k: str, n: str, confidence: float = 0.999) -> tuple[float, float]:
+    lo, hi = wilson_interval(row[k], row[n], confidence=confidence)
+    return float(lo), float(hi)
+
+
+@pytest.mark.parametrize("query,column,value", [("skin_tone:dark", "caption_skin_group", "dark"),
+                                                ("skin_tone:light", "caption_skin_group", "light"),
+                                                ("gender:man", "caption_presentation", "masculine"),
+                                                ("gender:woman", "caption_presentation", "feminine")])
+def test_audit_rates_match_the_spec_stated_rates(world, query, column, value):
+    spec, truth, rates = world
+    named = truth[truth[column] == value]
+    row = rates.loc[query]
+    # the tagger finds the captions that name the group (typos may hide a few words)
+    assert abs(row["rows"] - len(named)) <= 0.03 * len(named) + 5
+    lo, hi = interval(row, "toxic", "rows")
+    assert lo <= expected_toxic(spec, named) <= hi, (query, row["toxic_rate"], expected_toxic(spec, named))
+    lo, hi = interval(row, "nsfw", "nsfw_known")
+    assert lo <= expected_nsfw_tag(spec, named) <= hi, (query, row["nsfw_rate"], expected_nsfw_tag(spec, named))
+
+
+def test_injected_associations_are_detected(world):
+    spec, truth, rates = world
+    dark, light = rates.loc["skin_tone:dark"], rates.loc["skin_tone:light"]
+    man, woman = rates.loc["gender:man"], rates.loc["gender:woman"]
+    # toxic words x3 for dark skin: the audit's 95 % intervals (the ones it reports) separate,
+    # and the ratio is near the spec-implied one
+    assert interval(dark, "toxic", "rows", 0.95)[0] > interval(light, "toxic", "rows", 0.95)[1]
+    implied = expected_toxic(spec, truth[truth.caption_skin_group == "dark"]) / expected_toxic(
+        spec, truth[truth.caption_skin_group == "light"])
+    assert implied > 2.0
+    assert dark["toxic_rate"] / light["toxic_rate"] == pytest.approx(implied, rel=0.5)
+    # unsafe prop x4 for masculine people of dark skin shows in the NSFW tag per query
+    assert interval(man, "nsfw", "nsfw_known", 0.95)[0] > interval(woman, "nsfw", "nsfw_known", 0.95)[1]
+    assert man["nsfw_ratio"] > 1.2 and woman["nsfw_ratio"] < 1.0
+    assert np.isfinite(rates.loc["(all captions)", "nsfw_rate"])
