@@ -230,3 +230,24 @@ def test_wide_labels_pivot_and_collisions():
     dup = pd.concat([lab, lab.assign(labeler="other")])
     with pytest.raises(UserError, match="labeler="):
         wide_labels(dup, m)
+
+
+def test_two_way_bootstrap_covers_when_seeds_are_shared_across_prompts():
+    """Seeds reused across prompts add variance a prompt-only bootstrap misses; the two-way one covers it
+    (conservatively, as the pigeonhole bootstrap is known to)."""
+    rng = np.random.default_rng(11)
+    n_prompts, n_seeds, n_sims, truth = 25, 12, 200, 0.3
+    cover_one = cover_two = 0
+    for i in range(n_sims):
+        p = truth + rng.uniform(-0.15, 0.15, n_prompts)[:, None] + rng.uniform(-0.15, 0.15, n_seeds)[None, :]
+        y = rng.random((n_prompts, n_seeds)) < p
+        df = pd.DataFrame({"prompt_id": np.repeat(np.arange(n_prompts), n_seeds),
+                           "seed": np.tile(np.arange(n_seeds), n_prompts), "job": "x",
+                           "g": np.where(y.reshape(-1), "f", "m")})
+        kw = dict(statistic=_proportion_f, concept="job", attribute="g", n_resamples=300, seed=i)
+        r = cluster_bootstrap(df, cluster="prompt_id", **kw)
+        cover_one += bool(r.lo[0] <= truth <= r.hi[0])
+        r = cluster_bootstrap(df, cluster=("prompt_id", "seed"), **kw)
+        cover_two += bool(r.lo[0] <= truth <= r.hi[0])
+    assert cover_two / n_sims >= 0.93
+    assert cover_one / n_sims <= 0.9
