@@ -93,3 +93,27 @@ def test_label_errors_are_user_errors(tmp_path, capsys):
     assert main(["label", str(tmp_path), "--labeler", "ita", "--out", str(tmp_path / "l.csv")]) == 2
     assert main(["label", str(tmp_path / "nope"), "--labeler", "ita", "--out", str(tmp_path / "l.parquet")]) == 2
     assert not (tmp_path / "l.parquet").exists()
+
+
+def test_label_world_labeler_from_a_weights_folder(tmp_path):
+    """--labeler world loads WorldLabeler.from_pretrained(folder) and writes its attributes per image."""
+    from safetensors.torch import save_file
+
+    from audit.labelers.world import WorldLabeler, build_model
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    save_file(build_model(width=8).state_dict(), str(weights / "model.safetensors"))
+    (weights / "config.json").write_text(json.dumps({"width": 8}))
+    src = tmp_path / "imgs"
+    src.mkdir()
+    (src / "a.png").write_bytes(png(face_patch(5)))
+    (src / "b.png").write_bytes(b"")
+    out = tmp_path / "w.parquet"
+    assert main(["label", str(src), "--labeler", "world", "--world-weights", str(weights), "--out", str(out)]) == 0
+    df = pd.read_parquet(out)
+    attrs = WorldLabeler.attributes
+    assert sorted(df[df.image_id == "a.png"]["attribute"]) == sorted(attrs)
+    assert (df[df.image_id == "b.png"]["value"] == "unreadable").sum() == len(attrs)
+    assert main(["label", str(src), "--labeler", "world", "--world-weights", str(tmp_path / "none"),
+                 "--out", str(out)]) == 2

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu", help="torch device for model labelers (cpu, cuda, ...)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression bombs)")
+    g = p.add_argument_group("world")
+    g.add_argument("--world-weights", type=Path, help="world labeler folder (default: the shipped weights)")
     g = p.add_argument_group("ita")
     g.add_argument("--no-faces", action="store_true", help="measure the whole image, skip face detection")
     g.add_argument("--mst-match", choices=("lab", "l_ita"), default="l_ita",
@@ -58,7 +60,7 @@ def _world(args):
         from audit.errors import UserError
 
         raise UserError(f"the world labeler is not available ({exc}) (fix: install the full package)") from exc
-    return WorldLabeler.from_pretrained()
+    return WorldLabeler.from_pretrained(args.world_weights, device=args.device)
 
 
 def _ita(args):
