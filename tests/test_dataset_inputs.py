@@ -166,3 +166,7 @@ def test_cli_on_real_captions_writes_every_output(tmp_path, capsys):
                     "### Other Known Limitations", "## Personal and Sensitive Information"):
         assert section in card
     assert "**1,000 rows**" in card
+    html = (out / "report.html").read_text()
+    assert res["report"] == "report.html"
+    for title in ("Dataset", "Identity query terms: NSFW, unsafe and toxic rates", "Identity x concept associations"):
+        assert f">{title}</h2>" in html

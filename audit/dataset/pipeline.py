@@ -6,7 +6,8 @@ Outputs in ``out_dir``:
   (see :mod:`audit.dataset.results`);
 - ``image_labels.parquet``, ``image_by_concept.parquet``, ``caption_image_agreement.parquet``
   when images were labelled;
-- ``dataset_card.md``; ``report.html`` when the shared report module is installed;
+- ``dataset_card.md``; ``report.html`` (shared report builder; its tables and
+  summary in ``report/``);
 - ``results.json`` (summary, arguments, versions), written last: a folder with
   ``results.json`` is complete. Every file is written to a temporary name and renamed.
 
@@ -201,7 +202,10 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     }
     card = dataset_card(results, term_frequencies=tf, cooccurrence=co, per_query=pq_rates, images=images)
     atomic_write_bytes(out / "dataset_card.md", card.encode("utf-8"))
-    report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
+    try:
+        report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
+    except Exception as exc:  # noqa: BLE001 - the tables and card are written; keep them and say why
+        report = f"not written: {type(exc).__name__}: {exc}"
     results["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) + ["results.json"]
     results["report"] = report
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=_json_default).encode())
@@ -209,9 +213,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
 
 
 def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path) -> str:
-    """Write ``report.html`` through the shared report module when it is installed."""
-    try:
-        from audit.dataset.report import write_dataset_report
-    except ImportError as exc:  # the shared report package is not there yet
-        return f"not written: {exc}"
+    """Write ``report.html`` with the shared report builder (plotly is imported only here)."""
+    from audit.dataset.report import write_dataset_report
+
     return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out)
