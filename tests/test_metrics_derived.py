@@ -248,3 +248,13 @@ def test_audit_frame_counts_unobserved_values():
     # observed values outside the list are kept (appended), never dropped
     af = AuditFrame(df.assign(g=["m", "q"] * 3), concept="job", attribute="g", attributes=["f", "m"], n_resamples=0)
     assert af.table.attributes == ("f", "m", "q") and af.table.n.sum() == 6
+
+
+def test_headline_numbers_match_views_and_have_intervals():
+    df = _images(600, seed=4)
+    af = AuditFrame(df, concept="profession", attribute="presentation", n_resamples=200)
+    h = af.headline(groups=("feminine", "masculine")).set_index("metric")
+    assert h.loc["mad_from_uniform_mean", "value"] == pytest.approx(af.by_concept.mad_from_uniform.mean())
+    assert h.loc["normalized_entropy_mean", "value"] == pytest.approx(af.by_concept.normalized_entropy.mean())
+    assert h.loc["abs_npmi_gap_max", "value"] == pytest.approx(af.gaps().gap.abs().max())
+    assert (h.lo <= h.value + 1e-12).all() and (h.value <= h.hi + 1e-12).all()

@@ -250,6 +250,45 @@ class AuditFrame:
                 cols["gap_corrected_lo"], cols["gap_corrected_hi"] = self._ci(fn, corrected=True)
         return self._per_concept(cols)
 
+    def headline(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Headline numbers with cluster-bootstrap intervals: ``metric, value, lo, hi`` (+ ``value_corrected``).
+
+        Rows: ``mad_from_uniform_mean`` and ``normalized_entropy_mean`` (means over
+        concepts), and with ``groups`` the mean and max over concepts of
+        ``|nPMI(groups[0]) - nPMI(groups[1])|``.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"prompt_id": range(8), "job": ["ceo", "nurse"] * 4, "g": ["m", "f"] * 4})
+        >>> AuditFrame(df, concept="job", attribute="g", n_resamples=20).headline().value.tolist()
+        [0.5, 0.0]
+        """
+        attrs = self.table.attributes
+        fns = {
+            "mad_from_uniform_mean": lambda n: np.nanmean(mad_array(n), axis=-1),
+            "normalized_entropy_mean": lambda n: np.nanmean(entropy_array(n), axis=-1),
+        }
+        if groups is not None:
+            fns["abs_npmi_gap_mean"] = lambda n: np.nanmean(np.abs(gap_array(npmi_array(n), attrs, groups)), axis=-1)
+            fns["abs_npmi_gap_max"] = lambda n: np.nanmax(np.abs(gap_array(npmi_array(n), attrs, groups)), axis=-1)
+        import warnings
+
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for name, fn in fns.items():
+                row = {"metric": name, "value": float(fn(self.table.n))}
+                if self._boot is not None:
+                    lo, hi = self._ci(fn)
+                    row.update(lo=float(lo), hi=float(hi))
+                if self.corrected is not None:
+                    row["value_corrected"] = float(fn(self.corrected.n))
+                    if self._boot_corrected is not None:
+                        lo, hi = self._ci(fn, corrected=True)
+                        row.update(lo_corrected=float(lo), hi_corrected=float(hi))
+                rows.append(row)
+        return pd.DataFrame(rows)
+
     def amplification(self) -> pd.DataFrame:
         """Bias amplification against the reference counts: ``metric, value, lo, hi`` (+ ``value_corrected``).
 

@@ -96,8 +96,8 @@ def association_section(
     >>> df = pd.DataFrame({"prompt_id": range(8), "job": ["ceo", "nurse"] * 4,
     ...                    "presentation": ["masculine", "feminine"] * 3 + ["feminine", "masculine"]})
     >>> s = association_section(df, concept="job", attributes=["presentation"], n_resamples=50)
-    >>> sorted(s.results["presentation"])[:2]
-    ['mad_from_uniform_mean', 'most_skewed']
+    >>> [r["metric"] for r in s.results["presentation"]["headline"]][:2]
+    ['mad_from_uniform_mean', 'normalized_entropy_mean']
     """
     references, confusions, values = dict(references or {}), dict(confusions or {}), dict(values or {})
     sec = ReportSection(title or f"{concept}", key=concept)
@@ -136,9 +136,14 @@ def association_section(
             res["mean_abs_difference_to_reference"] = float(np.nanmean(np.abs(by_group["difference_to_reference"])))
             sec.summary.append(f"{label}: mean |share - reference| {res['mean_abs_difference_to_reference']:.3f}")
         by_concept = af.by_concept.join(af.by_concept_ci)
-        res["mad_from_uniform_mean"] = float(np.nanmean(by_concept["mad_from_uniform"]))
-        res["normalized_entropy_mean"] = float(np.nanmean(by_concept["normalized_entropy"]))
-        if all(g in af.table.attributes for g in groups):
+        has_groups = all(g in af.table.attributes for g in groups)
+        head = af.headline(groups=groups if has_groups else None)
+        res["headline"] = head.to_dict("records")
+        res["mad_from_uniform_mean"] = float(head.value[0])
+        res["normalized_entropy_mean"] = float(head.value[1])
+        sec.blocks.append(Table(f"headline-{attribute}", head,
+                                caption=f"{label}: headline numbers ({confidence:.0%} cluster-bootstrap intervals)"))
+        if has_groups:
             gaps = af.gaps(groups=groups).reset_index()
             top = most_skewed(gaps, k=k)
             sec.blocks.append(Chart(f"skewed-{attribute}", gap_bars(
@@ -163,9 +168,12 @@ def association_section(
             res["amplification"] = amp.to_dict("records")
             z = amp.set_index("metric")
             sec.summary.append(f"{label}: BiasAmp->(T->A) {z.loc['biasamp_t_to_a', 'value']:+.3f}")
+        ci = (lambda r: f" [{r['lo']:.3f}, {r['hi']:.3f}]" if "lo" in r else "")  # noqa: E731
+        h = {r["metric"]: r for r in res["headline"]}
         sec.summary.append(
-            f"{label}: mean deviation from uniform {res['mad_from_uniform_mean']:.3f}, "
-            f"mean normalized entropy {res['normalized_entropy_mean']:.3f}")
+            f"{label}: mean deviation from uniform {h['mad_from_uniform_mean']['value']:.3f}"
+            f"{ci(h['mad_from_uniform_mean'])}, mean normalized entropy "
+            f"{h['normalized_entropy_mean']['value']:.3f}{ci(h['normalized_entropy_mean'])}")
         sec.results[attribute] = res
     if not sec.results:
         sec.blocks.append(Text(f"No labelled images with {concept} set.", kind="caveat"))
