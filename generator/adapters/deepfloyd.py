@@ -1,0 +1,119 @@
+"""``diffusers-if:STAGE1,STAGE2``: DeepFloyd IF as two diffusers pipelines (64 px base, 256 px super-resolution).
+
+The prompt is encoded once by stage I's T5 encoder; stage II is loaded without a
+text encoder and reuses those embeddings, as in the DeepFloyd IF model card::
+
+    diffusers-if:DeepFloyd/IF-I-M-v1.0,DeepFloyd/IF-II-M-v1.0
+    diffusers-if:DeepFloyd/IF-I-XL-v1.0,DeepFloyd/IF-II-L-v1.0
+
+(the checkpoints are gated on the hub: accept the licence, download them, then run
+offline, or pass ``--allow-download``). Sweeps of ``scheduler`` and ``thresholding``
+apply to stage I; ``steps`` and ``guidance`` to stage I, with stage II using
+``sr_steps`` and ``sr_guidance``.
+
+Examples
+--------
+>>> a = DeepFloydIFAdapter("DeepFloyd/IF-I-M-v1.0", "DeepFloyd/IF-II-M-v1.0", steps=50)
+>>> a.config()["stages"]
+['DeepFloyd/IF-I-M-v1.0', 'DeepFloyd/IF-II-M-v1.0']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.adapters.base import Settings
+from generator.adapters.diffusers_adapter import apply_scheduler, folder_fingerprint, load_pipeline, torch_generators
+
+__all__ = ["DeepFloydIFAdapter"]
+
+
+class DeepFloydIFAdapter:
+    """DeepFloyd IF stage I + II behind the generator protocol.
+
+    Parameters
+    ----------
+    stage1, stage2
+        Folders or hub ids of the IF stage I (``IFPipeline``) and stage II
+        (``IFSuperResolutionPipeline``) checkpoints.
+    dtype, device, allow_download
+        As for :class:`~generator.adapters.diffusers_adapter.DiffusersAdapter`.
+    steps, guidance
+        Stage I steps and guidance (``None``: the pipeline's defaults).
+    sr_steps, sr_guidance
+        Stage II steps and guidance (``None``: the pipeline's defaults).
+
+    Examples
+    --------
+    >>> DeepFloydIFAdapter("a", "b").config()["kind"]
+    'diffusers-if'
+    """
+
+    def __init__(self, stage1: str, stage2: str, *, dtype: str = "float32", device: str = "cpu",
+                 steps: int | None = None, guidance: float | None = None, sr_steps: int | None = None,
+                 sr_guidance: float | None = None, allow_download: bool = False) -> None:
+        self.stage1, self.stage2, self.dtype, self.device = str(stage1), str(stage2), dtype, device
+        self.steps, self.guidance, self.sr_steps, self.sr_guidance = steps, guidance, sr_steps, sr_guidance
+        self.allow_download = allow_download
+        self._pipes = None
+        self._default_scheduler = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_pipes"] = state["_default_scheduler"] = None
+        return state
+
+    def _pipelines(self):
+        if self._pipes is None:
+            opts = {"dtype": self.dtype, "device": self.device, "allow_download": self.allow_download}
+            first = load_pipeline(self.stage1, **opts)
+            second = load_pipeline(self.stage2, text_encoder=None, **opts)
+            self._pipes, self._default_scheduler = (first, second), first.scheduler
+        return self._pipes
+
+    def generate(self, prompts: list[str], *, seeds: list[int], settings: Settings) -> list:
+        """Draw one image per prompt: stage I at 64 px, then stage II at 256 px, both seeded by ``seeds``.
+
+        Examples
+        --------
+        >>> DeepFloydIFAdapter("a", "b").generate(["x"], seeds=[1, 2], settings=Settings())
+        Traceback (most recent call last):
+        ...
+        ValueError: got 1 prompts but 2 seeds
+        """
+        if len(prompts) != len(seeds):
+            raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
+        if not prompts:
+            return []
+        first, second = self._pipelines()
+        extra = apply_scheduler(first, self._default_scheduler, settings, label=f"diffusers-if:{self.stage1}")
+        prompt_embeds, negative_embeds = first.encode_prompt(list(prompts), do_classifier_free_guidance=True,
+                                                             device=first.device)
+        steps = settings.steps if settings.steps is not None else self.steps
+        guidance = settings.guidance if settings.guidance is not None else self.guidance
+        stage1_opts = {k: v for k, v in {"num_inference_steps": steps, "guidance_scale": guidance}.items()
+                       if v is not None}
+        low = first(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
+                    generator=torch_generators(seeds, device=self.device), output_type="pt", **stage1_opts,
+                    **extra).images
+        stage2_opts = {k: v for k, v in {"num_inference_steps": self.sr_steps,
+                                         "guidance_scale": self.sr_guidance}.items() if v is not None}
+        out = second(image=low, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
+                     generator=torch_generators(seeds, device=self.device), output_type="pil",
+                     clean_caption=False, **stage2_opts)
+        images = list(out.images)
+        if len(images) != len(prompts):
+            raise RuntimeError(f"diffusers-if returned {len(images)} images for {len(prompts)} prompts")
+        return images
+
+    def config(self) -> dict[str, Any]:
+        """The adapter's recipe and both stages' fingerprints (for ``spec.json``)."""
+        import importlib.metadata as md
+
+        return {
+            "kind": "diffusers-if", "stages": [self.stage1, self.stage2], "dtype": self.dtype, "device": self.device,
+            "steps": self.steps, "guidance": self.guidance, "sr_steps": self.sr_steps,
+            "sr_guidance": self.sr_guidance, "allow_download": self.allow_download,
+            "fingerprints": [folder_fingerprint(self.stage1), folder_fingerprint(self.stage2)],
+            "diffusers": md.version("diffusers"),
+        }
