@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     confusions = {}
     for attr, path in _pairs(args.confusion, "--confusion").items():
         table = read_table(path)
-        confusions[attr] = table.set_index(table.columns[0]) if path.endswith(".csv") else table
-        confusions[attr].index = confusions[attr].index.astype(str)
-        confusions[attr] = pd.DataFrame(confusions[attr])
+        if isinstance(table.index, pd.RangeIndex):  # true values in the first column
+            table = table.set_index(table.columns[0])
+        table.index = table.index.astype(str)
+        confusions[attr] = table
     png = {"auto": None, "yes": True, "no": False}[args.png]
     out = report_from_run_dir(
         args.run_dir, out_dir=args.out, references=references, confusions=confusions,
