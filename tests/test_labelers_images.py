@@ -150,3 +150,28 @@ def test_missing_source_and_empty_folder(tmp_path):
         iter_source(tmp_path / "nope", summary=SkipSummary())
     with pytest.raises(UserError, match="no images found"):
         iter_source(tmp_path, summary=SkipSummary())
+
+
+def test_any_array_gives_rgb_and_ita_rows():
+    """Random shapes, channel counts and dtypes: RGB uint8 out, and the ITA labeler's full row set."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from audit.labelers.ita import ITALabeler
+
+    lab = ITALabeler(faces=False)
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    @given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.sampled_from([0, 1, 2, 3, 4]),
+           dtype=st.sampled_from(["uint8", "uint16", "float32", "bool", "int32"]))
+    def check(h, w, c, dtype):
+        rng = np.random.default_rng(h * 41 + w)
+        shape = (h, w) if c == 0 else (h, w, c)
+        arr = (rng.random(shape) * {"uint8": 255, "uint16": 65535, "float32": 1, "bool": 1, "int32": 255}[dtype])
+        arr = arr.astype(dtype) if dtype != "bool" else arr > 0.5
+        out = to_rgb_uint8(arr)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+        df = lab.label([arr], image_ids=["x"])
+        assert df["attribute"].tolist() == list(lab.attributes)
+
+    check()
