@@ -154,6 +154,12 @@ def test_bootstrap_tables_are_cluster_resamples():
     assert np.allclose(b1.mean(0), cc.table().n, rtol=0.2, atol=3)
 
 
+def test_bootstrap_of_nothing_is_a_clear_error():
+    df = pd.DataFrame({"prompt_id": [1], "profession": [None], "presentation": ["feminine"]})
+    with pytest.raises(UserError, match="no rows"):
+        cluster_bootstrap(df, statistic=npmi_array, concept="profession", attribute="presentation")
+
+
 def test_multiway_bootstrap_weights_are_products():
     df = pd.DataFrame({"p": [0, 0, 1, 1], "s": [0, 1, 0, 1], "c": "x", "a": ["f", "m", "f", "m"]})
     cc = cluster_counts(df, concept="c", attribute="a", cluster=("p", "s"))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from audit.errors import UserError
 from audit.metrics.counts import Contingency, require_columns, sort_labels
 from audit.metrics.intervals import percentile_interval
 
@@ -155,6 +156,8 @@ def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 
     """
     rng = np.random.default_rng(seed)
     units = cc.matrix.shape[0]
+    if units == 0 or not cc.concepts or not cc.attributes:
+        raise UserError("bootstrap: no rows with both the concept and the attribute set (fix: check the columns)")
     k = cc.matrix.tocsr().astype(np.float64)  # (units, cells)
     out = np.empty((n_resamples, k.shape[1]))
     step = max(1, min(n_resamples, chunk_cells // max(1, units)))
