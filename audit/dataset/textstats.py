@@ -4,8 +4,9 @@
 when present, ``nsfw`` / ``punsafe``) into a :class:`TextCounts`; counts of
 batches, shards and Dask workers add with ``+``. Per batch:
 
-1. captions are hashed (DuckDB ``hash``, 64 bit) and de-duplicated with
-   ``np.unique``; distinct hashes feed a :class:`DistinctCounter`;
+1. captions are hashed (DuckDB ``hash``, 64 bit); distinct hashes feed a
+   :class:`DistinctCounter`; when at least :data:`DEDUP_BELOW` of the batch
+   repeats, only its distinct captions go on (weighted by their row counts);
 2. the unique captions are lower-cased (``pc.utf8_lower``) and tagged once by
    the Aho-Corasick :class:`~audit.dataset.tagger.Tagger`;
 3. a caption x concept indicator (concepts plus the flags below) is weighted
@@ -39,7 +40,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from audit.dataset.columns import caption_strings, nsfw_flags
-from audit.dataset.distinct import DistinctCounter
+from audit.dataset.distinct import DistinctCounter, sorted_unique
 from audit.dataset.lexicon import Lexicon, load_stopwords
 from audit.dataset.tagger import Tagger, string_buffer
 
@@ -50,6 +51,8 @@ FLAGS = ("flag:all", "flag:nsfw", "flag:nsfw_known", "flag:any_unsafe", "flag:an
 LENGTH_BINS = (0, 1, 10, 20, 50, 100, 200, 500, 1000, 5000, 60000)
 #: Captions at least this long (characters) are counted as ``very_long``.
 LONG_CAPTION = 60000
+#: Batches with at least this share of repeated captions are de-duplicated before tagging.
+DEDUP_BELOW = 0.1
 #: One caption in ``STOPWORD_SAMPLE`` (chosen by hash, so batching does not matter)
 #: is scanned for stop words.
 STOPWORD_SAMPLE = 16
@@ -291,10 +294,14 @@ class TextAuditor:
                                        minlength=len(LENGTH_BINS))
         # de-duplicate within the batch by 64-bit hash
         h = self._hash(text)
-        uh, first, inv, mult = _group(h)
         out.distinct.add(h[valid])
         s["non_null_rows"] = int(valid.sum())
-        uniq = text.take(pa.array(first))
+        if len(sorted_unique(h)) >= (1 - DEDUP_BELOW) * n:
+            # few repeats: tagging every row costs less than gathering the distinct ones
+            uh, inv, mult, uniq = h, np.arange(n), np.ones(n, np.int64), text
+        else:
+            uh, first, inv, mult = _group(h)
+            uniq = text.take(pa.array(first))
         self._language(out, uniq, mult, uh)
         empty_u = pc.or_(pc.equal(pc.binary_length(uniq), 0), pc.utf8_is_space(uniq)).to_numpy(
             zero_copy_only=False)
