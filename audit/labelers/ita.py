@@ -6,13 +6,13 @@ Pipeline for a batch, vectorised across all pixels of all images at once:
    image (its inner part); images without a detected face use the whole image
    and say so in the ``skin_region`` attribute;
 2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
-   the lightest and darkest Monk tones (the classic ``Cr > 135, Y > 80`` rule
-   drops MST 1-2 and 9-10);
-3. sRGB -> CIELAB (D65);
-4. per image, the median skin colour (R, G, B medians of the skin pixels,
-   one bincount each) converted to CIELAB;
-5. ITA = arctan((L* - 50) / b*) * 180 / pi, mapped to the six ITA categories
-   and to the nearest Monk Skin Tone swatch (:data:`MST_HEX`).
+   the lightest and darkest Monk tones (the rule HEIM's metric uses,
+   ``R - G > 15, Cr > 135, Y > 80, ...``, rejects the MST 1-3 and 8-10 swatches);
+3. per image, the median skin colour (exact R, G, B medians of the skin
+   pixels, from per-image histograms) converted to CIELAB (D65);
+4. ITA = arctan((L* - 50) / b*) * 180 / pi, mapped to the six ITA categories
+   and to the nearest Monk Skin Tone swatch (:data:`MST_HEX`) on (L*, ITA)
+   or in CIELAB.
 
 Output attributes: ``skin_tone`` ("1".."10"), ``skin_group``
 (light 1-3 / medium 4-6 / dark 7-10), ``ita_category``, ``ita`` (value the
