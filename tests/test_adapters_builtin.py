@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_adapters_diffusers import one_torch_thread  # noqa: F401 - autouse fixture
 
 from generator.adapters.base import Settings
 from generator.adapters.builtin import builtin_adapter
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread: on a shared 2-core machine more threads only contend."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

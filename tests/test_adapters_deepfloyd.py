@@ -6,22 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from test_adapters_diffusers import one_torch_thread  # noqa: F401 - autouse fixture
 
 from generator.adapters.base import Settings
 from generator.adapters.deepfloyd import DeepFloydIFAdapter
 from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_deepfloyd_if
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread: on a shared 2-core machine more threads only contend."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
