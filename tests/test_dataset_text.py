@@ -43,9 +43,7 @@ def reference_matches(captions: list, surfaces: tuple[str, ...]) -> set[tuple[in
 
 
 def tagger_matches(tagger: Tagger, captions: list) -> set[tuple[int, int]]:
-    import pyarrow.compute as pc
-
-    rows, ids = tagger.match(pc.utf8_lower(pa.array(captions, pa.string())))
+    rows, ids = tagger.match(pa.array(captions, pa.string()))
     return set(zip(rows.tolist(), ids.tolist()))
 
 

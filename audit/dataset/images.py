@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from audit.dataset.lexicon import Lexicon
@@ -82,7 +81,7 @@ def iter_image_samples(ds: DatasetInput, *, summary) -> Iterator[tuple[str, byte
 
 def _concepts_per_image(ids: list[str], captions: list[str | None], lexicon: Lexicon) -> pd.DataFrame:
     tagger = Tagger(lexicon.surfaces)
-    rows, sids = tagger.match(pc.utf8_lower(pa.array([c or "" for c in captions], pa.string())))
+    rows, sids = tagger.match(pa.array([c or "" for c in captions], pa.string()))
     pairs = {(int(r), c) for r, s in zip(rows, sids) for c in lexicon.surface_concepts[s]}
     return pd.DataFrame({"image_id": [ids[r] for r, _ in sorted(pairs)],
                          "concept": [lexicon.concepts[c] for _, c in sorted(pairs)]})

@@ -1,6 +1,6 @@
 """Whole-word multi-pattern tagging of captions with one Aho-Corasick pass per batch.
 
-The speed trick: a batch of lower-cased captions is an Arrow string array, i.e.
+The speed trick: a batch of (lower-cased) captions is an Arrow string array, i.e.
 one contiguous UTF-8 buffer plus offsets. The buffer is viewed as a Latin-1
 ``str`` (one character per byte, so automaton positions are byte offsets) and
 scanned once; match end positions are mapped to rows with ``np.searchsorted``
@@ -9,9 +9,10 @@ boundaries are checked with vectorised byte look-ups (only neighbours outside
 ASCII are decoded in Python). Keys are UTF-8 encoded the same way, and UTF-8
 is self-synchronising, so byte matches are exactly character matches.
 
-Captions are first filtered with an RE2 alternation of the forms (no word
-boundaries, so a superset of the matches; RE2's DFA is several times faster
-than the automaton), and only captions that contain a form are scanned.
+Batches of 1,024 captions or more are first filtered with one case-insensitive
+RE2 alternation of the forms between ASCII word boundaries (a superset of the
+matches; RE2's DFA is several times faster than the automaton); only the
+survivors are lower-cased (the ASCII kernel when they are all ASCII) and scanned.
 
 Examples
 --------
@@ -79,6 +80,13 @@ def string_buffer(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets - base
 
 
+def _lower(captions: pa.Array) -> pa.Array:
+    """Lower-case; the ASCII kernel (about 20x faster) when every caption is ASCII."""
+    if pc.all(pc.string_is_ascii(captions)).as_py() is not False:
+        return pc.ascii_lower(captions)
+    return pc.utf8_lower(captions)
+
+
 def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
     """An RE2 alternation of the surface forms between ASCII word boundaries.
 
@@ -120,7 +128,7 @@ class Tagger:
     --------
     >>> t = Tagger(["man"])
     >>> t.match(pa.array(["a man", "manhattan", "Man"]))[0].tolist()
-    [0]
+    [0, 2]
     """
 
     def __init__(self, surfaces: Sequence[str]) -> None:
@@ -141,13 +149,13 @@ class Tagger:
     def __reduce__(self):  # rebuild instead of pickling the automaton
         return (Tagger, (self.surfaces,))
 
-    def match(self, lower: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Find whole-word occurrences of the surface forms in each caption.
+    def match(self, captions: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Find whole-word, case-insensitive occurrences of the surface forms in each caption.
 
         Parameters
         ----------
-        lower
-            Lower-cased captions (string array; nulls count as empty).
+        captions
+            Captions (string array; nulls count as empty), any case.
         distinct
             Keep each (row, surface) pair once (default); ``False`` keeps every occurrence.
 
@@ -160,19 +168,19 @@ class Tagger:
         Examples
         --------
         >>> t = Tagger(["nurse"])
-        >>> t.match(pa.array(["nurse nurse", None, "a nurse"]))[0].tolist()
+        >>> t.match(pa.array(["Nurse nurse", None, "a NURSE"]))[0].tolist()
         [0, 2]
         """
-        if self._prefilter is not None and len(lower) >= 1024:
-            try:
-                maybe = pc.match_substring_regex(lower, self._prefilter).to_numpy(zero_copy_only=False)
+        if self._prefilter is not None and len(captions) >= 1024:
+            try:  # case-insensitive RE2 on the original text; only the survivors are lower-cased
+                maybe = pc.match_substring_regex(captions, self._prefilter, ignore_case=True)
             except pa.ArrowException:  # pattern too large for RE2: scan everything
                 self._prefilter = None
             else:
-                keep = np.flatnonzero(maybe)
-                rows, ids = self._scan(lower.take(pa.array(keep)), distinct=distinct)
+                keep = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+                rows, ids = self._scan(_lower(captions.take(pa.array(keep))), distinct=distinct)
                 return keep[rows], ids
-        return self._scan(lower, distinct=distinct)
+        return self._scan(_lower(captions), distinct=distinct)
 
     def _scan(self, lower: pa.Array, *, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
         data, offsets = string_buffer(lower)

@@ -307,7 +307,7 @@ class TextAuditor:
             zero_copy_only=False)
         s["empty"] = int(mult[empty_u].sum() - (n - valid.sum()))  # nulls are counted apart
         # tag unique lower-cased captions
-        r, sid = self._tag(uniq)
+        r, sid = self._tagger.match(uniq)
         out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
         hits = sparse.csr_matrix((np.ones(len(r), np.int8), (r, sid)), shape=(len(uh), len(self.lexicon.surfaces)))
         concept = (hits @ self._surface_to_concept).astype(bool).astype(np.int64).tocsc()
@@ -326,25 +326,11 @@ class TextAuditor:
         idx_ind = np.r_[np.arange(k), k + 3, k + 4]
         idx_row = np.r_[k, k + 1, k + 2]
         out.pair[np.ix_(idx_ind, idx_ind)] += (ind.T @ weighted).toarray().astype(np.int64)
-        cross = (ind.T @ sparse.csr_matrix(flag_u)).toarray().astype(np.int64)
+        cross = np.asarray(ind.T @ flag_u).astype(np.int64)
         out.pair[np.ix_(idx_ind, idx_row)] += cross
         out.pair[np.ix_(idx_row, idx_ind)] += cross.T
         out.pair[np.ix_(idx_row, idx_row)] += row_flags.T @ row_flags
         return out
-
-    def _tag(self, uniq: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Tag captions; ASCII ones are lower-cased with the (much faster) ASCII kernel."""
-        ascii_ = pc.string_is_ascii(uniq).to_numpy(zero_copy_only=False)
-        if ascii_.all():
-            return self._tagger.match(pc.ascii_lower(uniq))
-        rows, ids = [], []
-        for mask, lower in ((ascii_, pc.ascii_lower), (~ascii_, pc.utf8_lower)):
-            idx = np.flatnonzero(mask)
-            if len(idx):
-                r, sid = self._tagger.match(lower(uniq.take(pa.array(idx))))
-                rows.append(idx[r])
-                ids.append(sid)
-        return np.concatenate(rows), np.concatenate(ids)
 
     def _language(self, out: TextCounts, uniq: pa.Array, mult: np.ndarray, uh: np.ndarray) -> None:
         """Language-quality statistics, weighted by rows.
