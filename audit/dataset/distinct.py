@@ -25,15 +25,18 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def sorted_unique(a: np.ndarray) -> np.ndarray:
+def sorted_unique(a: np.ndarray, *, runs: bool = False) -> np.ndarray:
     """Sorted distinct values (sort-based; faster than ``np.unique`` for uint64 here).
+
+    ``runs=True`` says ``a`` is a concatenation of sorted runs: a stable
+    (merge-based) sort then costs about two thirds of a quicksort.
 
     Examples
     --------
     >>> sorted_unique(np.array([3, 1, 3], dtype=np.uint64)).tolist()
     [1, 3]
     """
-    a = np.sort(a)
+    a = np.sort(a, kind="stable" if runs else "quicksort")
     if a.size < 2:
         return a
     return a[np.r_[True, a[1:] != a[:-1]]]
@@ -102,7 +105,7 @@ class DistinctCounter:
 
     def _compact(self) -> None:
         if self._pending:
-            self._sorted = sorted_unique(np.concatenate([self._sorted, *self._pending]))
+            self._sorted = sorted_unique(np.concatenate([self._sorted, *self._pending]), runs=True)
             self._pending, self._pending_n = [], 0
         if len(self._sorted) > self.exact_limit:
             self._registers = np.zeros(2**self.p, np.uint8)
