@@ -188,3 +188,15 @@ def test_run_without_labelers_still_writes_manifest_and_results(tiny, tmp_path):
     assert len(run.manifest) == 9 and run.labels.empty and run.results["tables"] == []
     assert run.results["n_images"] == {"default": 9}
     assert run.image(run.manifest.image_id[0]).size == (16, 16)
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(tiny, tmp_path):
+    import fcntl
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(UserError, match="another run is writing"):
+            run_probe(write_suite(tmp_path), out=out, samples=1, **run_kwargs(tiny, write_suite(tmp_path)))
+    assert not (out / "spec.json").exists()
