@@ -120,6 +120,9 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
     >>> f, k, s = nsfw_flags(b)
     >>> f.tolist(), k.tolist(), s
     ([True, False, False], [True, True, False], 'nsfw')
+    >>> d = pa.RecordBatch.from_pydict({"nsfw": pa.array(["UNSURE", "NSFW", None]).dictionary_encode()})
+    >>> nsfw_flags(d)[0].tolist()
+    [False, True, False]
     """
     n = batch.num_rows
     names = batch.schema.names
@@ -127,15 +130,21 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
         if source not in names:
             continue
         col = batch.column(source)
-        if pa.types.is_dictionary(col.type):
-            col = col.dictionary_decode()
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
         known = col.is_valid().to_numpy(zero_copy_only=False)
+        codes = None
+        if pa.types.is_dictionary(col.type):
+            if pa.types.is_string(col.type.value_type) or pa.types.is_large_string(col.type.value_type):
+                codes, col = col.indices, col.dictionary
+            else:
+                col = col.dictionary_decode()
         t = col.type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             # few distinct values ("NSFW", "UNSURE", "UNLIKELY"): decide per value, then look up
-            values = pc.unique(col)
+            values = col if codes is not None else pc.unique(col)
             is_flag = pa.array([v is not None and v.strip().upper() in _FLAG_WORDS for v in values.to_pylist()])
-            idx = pc.index_in(col, value_set=values)
+            idx = codes if codes is not None else pc.index_in(col, value_set=values)
             flag = pc.fill_null(pc.take(is_flag, idx), False)
         elif pa.types.is_boolean(t):
             flag = pc.fill_null(col, False)

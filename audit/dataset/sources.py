@@ -265,11 +265,19 @@ def _parquet_batches(task: TextTask, *, batch_size: int, problems: ReadStats) ->
         problems.skip("no_text_column", f"{src}: no caption column among {pf.schema_arrow.names} "
                       "(fix: name it TEXT, caption or alt)")
     wanted = [a for a, c in mapping.items() if c in TEXT_COLUMNS]
+    schema = pf.schema_arrow
+    tags = [a for a, c in mapping.items() if c == "nsfw" and pa.types.is_string(schema.field(a).type)]
+    if tags:  # read the few-valued NSFW tag as a dictionary: flags are decided per value
+        try:
+            pf = pq.ParquetFile(src, read_dictionary=tags)
+        except (OSError, pa.ArrowException) as exc:
+            problems.skip("unreadable_file", f"{src}: {type(exc).__name__}: {exc}")
+            return
     groups = range(pf.metadata.num_row_groups) if task.row_groups is None else task.row_groups
     for g in groups:
         try:
             if wanted:
-                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[g], columns=wanted):
+                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[g], columns=wanted, use_threads=False):
                     yield _canonical(batch, mapping), src
             else:
                 n = pf.metadata.row_group(g).num_rows

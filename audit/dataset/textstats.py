@@ -282,7 +282,8 @@ class TextAuditor:
             out.note(reason, f"{source}: {k} caption(s) in column text", count=k)
         valid = text.is_valid().to_numpy(zero_copy_only=False)
         nsfw, known, _ = nsfw_flags(batch, punsafe_threshold=self.punsafe_threshold)
-        text = text.fill_null("")
+        if text.null_count:
+            text = text.fill_null("")
         lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
         s = out.scalars
         s["rows"] = n
