@@ -72,7 +72,7 @@ class DistinctCounter:
     8
     """
 
-    def __init__(self, *, exact_limit: int = 50_000_000, p: int = 16) -> None:
+    def __init__(self, *, exact_limit: int = 20_000_000, p: int = 16) -> None:
         self.exact_limit = int(exact_limit)
         self.p = int(p)
         self._sorted = np.zeros(0, np.uint64)

@@ -212,7 +212,7 @@ class TextAuditor:
     """
 
     def __init__(self, lexicon: Lexicon, *, punsafe_threshold: float = 0.5,
-                 exact_distinct_limit: int = 50_000_000) -> None:
+                 exact_distinct_limit: int = 20_000_000) -> None:
         self.lexicon = lexicon
         self.labels = tuple(lexicon.concepts) + FLAGS
         self.punsafe_threshold = punsafe_threshold
