@@ -200,3 +200,14 @@ def test_distinct_counter_exact_hll_and_merge():
     n = small.count()
     assert not small.exact
     assert abs(n - 200_000) / 200_000 < 0.02  # p=16: standard error ~0.4 %
+
+
+def test_large_string_and_dictionary_captions_count_like_plain_strings():
+    lex = load_lexicons()
+    caps = real_captions() * 2  # >= 1024 rows: the prefilter path
+    aud = TextAuditor(lex)
+    plain = aud.count_batch(pa.RecordBatch.from_pydict({"text": pa.array(caps, pa.string())}))
+    for arr in (pa.array(caps, pa.large_string()), pa.array(caps, pa.string()).dictionary_encode()):
+        other = aud.count_batch(pa.RecordBatch.from_pydict({"text": arr}))
+        assert np.array_equal(plain.pair, other.pair) and np.array_equal(plain.surface_rows, other.surface_rows)
+        assert other.problems == {} and other.distinct.count() == plain.distinct.count()
