@@ -251,7 +251,7 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
                 from None
         _prepare_dir(out, spec)
         pending = [s for s in shards if not is_committed(out, s.id)]
-        jobs = [ShardJob(run_dir=str(out), shard=s, generator=generator, generator_key=_canon(generator_config),
+        jobs = [ShardJob(run_dir=str(out.resolve()), shard=s, generator=generator, generator_key=_canon(generator_config),
                          labelers=list(labelers), labelers_key=_canon(labeler_records),
                          columns=list(the_suite.columns), axes=list(the_suite.axes), batch_size=batch_size,
                          threads=threads)

@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -91,7 +92,7 @@ def run_dask(jobs: Sequence[ShardJob], *, workers: int | None = None, scheduler:
             raise UserError(f"--scheduler {scheduler}: cannot connect ({exc}) "
                             "(fix: check the address, e.g. tcp://host:8786, and that the scheduler runs)") from None
     try:
-        futures = [client.submit(run_shard, replace(job, progress=None), key=f"shard-{job.shard.id}-{id(job)}",
+        futures = [client.submit(run_shard, replace(job, progress=None), key=f"shard-{job.shard.id}-{uuid.uuid4().hex}",
                                  pure=False) for job in jobs]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(futures)
