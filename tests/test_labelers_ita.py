@@ -149,8 +149,10 @@ def test_world_renders_agree_with_their_true_monk_tone():
     tone = df[df.attribute == "skin_tone"]["value"].to_numpy()
     pred = np.where(tone == "no_skin", "0", tone).astype(int)
     face = (df[df.attribute == "skin_region"]["value"] == "face").to_numpy()
-    assert face.mean() > 0.4  # the upscaled alt2 cascade finds about 55% of world faces
-    # measured on 2000 renders: face 78% exact / 98.5% within one; all images 65% / 84%
-    assert np.mean(pred[face] == truth[face]) >= 0.65
+    dark = mst_group(truth) == "dark"
+    assert face.mean() > 0.55  # measured 68% on 2000 renders
+    assert face[dark].mean() > 0.3  # the inverted-grayscale pass: 45% of dark faces (5% without it)
+    # measured on 2000 renders: face 82% exact / 98.8% within one; all images 73% / 90%
+    assert np.mean(pred[face] == truth[face]) >= 0.7
     assert np.mean(np.abs(pred[face] - truth[face]) <= 1) >= 0.95
-    assert np.mean(np.abs(pred - truth) <= 1) >= 0.75
+    assert np.mean(np.abs(pred - truth) <= 1) >= 0.8

@@ -394,8 +394,8 @@ class ITALabeler:
         face fall back to the whole image (``skin_region = whole_image``).
     match
         How the median colour is matched to a Monk tone: ``"l_ita"``
-        (distance on L* and ITA; the default: on world renders with a detected
-        face it agrees 78% exactly vs 73% for ``"lab"``) or ``"lab"`` (CIELAB
+        (distance on L* and ITA; the default: on 2,000 world renders it agrees
+        73% exactly vs 70% for ``"lab"``) or ``"lab"`` (CIELAB
         distance).
     rule
         The skin-pixel rule.
@@ -430,7 +430,8 @@ class ITALabeler:
 
         Small images are upscaled so the short side is >= 128 px (a 64 px
         picture's face is below the cascade's 20 px window otherwise); large
-        ones are downscaled to <= 640 px for speed.
+        ones are downscaled to <= 640 px for speed. Without a face in the
+        grayscale image, the inverted grayscale is searched too.
         """
         import cv2
 
@@ -446,6 +447,10 @@ class ITALabeler:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
+        if len(found) == 0:
+            # Haar features are polarity-specific: a dark face with lighter features reads as a face
+            # once inverted. On world renders this pass lifts dark-skin detection from 5% to 45%.
+            found = self._cascade.detectMultiScale(255 - gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
         if len(found) == 0:
             return None
         x, y, fw, fh = (v / scale for v in max(found, key=lambda f: f[2] * f[3]))
