@@ -4,14 +4,18 @@ To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
 to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 """
 
-from audit.commands import dataset, train, label, report, world
+from audit.commands import dataset, evaluate, generate, label, report, train, world
 from audit.commands import probe
+from audit.commands import gate
 
 COMMANDS = [
     dataset.register,
     label.register,
     world.register,
     train.register,
+    generate.register,
+    evaluate.register,
     report.register,
     probe.register,
+    gate.register,
 ]

@@ -1,0 +1,109 @@
+"""Python API of the built-in generator: load the shipped cascade, generate images.
+
+Examples
+--------
+>>> images = generate(["a photo of a nurse"], seeds=[0])        # doctest: +SKIP
+>>> images[0].size                                              # doctest: +SKIP
+(64, 64)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Any
+
+from audit.errors import UserError
+from audit.resources import data_path
+
+__all__ = ["load_builtin", "generate", "SamplerSettings", "BUILTIN_DIR"]
+
+BUILTIN_DIR = data_path("weights", "imagen-world")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Sampler settings of the cascade (defaults: the cheap few-step setting the gates are measured at)."""
+
+    steps: int = 10
+    sr_steps: int = 4
+    guidance: float = 4.0
+    thresholding: str = "dynamic"
+    scheduler: str = "dpm++"
+    sr_noise_level: float = 0.1
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`ImagenCascadePipeline.__call__`."""
+        return {"num_inference_steps": self.steps, "sr_steps": self.sr_steps, "guidance_scale": self.guidance,
+                "thresholding": self.thresholding, "scheduler_name": self.scheduler,
+                "sr_noise_level": self.sr_noise_level}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for manifests and specs)."""
+        return asdict(self)
+
+
+def load_builtin(path: str | Path | None = None, *, device: str = "cpu"):
+    """Load the cascade from a pipeline folder (default: the shipped ``data/weights/imagen-world``).
+
+    Examples
+    --------
+    >>> load_builtin("/nonexistent")
+    Traceback (most recent call last):
+    audit.errors.UserError: /nonexistent/model_index.json: no cascade pipeline here (fix: train one with `imagen-audit train generator`, then `--assemble --export /nonexistent`)
+    """
+    folder = Path(path) if path is not None else BUILTIN_DIR
+    if not (folder / "model_index.json").exists():
+        raise UserError(f"{folder / 'model_index.json'}: no cascade pipeline here (fix: train one with "
+                        f"`imagen-audit train generator`, then `--assemble --export {folder}`)")
+    import torch
+    from diffusers.utils import logging as dlog
+
+    from generator.cascade import ImagenCascadePipeline
+
+    dlog.set_verbosity_error()
+    pipe = ImagenCascadePipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    return pipe.to(device)
+
+
+def generate(prompts: list[str], *, seeds: list[int], pipeline: Any = None, settings: SamplerSettings | None = None,
+             batch_size: int = 64, output_type: str = "pil", progress: bool = False) -> list:
+    """Generate one image per prompt, each from its own seed (the seed reproduces the image).
+
+    Parameters
+    ----------
+    prompts
+        Text prompts (empty = unconditional, with a warning; long ones truncated with a warning).
+    seeds
+        One integer seed per prompt.
+    pipeline
+        A loaded cascade (default: :func:`load_builtin`).
+    settings
+        Sampler settings (default :class:`SamplerSettings`).
+
+    Returns
+    -------
+    list
+        PIL images (or uint8 arrays with ``output_type="np"``).
+
+    Examples
+    --------
+    >>> generate(["a nurse"], seeds=[0, 1])
+    Traceback (most recent call last):
+    ValueError: got 2 seeds for 1 prompts; pass one seed per prompt
+    """
+    if len(seeds) != len(prompts):
+        raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts; pass one seed per prompt")
+    if not prompts:
+        return []
+    import torch
+    from tqdm import tqdm
+
+    pipe = pipeline if pipeline is not None else load_builtin()
+    settings = settings or SamplerSettings()
+    out: list = []
+    for i in tqdm(range(0, len(prompts), batch_size), desc="generate", unit="batch", disable=not progress):
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds[i:i + batch_size]]
+        res = pipe(list(prompts[i:i + batch_size]), generator=gens, output_type=output_type, **settings.as_kwargs())
+        out.extend(list(res.images))
+    return out
