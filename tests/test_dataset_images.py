@@ -110,3 +110,27 @@ def test_tiny_world_labeler_gives_the_shared_labels_table(shards, tmp_path):
     assert res["images"]["summary"]["images_labelled"] == 6
     assert labels.groupby("image_id").attribute.nunique().eq(len(lab.attributes)).all()
     assert {"presentation", "skin_group", "unsafe"} <= set(labels.attribute)
+
+
+class ConfusedColourLabeler(ColourLabeler):
+    """The colour labeler with a stated confusion matrix (rows true, columns predicted)."""
+
+    def confusion(self, attribute):
+        if attribute != "presentation":
+            return None
+        return pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["feminine", "masculine"],
+                            columns=["feminine", "masculine"])
+
+
+def test_shares_per_concept_are_corrected_for_labeler_error(tmp_path):
+    d = tmp_path / "wds"
+    with ShardWriter(d, 0) as w:
+        for i in range(100):
+            pres = "feminine" if i < 41 else "masculine"
+            w.add(f"{i:09d}", {"png": png(COLOURS[pres]), "txt": b"a nurse"}, {"TEXT": "a nurse"})
+    run_dataset_audit(d, out_dir=tmp_path / "out", labeler=ConfusedColourLabeler(), progress=False)
+    by = pd.read_parquet(tmp_path / "out" / "image_by_concept.parquet").set_index("value")
+    assert by.loc["feminine", "share"] == pytest.approx(0.41)
+    # observed 41 % = 0.9 p + 0.2 (1 - p)  =>  p = 0.3
+    assert by.loc["feminine", "share_corrected"] == pytest.approx(0.3, abs=1e-6)
+    assert by.loc["masculine", "share_corrected"] == pytest.approx(0.7, abs=1e-6)

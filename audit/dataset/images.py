@@ -7,7 +7,8 @@ Outputs:
 
 - ``image_labels.parquet``: the shared labels table;
 - ``image_by_concept.parquet``: P(label value | caption concept) with Wilson
-  intervals (counts from :func:`audit.metrics.count_pairs`);
+  intervals (counts from :func:`audit.metrics.count_pairs`), and corrected for
+  labeler error when the labeler has a confusion matrix (``share_corrected``);
 - ``caption_image_agreement.parquet``: how often the label agrees with what the
   caption states (caption says "woman" -> presentation ``feminine``; "dark-skinned"
   -> skin group ``dark``; a profession -> that profession; an unsafe term ->
@@ -33,7 +34,8 @@ from audit.dataset.lexicon import Lexicon
 from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
 
-__all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept"]
+__all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
+           "corrected_shares"]
 
 #: Caption concept -> (label attribute, the value the caption implies).
 AGREEMENT: dict[str, tuple[str, str]] = {
@@ -123,6 +125,41 @@ def labels_by_concept(labels: pd.DataFrame, concepts: pd.DataFrame, *, confidenc
     lo, hi = wilson_interval(counts["n"], counts["n_concept"], confidence=confidence)
     counts["lo"], counts["hi"] = lo, hi
     return counts[cols].sort_values(["concept", "attribute", "value"], ignore_index=True)
+
+
+def corrected_shares(by_concept: pd.DataFrame, labeler) -> pd.DataFrame:
+    """Add ``share_corrected``: P(value | concept) corrected for labeler error.
+
+    Uses the labeler's confusion matrix (``labeler.confusion(attribute)``, rows
+    true, columns predicted) and :func:`audit.metrics.correct_counts`; NaN for
+    attributes without a confusion matrix.
+
+    Examples
+    --------
+    >>> class L:
+    ...     def confusion(self, attribute):
+    ...         return pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["f", "m"], columns=["f", "m"])
+    >>> by = pd.DataFrame({"concept": ["c", "c"], "attribute": "g", "value": ["f", "m"], "n": [41, 59]})
+    >>> corrected_shares(by, L())["share_corrected"].round(6).tolist()
+    [0.3, 0.7]
+    """
+    from audit.metrics import correct_counts
+
+    out = by_concept.copy()
+    out["share_corrected"] = np.nan
+    confusion = getattr(labeler, "confusion", None)
+    if confusion is None or out.empty:
+        return out
+    for attr, sub in out.groupby("attribute"):
+        conf = confusion(attr)
+        if conf is None:
+            continue
+        fixed = correct_counts(sub[["concept", "value", "n"]], conf, concept="concept", attribute="value")
+        fixed["share_corrected"] = fixed["n"] / fixed.groupby("concept")["n"].transform("sum")
+        key = fixed.set_index(["concept", "value"])["share_corrected"]
+        idx = pd.MultiIndex.from_frame(sub[["concept", "value"]].astype(str))
+        out.loc[sub.index, "share_corrected"] = key.reindex(idx).to_numpy()
+    return out
 
 
 def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_concepts: list[str] = (),
@@ -237,7 +274,7 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
     labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["image_id", "labeler", "attribute", "value", "confidence"])
     concepts = _concepts_per_image(ids_all, caps_all, lexicon)
-    by_concept = labels_by_concept(labels, concepts)
+    by_concept = corrected_shares(labels_by_concept(labels, concepts), labeler)
     agreement = agreement_table(labels, concepts, unsafe_concepts=lexicon.role_of("unsafe"))
     write_parquet(labels, out_dir / "image_labels.parquet")
     write_parquet(by_concept, out_dir / "image_by_concept.parquet")
