@@ -1,0 +1,24 @@
+"""Audits of LAION-style image-text datasets (``imagen-audit dataset audit``).
+
+Modules, in data-flow order:
+
+- :mod:`audit.dataset.lexicon` -- lexicon files (YAML) merged into flat tables;
+- :mod:`audit.dataset.sources` -- layout detection and streaming of caption batches;
+- :mod:`audit.dataset.columns` -- clean caption strings and NSFW flags from raw columns;
+- :mod:`audit.dataset.tagger` -- whole-word Aho-Corasick tagging of a batch in one pass;
+- :mod:`audit.dataset.textstats` -- mergeable per-batch counts (:class:`TextCounts`);
+- :mod:`audit.dataset.distinct` -- exact-then-HyperLogLog distinct caption counter;
+- :mod:`audit.dataset.run` -- local or Dask execution over tasks, merging counts;
+- :mod:`audit.dataset.results` -- term frequencies, co-occurrence with nPMI, per-query rates;
+- :mod:`audit.dataset.images` -- the image side (labels per caption concept, agreement);
+- :mod:`audit.dataset.card`, :mod:`audit.dataset.report` -- dataset card and HTML report;
+- :mod:`audit.dataset.pipeline` -- :func:`run_dataset_audit`, everything end to end;
+- :mod:`audit.dataset.synthetic` -- LAION-style rows for benchmarks and tests.
+
+Nothing is imported here, so ``import audit.dataset`` is free.
+
+Examples
+--------
+>>> from audit.dataset.pipeline import run_dataset_audit  # doctest: +SKIP
+>>> run_dataset_audit("laion_part.parquet", out_dir="out/")  # doctest: +SKIP
+"""
