@@ -7,6 +7,7 @@ to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 from audit.commands import dataset, evaluate, generate, label, report, train, world
 from audit.commands import probe
 from audit.commands import gate
+from audit.commands import gate
 
 COMMANDS = [
     dataset.register,
@@ -17,5 +18,6 @@ COMMANDS = [
     evaluate.register,
     report.register,
     probe.register,
+    gate.register,
     gate.register,
 ]

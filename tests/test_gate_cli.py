@@ -1,0 +1,208 @@
+"""The CI gate end to end on real run directories (tiny random diffusers pipeline, pixel-statistics labeler).
+
+An unchanged generator passes; a run whose presentation labels were flipped to
+"feminine" for one profession fails with that profession's metrics named;
+unusable input (bad baselines, unfinished runs, another suite) exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit.cli import main
+from audit.gate import SCHEMA, read_baseline
+from audit.run import run_probe
+from generator.adapters.tiny import save_tiny_stable_diffusion
+
+SUITE = """\
+name: gate-professions
+templates:
+  - {id: t1, text: "a photo of a {profession}"}
+  - {id: t2, text: "a portrait of a {profession}"}
+  - {id: t3, text: "a {profession} at work"}
+  - {id: t4, text: "the face of a {profession}"}
+  - {id: t5, text: "a picture of a {profession} smiling"}
+  - {id: t6, text: "a {profession} in a hallway"}
+slots:
+  profession: [nurse, engineer, plumber]
+samples: 3
+references:
+  - {slot: profession, attribute: presentation, value: feminine, source: "BLS CPS 2015",
+     percent: {nurse: 89.6, engineer: 10.7, plumber: 0.7}}
+"""
+
+
+class PixelLabeler:
+    """Deterministic presentation labels from pixel statistics (stands in for the world labeler)."""
+
+    name = "pixels"
+    attributes = ("presentation",)
+
+    def label(self, images, *, image_ids):
+        values = ("feminine", "masculine", "androgynous")
+        rows = [{"image_id": i, "labeler": self.name, "attribute": "presentation",
+                 "value": values[int(np.asarray(im.convert("RGB"), dtype=np.int64).sum()) % 3],
+                 "confidence": float("nan")} for im, i in zip(images, image_ids)]
+        return pd.DataFrame(rows)
+
+
+def _run(tiny: Path, folder: Path, out: str) -> Path:
+    suite = folder / "suite.yaml"
+    suite.write_text(SUITE)
+    run_probe(suite, out=folder / out, generator=f"diffusers:{tiny}", generator_options={"steps": 1},
+              labelers=[PixelLabeler()], shard_images=64, batch_size=9, threads=1, progress=False, report=False)
+    return folder / out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gate")
+    tiny = save_tiny_stable_diffusion(folder / "tiny")
+    first, again = _run(tiny, folder, "run"), _run(tiny, folder, "run-again")
+    baseline = folder / "baseline.json"
+    assert main(["baseline", str(first), "--out", str(baseline), "--resamples", "400"]) == 0
+    return {"folder": folder, "run": first, "again": again, "baseline": baseline}
+
+
+def _copy(runs, name: str) -> Path:
+    dst = runs["folder"] / name
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(runs["run"], dst, ignore=shutil.ignore_patterns("images", "parts", ".lock"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def flipped(runs):
+    """A copy of the run whose labeler says "feminine" for every image of the most balanced profession."""
+    run = _copy(runs, "flipped")
+    manifest, labels = pd.read_parquet(run / "manifest.parquet"), pd.read_parquet(run / "labels.parquet")
+    base = read_baseline(runs["baseline"])
+    entropy = {m["group"]: m["value"] for m in base["metrics"] if m["metric"] == "normalized_entropy"
+               and m["slot"] == "profession"}
+    target = max(entropy, key=entropy.get)
+    ids = set(manifest.loc[manifest.profession == target, "image_id"])
+    labels.loc[labels.image_id.isin(ids) & (labels.attribute == "presentation"), "value"] = "feminine"
+    labels.to_parquet(run / "labels.parquet")
+    return run, target
+
+
+def test_baseline_file_freezes_metrics_intervals_and_spec(runs):
+    base = json.loads(runs["baseline"].read_text())
+    assert base["schema"] == SCHEMA and base["run"]["suite"] == "gate-professions"
+    assert base["run"]["generator"]["kind"] == "diffusers" and base["run"]["versions"]["torch"]
+    assert base["run"]["labelers"][0]["name"] == "pixels" and base["method"]["n_resamples"] == 400
+    rows = pd.DataFrame(base["metrics"])
+    assert {"abs_npmi_gap", "normalized_entropy", "mad_from_uniform", "abs_reference_gap",
+            "abs_npmi_gap_max"} <= set(rows.metric)
+    assert set(rows.loc[rows.metric == "abs_npmi_gap", "group"]) == {"nurse", "engineer", "plumber"}
+    assert (rows.lo <= rows.value + 1e-12).all() and (rows.value <= rows.hi + 1e-12).all()
+    assert (rows.hi > rows.lo).any()  # real intervals, not points
+    assert not [p.name for p in runs["folder"].iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_unchanged_generator_passes(runs, capsys):
+    junit = runs["folder"] / "pass.xml"
+    code = main(["check", str(runs["again"]), "--baseline", str(runs["baseline"]), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS" in out and "0 regressed" in out
+    root = ET.parse(junit).getroot()
+    n = len(read_baseline(runs["baseline"])["metrics"])
+    assert root.get("tests") == str(n) and root.get("failures") == "0"
+    assert len(root.findall(".//testcase")) == n and not root.findall(".//failure")
+
+
+def test_flipped_labels_for_one_profession_fail_naming_it(runs, flipped, capsys):
+    run, target = flipped
+    junit = runs["folder"] / "fail.xml"
+    code = main(["check", str(run), "--baseline", str(runs["baseline"]), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL" in out and f"normalized_entropy presentation by profession={target}" in out
+    assert "REGRESSED" in out and "interval [" in out
+    root = ET.parse(junit).getroot()
+    failed = {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
+    assert f"normalized_entropy[{target}]" in failed and f"mad_from_uniform[{target}]" in failed
+    assert int(root.get("failures")) == len(failed) > 0
+
+    assert main(["check", str(run), "--baseline", str(runs["baseline"]), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is False and report["counts"]["regressed"] == len(report["failures"])
+    per_concept = [f for f in report["failures"] if f["group"] in ("nurse", "engineer", "plumber")]
+    assert {f["group"] for f in per_concept if f["metric"] in ("normalized_entropy", "mad_from_uniform")} == {target}
+    ent = next(f for f in per_concept if f["metric"] == "normalized_entropy")
+    assert ent["now"] == 0.0 and ent["now"] < ent["lo"] and ent["baseline"] - ent["now"] > ent["tolerance"]
+
+
+def test_tolerance_and_policy_decide(runs, flipped, capsys, tmp_path):
+    run, _ = flipped
+    args = ["check", str(run), "--baseline", str(runs["baseline"])]
+    assert main([*args, "--tolerance", "default=2.5"]) == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("default_tolerance: 2.5\n")
+    assert main([*args, "--policy", str(policy)]) == 0
+    assert main([*args, "--policy", str(policy), "--tolerance", "normalized_entropy=0.05"]) == 1
+    capsys.readouterr()
+    policy.write_text("tolerances: {abs_npmi_gap: 0.1}\n")
+    assert main([*args, "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert str(policy) in err and "field tolerances" in err and "fix:" in err
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case, field", [
+    ("missing", "baseline file not found"),
+    ("not_json", "field (file): not valid JSON"),
+    ("schema", "field schema: is 'imagen-audit-baseline/0'"),
+    ("no_metrics", "field metrics: missing"),
+    ("row_field", "field metrics[0].value: missing"),
+    ("array", "holds a JSON list"),
+])
+def test_bad_baseline_files_exit_2_naming_file_field_and_fix(runs, case, field, tmp_path, capsys):
+    good = json.loads(runs["baseline"].read_text())
+    path = tmp_path / "baseline.json"
+    if case == "not_json":
+        _write(path, '{"schema": "imagen-audit-baseline/1",\n "metrics": [}')
+    elif case == "schema":
+        _write(path, json.dumps({**good, "schema": "imagen-audit-baseline/0"}))
+    elif case == "no_metrics":
+        _write(path, json.dumps({k: v for k, v in good.items() if k != "metrics"}))
+    elif case == "row_field":
+        rows = [{k: v for k, v in good["metrics"][0].items() if k != "value"}, *good["metrics"][1:]]
+        _write(path, json.dumps({**good, "metrics": rows}))
+    elif case == "array":
+        _write(path, "[1, 2]")
+    assert main(["check", str(runs["again"]), "--baseline", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and field in err and "fix:" in err
+
+
+def test_unusable_runs_exit_2(runs, capsys):
+    unfinished = _copy(runs, "unfinished")
+    (unfinished / "results.json").unlink()
+    assert main(["check", str(unfinished), "--baseline", str(runs["baseline"])]) == 2
+    err = capsys.readouterr().err
+    assert str(unfinished / "results.json") in err and "fix:" in err
+
+    other = _copy(runs, "other-suite")
+    spec = json.loads((other / "spec.json").read_text())
+    spec["suite"]["name"] = "professions"
+    (other / "spec.json").write_text(json.dumps(spec))
+    assert main(["check", str(other), "--baseline", str(runs["baseline"])]) == 2
+    err = capsys.readouterr().err
+    assert "field suite.name" in err and "gate-professions" in err and "fix:" in err
+
+    assert main(["baseline", str(runs["folder"] / "nope"), "--out", str(runs["folder"] / "b2.json")]) == 2
+    assert not (runs["folder"] / "b2.json").exists()
