@@ -7,7 +7,6 @@ to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 from audit.commands import dataset, evaluate, generate, label, report, train, world
 from audit.commands import probe
 from audit.commands import gate
-from audit.commands import gate
 
 COMMANDS = [
     dataset.register,
@@ -18,6 +17,5 @@ COMMANDS = [
     evaluate.register,
     report.register,
     probe.register,
-    gate.register,
     gate.register,
 ]
