@@ -7,8 +7,7 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "baseline.json"
->>> p.write_text('{"schema": "imagen-audit-baseline/0"}')
-38
+>>> _ = p.write_text('{"schema": "imagen-audit-baseline/0"}')
 >>> read_baseline(p)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 audit.errors.SpecError: ...: field schema: is 'imagen-audit-baseline/0', this version reads 'imagen-audit-baseline/1' ...

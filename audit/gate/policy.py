@@ -106,7 +106,7 @@ def read_policy(path: str | Path) -> Policy:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise SpecError(path, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax",
+        raise SpecError(path, "(file)", f"not valid YAML: {' '.join(str(exc).split())}", "fix the YAML syntax",
                         line=None if line is None else line + 1) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
