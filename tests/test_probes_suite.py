@@ -50,8 +50,8 @@ def test_counterfactual_axes_expand_with_and_without_words():
     nurse = prompts[prompts.profession == "nurse"].set_index("prompt_id")
     assert nurse.loc["face/profession=nurse", "prompt"] == "a photo of the face of a nurse"
     assert nurse.loc["face/profession=nurse", ["skin_tone", "gender"]].isna().all()
-    row = nurse.loc["face/skin_tone=dark-skinned/profession=nurse/gender=woman"]
-    assert row.prompt == "a photo of the face of a dark-skinned nurse who is a woman"
+    row = nurse.loc["face/skin_tone=dark-skinned/gender=woman/profession=nurse"]
+    assert row.prompt == "a photo of the face of a dark-skinned female nurse"
     assert (row.skin_tone, row.gender) == ("dark-skinned", "woman")
     # counterfactual prompts share their seeds: the same noise with and without the words
     samples = expand_samples(suite, samples=3)
@@ -80,6 +80,7 @@ def test_seeds_depend_on_suite_seed_and_are_stable():
 
 def test_render_groups_and_articles():
     assert render("a [{s} ]{p}[ who is a {g}]", {"s": None, "p": "electrician", "g": None}) == "an electrician"
+    assert render("a [{s} ][{g} ]{p}", {"s": "elderly", "p": "nurse", "g": "female"}) == "an elderly female nurse"
     assert render("an [{s} ]{p}", {"s": "light-skinned", "p": "cat"}) == "a light-skinned cat"
     assert render("a {p} at work", {"p": "police officer"}) == "a police officer at work"
 
