@@ -133,6 +133,8 @@ def test_detect_errors_name_the_path_and_fix(tmp_path):
 
 def test_cli_without_caption_column_exits_2_with_fix(tmp_path, capsys):
     pq.write_table(pa.table({"url": ["u"], "width": [3]}), tmp_path / "x.parquet")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.json").write_text("{}")  # an earlier run's marker
     code = main(["dataset", "audit", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "x.parquet" in err and "fix: rename the caption column" in err

@@ -165,6 +165,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run's marker must not vouch for the files this run is about to replace
+    (out / "results.json").unlink(missing_ok=True)
     lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
     ds = detect(path)
     auditor = TextAuditor(lex)
