@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["write_dataset_report", "report_sections"]
@@ -46,7 +47,8 @@ def report_sections(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates:
         caveat,
         Table("caption statistics", _kv(stats)),
         Table("read problems", _kv(cap["problems"]) if cap["problems"] else _kv({"none": 0})),
-        Table("identity terms", tf[(tf.level == "concept") & (tf.role == "identity")][["term", "rows", "share"]]),
+        Table("identity terms found", tf[(tf.level == "concept") & (tf.role == "identity") & (tf.rows > 0)][
+            ["term", "rows", "share"]]),
     ], results={k: v for k, v in stats.items() if isinstance(v, (int, float)) or v is None},
         summary=[f"{cap['rows']:,} captions; {cap['duplicate_rows']:,} duplicates; {cap['null']:,} null"])]
 
@@ -60,11 +62,12 @@ def report_sections(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates:
     frame = pd.concat(long).set_index(["query", "measure"]) if long else pd.DataFrame()
     blocks = [caveat]
     if len(per):
-        blocks.append(Chart("per-query rates", bars_with_intervals(
-            frame, concept="query", attribute="measure", value="rate", lo="rate_lo", hi="rate_hi", reference=None,
-            title="Rates per identity query term (95 % Wilson)"),
-            caption=f"Identity query terms in at least {min_rows} captions."))
-    blocks.append(Table("per-query rates", rates))
+        fig = bars_with_intervals(frame, concept="query", attribute="measure", value="rate", lo="rate_lo",
+                                  hi="rate_hi", reference=None, title="Rates per identity query term (95 % Wilson)")
+        top_hi = float(np.nanmax(frame["rate_hi"].to_numpy(float))) if frame["rate_hi"].notna().any() else 1.0
+        fig.update_yaxes(range=[0, min(1.0, 1.15 * top_hi) or 1.0])  # rates are small: zoom in
+        blocks.append(Chart("per-query rates", fig, caption=f"Identity query terms in at least {min_rows} captions."))
+    blocks.append(Table("per-query rates (queries found)", rates[rates["rows"] > 0]))
     secs.append(ReportSection("Identity query terms: NSFW, unsafe and toxic rates", blocks,
                               results={"queries": int(len(rates) - 1)}))
 
