@@ -113,7 +113,8 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
                    "toxic term. A model trained on these pairs can learn to produce such content and to attach it "
                    "to the identity groups listed below.\n")
     out.append("### Discussion of Biases\n")
-    ident = term_frequencies[(term_frequencies.level == "concept") & (term_frequencies.role == "identity")]
+    ident = term_frequencies[(term_frequencies.level == "concept") & (term_frequencies.role == "identity")
+                             & (term_frequencies.rows > 0)]
     out.append("Most frequent identity terms in captions:\n")
     out.append(_table(["term", "rows", "share of captions"],
                       [[r.term, f"{int(r.rows):,}", _pct(r.share, 3)] for r in ident.head(top).itertuples()]))
