@@ -113,6 +113,13 @@ def open_run(path: str | Path) -> Run:
     ------
     audit.errors.UserError
         If the folder holds no finished run.
+
+    Examples
+    --------
+    >>> open_run("/nonexistent/run")
+    Traceback (most recent call last):
+    ...
+    audit.errors.UserError: /nonexistent/run/results.json: missing (fix: the run is unfinished; ...
     """
     run = Run(path)
     run._need("results.json")
@@ -209,6 +216,16 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     Returns
     -------
     Run
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from generator.adapters.tiny import save_tiny_stable_diffusion
+    >>> tiny = save_tiny_stable_diffusion(tempfile.mkdtemp())
+    >>> run = run_probe("descriptors", generator=f"diffusers:{tiny}", generator_options={"steps": 1}, samples=1,
+    ...                 sweep=["guidance=1,3"], out=tempfile.mkdtemp() + "/run", progress=False, report=False)
+    >>> run.results["settings"], len(run.manifest)
+    (['guidance=1', 'guidance=3'], 64)
     """
     from generator.adapters.resolve import adapter_from_spec
 

@@ -72,6 +72,13 @@ def run_dask(jobs: Sequence[ShardJob], *, workers: int | None = None, scheduler:
     -------
     list of DataFrame
         Each job's counts, in job order.
+
+    Examples
+    --------
+    >>> run_dask([], workers=2, scheduler="tcp://127.0.0.1:8786")
+    Traceback (most recent call last):
+    ...
+    audit.errors.UserError: give exactly one of --workers N or --scheduler ADDRESS (fix: drop one of them)
     """
     if (workers is None) == (scheduler is None):
         raise UserError("give exactly one of --workers N or --scheduler ADDRESS (fix: drop one of them)")

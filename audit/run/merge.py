@@ -31,6 +31,13 @@ def merge_parts(run_dir: str | Path, shards: Sequence[Shard]) -> tuple[pd.DataFr
     -------
     tuple of DataFrame
         ``(manifest, labels, counts)``; labels sorted by (image_id, labeler, attribute), one row each.
+
+    Examples
+    --------
+    >>> merge_parts("/nonexistent", [])
+    Traceback (most recent call last):
+    ...
+    ValueError: No objects to concatenate
     """
     from audit.metrics import merge_counts
 
@@ -66,6 +73,11 @@ def write_report(run_dir: str | Path) -> Path | None:
     -------
     pathlib.Path or None
         The report, or None when it was skipped.
+
+    Examples
+    --------
+    >>> write_report("/nonexistent/run") is None  # not a run directory: skipped with a warning
+    True
     """
     from audit.errors import UserError
     from audit.report import report_from_run_dir
@@ -86,6 +98,14 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
     -------
     dict
         The results.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> finish_run(tempfile.mkdtemp(), [], suite="x", references=[], settings=[])
+    Traceback (most recent call last):
+    ...
+    ValueError: No objects to concatenate
     """
     run_dir = Path(run_dir)
     with tqdm(total=3 if report else 2, desc="finish", unit="stage", disable=not progress) as bar:

@@ -99,6 +99,16 @@ def check_resume(path: Path, spec: dict[str, Any]) -> None:
     ------
     audit.errors.UserError
         Naming the first field that differs and the fix.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "spec.json"
+    >>> _ = p.write_text('{"samples": 4}')
+    >>> check_resume(p, {"samples": 8})
+    Traceback (most recent call last):
+    ...
+    audit.errors.UserError: ...: field samples: the folder holds a run with a different samples ...
     """
     try:
         old = json.loads(path.read_text())

@@ -160,6 +160,23 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The shard's counts (see :func:`shard_counts`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from probes.catalog import load_builtin
+    >>> from probes.expand import expand_samples
+    >>> from generator.adapters.base import Settings
+    >>> from generator.adapters.tiny import save_tiny_stable_diffusion
+    >>> from generator.adapters.diffusers_adapter import DiffusersAdapter
+    >>> from audit.run.plan import plan_shards
+    >>> shard = plan_shards(expand_samples(load_builtin("activities"), samples=1), settings=[Settings()])[0]
+    >>> run_dir = tempfile.mkdtemp()
+    >>> gen = DiffusersAdapter(save_tiny_stable_diffusion(tempfile.mkdtemp()), steps=1)
+    >>> job = ShardJob(run_dir=run_dir, shard=shard, generator=gen, generator_key="g", labelers=[],
+    ...                labelers_key="", columns=["activity"])
+    >>> _ = run_shard(job); is_committed(run_dir, shard.id)
+    True
     """
     final = shard_dir(job.run_dir, job.shard.id)
     if is_committed(job.run_dir, job.shard.id):
