@@ -43,7 +43,7 @@ from pathlib import Path
 from audit.errors import SpecError
 from probes.yamlio import LineDict, LineList, load_yaml
 
-__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite"]
+__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite", "METRICS"]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -255,11 +255,18 @@ def _references(check: _Checker, data: LineDict, slots: dict[str, Vocabulary]) -
     return tuple(refs)
 
 
-def _names(check: _Checker, data: LineDict, key: str) -> tuple[str, ...]:
+#: Metric names a suite may list (what the report and the results compute for it).
+METRICS = ("representation", "diversity", "npmi", "reference_gap", "amplification", "compliance", "default_drift",
+           "unsafe_rate")
+
+
+def _names(check: _Checker, data: LineDict, key: str, *, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
     items = check.get(data, key, list, key, default=LineList())
     for i, x in enumerate(items):
         if not isinstance(x, str):
             check.fail(items, i, f"{key}[{i}]", "must be a name", "write a plain name such as `world`")
+        if allowed is not None and x not in allowed:
+            check.fail(items, i, f"{key}[{i}]", f"{x!r} is not a known name", f"use names from {list(allowed)}")
     return tuple(items)
 
 
@@ -342,7 +349,7 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
         samples=samples,
         seed=seed,
         labelers=_names(check, data, "labelers"),
-        metrics=_names(check, data, "metrics"),
+        metrics=_names(check, data, "metrics", allowed=METRICS),
         references=_references(check, data, slots),
         file=file,
         raw=dict(data),

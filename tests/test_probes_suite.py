@@ -124,6 +124,7 @@ def test_a_small_valid_suite(tmp_path):
             "    percent:\n      nurse: 189.6\n", 14, "references[0].percent.nurse", "percentage in [0, 100]"),
     (GOOD + "axes:\n  x: [a]\n", 8, "axes", "appears twice"),
     (GOOD.replace("slots:", "slots: [\n"), 7, "<yaml>", "not valid YAML"),
+    (GOOD + "metrics:\n  - npmi\n  - fairness\n", 10, "metrics[1]", "not a known name"),
 ])
 def test_validation_errors_name_file_line_and_field(tmp_path, text, line, field, problem):
     path = _write(tmp_path, text)
