@@ -128,6 +128,11 @@ def test_counts_tables_match_direct_computation_on_real_captions():
     assert woman.nsfw_lo == pytest.approx(float(lo)) and woman.nsfw_hi == pytest.approx(float(hi))
     assert rates.loc[ALL, "rows"] == len(caps)
 
+    k = len(lex.concepts)
+    m = ind.to_numpy().astype(np.int64)
+    assert np.array_equal(counts.pair[:k, :k], m.T @ m)  # every concept pair
+    assert np.array_equal(counts.pair[:k, counts.labels.index("flag:any_toxic")], m.T @ toxic.astype(np.int64))
+
     co = cooccurrence(counts, lex).set_index(["identity", "concept"])
     x, y = ind["gender:woman"].to_numpy(), ind["activity:partying"].to_numpy()
     n = len(caps)
@@ -135,6 +140,24 @@ def test_counts_tables_match_direct_computation_on_real_captions():
     assert co.loc[("gender:woman", "activity:partying"), "n_both"] == (x & y).sum()
     assert co.loc[("gender:woman", "activity:partying"), "npmi"] == pytest.approx(npmi_array(table)[0, 0])
     assert co.loc[("gender:woman", "activity:partying"), "n_rows"] == n
+
+
+def test_batches_with_many_repeats_count_like_direct_computation():
+    """Repeated captions take the de-duplicated path (weights); results must not change."""
+    lex = load_lexicons()
+    caps = real_captions()[:400]
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, len(caps), 3000)  # ~87 % repeats
+    batch_caps = [caps[i] for i in rows]
+    nsfw = rng.choice(["NSFW", "UNLIKELY", None], size=len(rows), p=[0.3, 0.6, 0.1])
+    counts = TextAuditor(lex).count_batch(pa.RecordBatch.from_pydict({"text": batch_caps, "nsfw": list(nsfw)}))
+    ind = direct_indicators(batch_caps, lex).to_numpy().astype(np.int64)
+    k = len(lex.concepts)
+    assert np.array_equal(counts.pair[:k, :k], ind.T @ ind)
+    flag = ((nsfw == "NSFW")).astype(np.int64)
+    assert np.array_equal(counts.pair[:k, counts.labels.index("flag:nsfw")], ind.T @ flag)
+    assert np.array_equal(counts.pair[:k, counts.labels.index("flag:all")], ind.sum(axis=0))
+    assert caption_summary(counts)["duplicate_rows"] == len(rows) - len(set(batch_caps))
 
 
 def test_caption_statistics_on_real_captions():

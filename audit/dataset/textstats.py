@@ -9,10 +9,10 @@ batches, shards and Dask workers add with ``+``. Per batch:
    repeats, only its distinct captions go on (weighted by their row counts);
 2. the unique captions are lower-cased (``pc.utf8_lower``) and tagged once by
    the Aho-Corasick :class:`~audit.dataset.tagger.Tagger`;
-3. a caption x concept indicator (concepts plus the flags below) is weighted
-   by how many rows carry each unique caption and folded into a dense
-   co-occurrence matrix ``pair[a, b]`` = rows where both ``a`` and ``b`` hold
-   (the diagonal is the row count of each).
+3. the (caption, concept) pairs, with the flags below, are weighted by how
+   many rows carry each caption and folded into a dense co-occurrence matrix
+   ``pair[a, b]`` = rows where both ``a`` and ``b`` hold (the diagonal is the
+   row count of each), with ``np.bincount`` over the pairs within each caption.
 
 Flags (extra columns of the matrix): ``flag:nsfw`` (the metadata NSFW tag),
 ``flag:nsfw_known`` (the tag is present), ``flag:any_unsafe`` / ``flag:any_toxic``
@@ -37,7 +37,6 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import sparse
 
 from audit.dataset.columns import caption_strings, nsfw_flags
 from audit.dataset.distinct import DistinctCounter, sorted_unique
@@ -220,15 +219,15 @@ class TextAuditor:
         self._tagger = Tagger(lexicon.surfaces)
         self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
         k = len(lexicon.concepts)
-        rows, cols = [], []
-        for s, cids in enumerate(lexicon.surface_concepts):
-            rows.extend([s] * len(cids))
-            cols.extend(cids)
-        self._surface_to_concept = sparse.csr_matrix(
-            (np.ones(len(rows), np.int8), (rows, cols)), shape=(len(lexicon.surfaces), k))
+        # surface -> concept ids as CSR arrays
+        self._surface_nconcepts = np.array([len(c) for c in lexicon.surface_concepts], np.int64)
+        self._surface_ptr = np.r_[0, np.cumsum(self._surface_nconcepts)[:-1]].astype(np.int64)
+        self._surface_cids = np.array([c for cids in lexicon.surface_concepts for c in cids], np.int64)
+        # concept -> label of the text flag it raises (-1: none)
         roles = np.array(lexicon.roles)
-        self._unsafe_cols = np.flatnonzero(roles == "unsafe")
-        self._toxic_cols = np.flatnonzero(roles == "toxic")
+        self._flag_label = np.full(k, -1, np.int64)
+        self._flag_label[roles == "unsafe"] = self.labels.index("flag:any_unsafe")
+        self._flag_label[roles == "toxic"] = self.labels.index("flag:any_toxic")
         self._con = None
 
     def __reduce__(self):  # rebuild (automaton, DuckDB connection) in worker processes
@@ -297,12 +296,12 @@ class TextAuditor:
         h = self._hash(text)
         out.distinct.add(h[valid])
         s["non_null_rows"] = int(valid.sum())
-        if len(sorted_unique(h)) >= (1 - DEDUP_BELOW) * n:
-            # few repeats: tagging every row costs less than gathering the distinct ones
-            uh, inv, mult, uniq = h, np.arange(n), np.ones(n, np.int64), text
-        else:
+        grouped = len(sorted_unique(h)) < (1 - DEDUP_BELOW) * n
+        if grouped:
             uh, first, inv, mult = _group(h)
             uniq = text.take(pa.array(first))
+        else:  # few repeats: tagging every row costs less than gathering the distinct ones
+            uh, inv, mult, uniq = h, np.arange(n), np.ones(n, np.int64), text
         self._language(out, uniq, mult, uh)
         empty_u = pc.or_(pc.equal(pc.binary_length(uniq), 0), pc.utf8_is_space(uniq)).to_numpy(
             zero_copy_only=False)
@@ -310,28 +309,51 @@ class TextAuditor:
         # tag unique lower-cased captions
         r, sid = self._tagger.match(uniq)
         out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
-        hits = sparse.csr_matrix((np.ones(len(r), np.int8), (r, sid)), shape=(len(uh), len(self.lexicon.surfaces)))
-        concept = (hits @ self._surface_to_concept).astype(bool).astype(np.int64).tocsc()
-        any_unsafe = np.asarray(concept[:, self._unsafe_cols].sum(axis=1)).ravel() > 0
-        any_toxic = np.asarray(concept[:, self._toxic_cols].sum(axis=1)).ravel() > 0
-        # row-level flags aggregated onto unique captions
         row_flags = np.stack([np.ones(n, bool), nsfw & known, known], axis=1).astype(np.int64)
-        flag_u = np.stack([np.bincount(inv, weights=row_flags[:, j], minlength=len(uh)) for j in range(3)],
-                          axis=1).astype(np.int64)
-        text_flags = np.stack([any_unsafe, any_toxic], axis=1).astype(np.int64)
-        # unique-caption columns weighted by multiplicity: concepts, any_unsafe, any_toxic
-        ind = sparse.hstack([concept, sparse.csc_matrix(text_flags)]).tocsc()
-        weighted = sparse.csc_matrix(ind.multiply(mult.astype(np.int64)[:, None]))
+        flag_u = row_flags if not grouped else np.stack(
+            [np.bincount(inv, weights=row_flags[:, j], minlength=len(uh)) for j in range(3)], axis=1).astype(np.int64)
+        self._fold_pairs(out.pair, r, sid, mult, flag_u)
         k = len(self.lexicon.concepts)
-        # label order: concepts, flag:all, flag:nsfw, flag:nsfw_known, flag:any_unsafe, flag:any_toxic
-        idx_ind = np.r_[np.arange(k), k + 3, k + 4]
-        idx_row = np.r_[k, k + 1, k + 2]
-        out.pair[np.ix_(idx_ind, idx_ind)] += (ind.T @ weighted).toarray().astype(np.int64)
-        cross = np.asarray(ind.T @ flag_u).astype(np.int64)
-        out.pair[np.ix_(idx_ind, idx_row)] += cross
-        out.pair[np.ix_(idx_row, idx_ind)] += cross.T
-        out.pair[np.ix_(idx_row, idx_row)] += row_flags.T @ row_flags
+        s_nsfw, s_known = int(row_flags[:, 1].sum()), int(row_flags[:, 2].sum())
+        out.pair[k:k + 3, k:k + 3] += np.array([[n, s_nsfw, s_known], [s_nsfw, s_nsfw, s_nsfw],
+                                                [s_known, s_nsfw, s_known]], np.int64)
         return out
+
+    def _fold_pairs(self, pair: np.ndarray, r: np.ndarray, sid: np.ndarray, mult: np.ndarray,
+                    flag_u: np.ndarray) -> None:
+        """Add co-occurrences of tagged captions: concept and text-flag pairs, and concept x row flags.
+
+        ``r, sid``: (caption, surface) hits; ``mult``: rows per caption; ``flag_u``:
+        per caption, the rows counted by ``flag:all``, ``flag:nsfw``, ``flag:nsfw_known``.
+        """
+        n_labels = len(self.labels)
+        if not len(r):
+            return
+        # (caption, label) elements: the concepts of each hit, plus any_unsafe / any_toxic
+        per = self._surface_nconcepts[sid]
+        first = np.repeat(self._surface_ptr[sid], per)
+        within = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+        cr = np.repeat(r, per)
+        cl = self._surface_cids[first + within]
+        flag = self._flag_label[cl]
+        has = flag >= 0
+        key = np.unique(np.r_[cr * n_labels + cl, cr[has] * n_labels + flag[has]])
+        er, el = key // n_labels, key % n_labels  # sorted by caption
+        w = mult[er]
+        # every pair of labels within a caption (including a label with itself: the diagonal)
+        starts = np.flatnonzero(np.r_[True, er[1:] != er[:-1]])
+        sizes = np.diff(np.r_[starts, len(er)])
+        size_of = np.repeat(sizes, sizes)
+        a = np.repeat(np.arange(len(er)), size_of)
+        offset = np.arange(len(a)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
+        b = np.repeat(np.repeat(starts, sizes), size_of) + offset
+        pair += np.rint(np.bincount(el[a] * n_labels + el[b], weights=w[a], minlength=n_labels * n_labels)
+                        ).astype(np.int64).reshape(n_labels, n_labels)
+        k = len(self.lexicon.concepts)
+        for j in range(3):  # labels x row flags (flag:all, flag:nsfw, flag:nsfw_known), both halves
+            col = np.rint(np.bincount(el, weights=flag_u[er, j], minlength=n_labels)).astype(np.int64)
+            pair[:, k + j] += col
+            pair[k + j, :] += col
 
     def _language(self, out: TextCounts, uniq: pa.Array, mult: np.ndarray, uh: np.ndarray) -> None:
         """Language-quality statistics, weighted by rows.
