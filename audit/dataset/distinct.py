@@ -94,12 +94,21 @@ class DistinctCounter:
         >>> c = DistinctCounter(); c.add(np.array([7, 7], dtype=np.uint64)); c.count()
         1
         """
-        hashes = np.asarray(hashes, dtype=np.uint64)
+        self.add_sorted_unique(sorted_unique(np.asarray(hashes, dtype=np.uint64)))
+
+    def add_sorted_unique(self, hashes: np.ndarray) -> None:
+        """Add hashes already sorted and distinct (skips a sort).
+
+        Examples
+        --------
+        >>> c = DistinctCounter(); c.add_sorted_unique(np.array([1, 5], dtype=np.uint64)); c.count()
+        2
+        """
         if self._registers is not None:
             self._hll_add(hashes)
             return
-        self._pending.append(sorted_unique(hashes))
-        self._pending_n += len(self._pending[-1])
+        self._pending.append(np.asarray(hashes, dtype=np.uint64))
+        self._pending_n += len(hashes)
         if self._pending_n > max(len(self._sorted), 1_000_000):
             self._compact()
 

@@ -294,9 +294,10 @@ class TextAuditor:
                                        minlength=len(LENGTH_BINS))
         # de-duplicate within the batch by 64-bit hash
         h = self._hash(text)
-        out.distinct.add(h[valid])
         s["non_null_rows"] = int(valid.sum())
-        grouped = len(sorted_unique(h)) < (1 - DEDUP_BELOW) * n
+        distinct = sorted_unique(h[valid] if s["null"] else h)
+        out.distinct.add_sorted_unique(distinct)
+        grouped = len(distinct) + (1 if s["null"] else 0) < (1 - DEDUP_BELOW) * n
         if grouped:
             uh, first, inv, mult = _group(h)
             uniq = text.take(pa.array(first))
