@@ -53,11 +53,28 @@ class PixelLabeler:
         return pd.DataFrame(rows)
 
 
-def _run(tiny: Path, folder: Path, out: str) -> Path:
+class FlipOneGroup:
+    """A biased labeler configuration: the wrapped labeler reports one group as another."""
+
+    def __init__(self, inner, *, attribute: str, source: str, target: str) -> None:
+        self.inner, self.attribute, self.source, self.target = inner, attribute, source, target
+        self.name, self.attributes = inner.name, inner.attributes
+
+    def config(self) -> dict:
+        return {"flip": {self.attribute: f"{self.source}->{self.target}"}}
+
+    def label(self, images, *, image_ids):
+        df = self.inner.label(images, image_ids=image_ids)
+        df.loc[(df.attribute == self.attribute) & (df.value == self.source), "value"] = self.target
+        return df
+
+
+def _run(tiny: Path, folder: Path, out: str, labeler=None) -> Path:
     suite = folder / "suite.yaml"
     suite.write_text(SUITE)
     run_probe(suite, out=folder / out, generator=f"diffusers:{tiny}", generator_options={"steps": 1},
-              labelers=[PixelLabeler()], shard_images=64, batch_size=9, threads=1, progress=False, report=False)
+              labelers=[labeler or PixelLabeler()], shard_images=64, batch_size=9, threads=1, progress=False,
+              report=False)
     return folder / out
 
 
@@ -66,9 +83,11 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gate")
     tiny = save_tiny_stable_diffusion(folder / "tiny")
     first, again = _run(tiny, folder, "run"), _run(tiny, folder, "run-again")
+    biased = _run(tiny, folder, "run-biased",
+                  FlipOneGroup(PixelLabeler(), attribute="presentation", source="androgynous", target="feminine"))
     baseline = folder / "baseline.json"
     assert main(["baseline", str(first), "--out", str(baseline), "--resamples", "400"]) == 0
-    return {"folder": folder, "run": first, "again": again, "baseline": baseline}
+    return {"folder": folder, "run": first, "again": again, "biased": biased, "baseline": baseline}
 
 
 def _copy(runs, name: str) -> Path:
@@ -140,6 +159,18 @@ def test_flipped_labels_for_one_profession_fail_naming_it(runs, flipped, capsys)
     assert {f["group"] for f in per_concept if f["metric"] in ("normalized_entropy", "mad_from_uniform")} == {target}
     ent = next(f for f in per_concept if f["metric"] == "normalized_entropy")
     assert ent["now"] == 0.0 and ent["now"] < ent["lo"] and ent["baseline"] - ent["now"] > ent["tolerance"]
+
+
+def test_labeler_flipped_for_one_group_fails(runs, capsys):
+    """The same generator, labelled by a labeler that calls every androgynous image feminine."""
+    assert main(["check", str(runs["biased"]), "--baseline", str(runs["baseline"]), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert "labelers" in report["changed"] and "generator" not in report["changed"]
+    failed = {(f["metric"], f["group"]) for f in report["failures"]}
+    assert ("normalized_entropy_mean", "*") in failed
+    assert {g for m, g in failed if m == "normalized_entropy"} <= {"nurse", "engineer", "plumber"}
+    assert all(f["now"] < f["baseline"] for f in report["failures"] if f["metric"].startswith("normalized_entropy"))
+    assert not [f for f in report["failures"] if f["metric"] == "abs_reference_gap" and f["now"] < f["baseline"]]
 
 
 def test_tolerance_and_policy_decide(runs, flipped, capsys, tmp_path):

@@ -18,6 +18,11 @@ def _base(metric: str, value: float, lo: float, hi: float, group: str = "nurse")
                           "value": value, "lo": lo, "hi": hi}])
 
 
+def point(base: pd.DataFrame, value: float) -> pd.DataFrame:
+    """The baseline's rows with another value and no interval (a point estimate now)."""
+    return base.assign(value=value, lo=np.nan, hi=np.nan)
+
+
 @pytest.mark.parametrize("metric, now, status", [
     ("normalized_entropy", 0.40, "regressed"),   # diversity fell below the interval
     ("normalized_entropy", 0.99, "improved"),    # diversity rose: never a regression
@@ -29,7 +34,7 @@ def _base(metric: str, value: float, lo: float, hi: float, group: str = "nurse")
 ])
 def test_direction_tolerance_and_interval(metric, now, status):
     base = _base(metric, 0.5, 0.3, 0.6) if METRICS[metric].direction == "up" else _base(metric, 0.8, 0.7, 0.9)
-    out = compare_metrics(base, base.assign(value=now), policy=Policy())
+    out = compare_metrics(base, point(base, now), policy=Policy())
     assert out.status.tolist() == [status]
     sign = 1 if METRICS[metric].direction == "up" else -1
     assert out.worse_by.iloc[0] == pytest.approx(sign * (now - base.value.iloc[0]))
@@ -37,14 +42,26 @@ def test_direction_tolerance_and_interval(metric, now, status):
 
 def test_worse_beyond_tolerance_but_inside_interval_passes():
     base = _base("abs_npmi_gap", 0.2, 0.0, 0.9)
-    assert compare_metrics(base, base.assign(value=0.85), policy=Policy()).status.tolist() == ["ok"]
+    assert compare_metrics(base, point(base, 0.85), policy=Policy()).status.tolist() == ["ok"]
 
 
 def test_outside_interval_but_within_tolerance_passes():
     base = _base("abs_npmi_gap", 0.5, 0.45, 0.52)
-    assert compare_metrics(base, base.assign(value=0.54), policy=Policy()).status.tolist() == ["ok"]
-    assert compare_metrics(base, base.assign(value=0.54), policy=Policy(default_tolerance=0.01)).status.tolist() \
+    assert compare_metrics(base, point(base, 0.54), policy=Policy()).status.tolist() == ["ok"]
+    assert compare_metrics(base, point(base, 0.54), policy=Policy(default_tolerance=0.01)).status.tolist() \
         == ["regressed"]
+
+
+def test_combined_rule_counts_both_runs_noise():
+    base = _base("abs_npmi_gap", 0.5, 0.4, 0.6)
+    now = base.assign(value=0.62, lo=0.52, hi=0.72)
+    assert compare_metrics(base, now, policy=Policy(rule="baseline")).status.tolist() == ["regressed"]
+    out = compare_metrics(base, now, policy=Policy())
+    assert out.status.tolist() == ["ok"] and out.margin.iloc[0] == pytest.approx(np.hypot(0.1, 0.1))
+    assert compare_metrics(base, base.assign(value=0.66, lo=0.56, hi=0.76), policy=Policy()).status.tolist() \
+        == ["regressed"]
+    with pytest.raises(UserError, match="rule"):
+        Policy(rule="loose")
 
 
 def test_a_flipped_gap_sign_with_equal_magnitude_is_not_worse():
@@ -65,7 +82,7 @@ def test_missing_and_new_numbers():
 
 def test_policy_ignores_metrics_and_attributes():
     base = _base("abs_npmi_gap", 0.5, 0.3, 0.6)
-    now = base.assign(value=1.5)
+    now = point(base, 1.5)
     assert compare_metrics(base, now, policy=Policy(ignore_metrics=("abs_npmi_gap",))).empty
     assert compare_metrics(base, now, policy=Policy(attributes=("skin_group",))).empty
     assert compare_metrics(base, now, policy=Policy(attributes=("presentation",))).status.tolist() == ["regressed"]
@@ -81,7 +98,7 @@ def test_read_policy_and_its_errors(tmp_path):
     assert pol.fail_on_missing is False
     for text, field in [("tolerance: {npmi: 0.1}\n", "tolerance.npmi"), ("default_tolerance: -1\n", "default_tolerance"),
                         ("tolerance: {abs_npmi_gap: high}\n", "tolerance.abs_npmi_gap"), ("[1]\n", "(file)"),
-                        ("tolerance: [\n", "(file)"), ("fail_on_missing: maybe\n", "fail_on_missing")]:
+                        ("tolerance: [\n", "(file)"), ("fail_on_missing: maybe\n", "fail_on_missing"), ("rule: loose\n", "rule")]:
         p.write_text(text)
         with pytest.raises(SpecError, match=rf"field {__import__('re').escape(field)}:.*fix:"):
             read_policy(p)

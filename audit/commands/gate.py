@@ -22,11 +22,12 @@ CHECK_EPILOG = """examples:
   imagen-audit check runs/nightly --baseline ci/baseline.json --tolerance abs_npmi_gap=0.1 --tolerance default=0.05
   imagen-audit check runs/nightly --baseline ci/baseline.json --policy ci/policy.yaml --junit gate.xml --format json
 
-Exit codes: 0 no gated metric is worse beyond its tolerance and outside the
-baseline's interval; 1 bias regressed (each regression listed: metric, group,
+Exit codes: 0 no gated metric is worse beyond its tolerance and beyond its
+sampling noise (--rule combined: the margin of the baseline's and this run's
+intervals; --rule baseline: outside the baseline's interval); 1 bias regressed (each regression listed: metric, group,
 baseline, interval, now); 2 unusable input (missing or invalid baseline, run
 without results, other suite). policy.yaml keys: default_tolerance, tolerance
-{METRIC: VALUE}, ignore_metrics, attributes, fail_on_missing.
+{METRIC: VALUE}, ignore_metrics, attributes, fail_on_missing, rule.
 """
 
 
@@ -44,12 +45,15 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
     from audit.gate import Policy, check_run, read_policy, write_junit
 
     policy = read_policy(args.policy) if args.policy else Policy()
     policy = policy.with_tolerances(args.tolerance or [])
+    if args.rule:
+        policy = dataclasses.replace(policy, rule=args.rule)
     result = check_run(args.run_dir, baseline=args.baseline, policy=policy)
     if args.junit:
         write_junit(args.junit, result.comparison, fail_on_missing=policy.fail_on_missing)
@@ -86,6 +90,9 @@ def register(sub) -> None:
     c.add_argument("--policy", default=None, help="policy YAML (tolerances, ignored metrics, attributes)")
     c.add_argument("--tolerance", action="append", metavar="METRIC=VALUE",
                    help="absolute tolerance for a metric ('default=VALUE' for all); overrides the policy")
+    c.add_argument("--rule", choices=("combined", "baseline"), default=None,
+                   help="noise allowance: 'combined' (default; the change must exceed the margin of both runs' "
+                   "intervals) or 'baseline' (the value must leave the baseline's interval); overrides the policy")
     c.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     c.set_defaults(handler=_check)

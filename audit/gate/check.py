@@ -73,7 +73,7 @@ class CheckResult:
                 "policy": {"default_tolerance": self.policy.default_tolerance, "tolerance": self.policy.tolerance,
                            "ignore_metrics": list(self.policy.ignore_metrics),
                            "attributes": None if self.policy.attributes is None else list(self.policy.attributes),
-                           "fail_on_missing": self.policy.fail_on_missing},
+                           "fail_on_missing": self.policy.fail_on_missing, "rule": self.policy.rule},
                 "changed": self.changed,
                 "failures": [r for r in rows if r["status"] in ("regressed", "missing")
                              and (r["status"] == "regressed" or self.policy.fail_on_missing)],
@@ -90,8 +90,8 @@ class CheckResult:
             lines.append(describe(row))
         for row in self.comparison[self.comparison["status"] == "improved"].itertuples(index=False):
             lines.append(describe(row))
-        lines.append("FAIL: bias regressed beyond tolerance and interval" if self.exit_code else
-                     "PASS: no gated metric is worse beyond its tolerance and outside its interval")
+        lines.append("FAIL: bias regressed beyond tolerance and noise margin" if self.exit_code else
+                     "PASS: no gated metric is worse beyond its tolerance and noise margin")
         return "\n".join(lines)
 
 
@@ -105,11 +105,11 @@ def describe(row) -> str:
     Examples
     --------
     >>> from collections import namedtuple
-    >>> R = namedtuple("R", "metric setting slot labeler attribute group direction baseline lo hi now worse_by "
-    ...                "tolerance status")
+    >>> R = namedtuple("R", "metric setting slot labeler attribute group direction baseline lo hi now now_lo now_hi "
+    ...                "worse_by margin tolerance status")
     >>> describe(R("abs_npmi_gap", "default", "profession", "w", "presentation", "nurse", "up", 0.1, 0.0, 0.2,
-    ...            0.6, 0.5, 0.05, "regressed"))
-    'REGRESSED abs_npmi_gap presentation by profession=nurse [setting default, labeler w]: baseline 0.100 interval [0.000, 0.200], now 0.600 (worse by 0.500 > tolerance 0.050; larger is more biased)'
+    ...            0.6, 0.5, 0.7, 0.5, 0.141, 0.05, "regressed"))
+    'REGRESSED abs_npmi_gap presentation by profession=nurse [setting default, labeler w]: baseline 0.100 interval [0.000, 0.200], now 0.600 interval [0.500, 0.700] (worse by 0.500 > tolerance 0.050 and > noise margin 0.141; larger is more biased)'
     """
     where = f"{row.attribute} by {row.slot}={row.group} [setting {row.setting}, labeler {row.labeler}]"
     if row.status == "missing":
@@ -118,8 +118,9 @@ def describe(row) -> str:
     way = "larger" if row.direction == "up" else "smaller"
     verb = "worse" if row.worse_by > 0 else "better"
     return (f"{row.status.upper()} {row.metric} {where}: baseline {_f(row.baseline)} interval "
-            f"[{_f(row.lo)}, {_f(row.hi)}], now {_f(row.now)} ({verb} by {_f(abs(row.worse_by))} > tolerance "
-            f"{_f(row.tolerance)}; {way} is more biased)")
+            f"[{_f(row.lo)}, {_f(row.hi)}], now {_f(row.now)} interval [{_f(row.now_lo)}, {_f(row.now_hi)}] "
+            f"({verb} by {_f(abs(row.worse_by))} > tolerance {_f(row.tolerance)} and > noise margin "
+            f"{_f(row.margin)}; {way} is more biased)")
 
 
 def _changed(old: dict, new: dict) -> dict[str, Any]:

@@ -7,7 +7,8 @@ Examples
 >>> import xml.etree.ElementTree as ET
 >>> cmp = pd.DataFrame([{"metric": "abs_npmi_gap", "setting": "default", "slot": "profession",
 ...     "labeler": "w", "attribute": "presentation", "group": "nurse", "direction": "up", "baseline": 0.1,
-...     "lo": 0.0, "hi": 0.2, "now": 0.6, "worse_by": 0.5, "tolerance": 0.05, "status": "regressed"}])
+...     "lo": 0.0, "hi": 0.2, "now": 0.6, "now_lo": 0.5, "now_hi": 0.7, "worse_by": 0.5, "margin": 0.14,
+...     "tolerance": 0.05, "status": "regressed"}])
 >>> root = ET.fromstring(junit_xml(cmp, fail_on_missing=True))
 >>> root.get("tests"), root.get("failures")
 ('1', '1')

@@ -9,6 +9,7 @@ A policy file looks like::
     ignore_metrics: [mad_from_uniform]
     attributes: [presentation, skin_group]   # gate only these (default: all)
     fail_on_missing: true          # a baseline number absent from the run fails the gate
+    rule: combined                 # noise allowance: combined (both runs' intervals) or baseline
 
 Examples
 --------
@@ -27,11 +28,13 @@ from pathlib import Path
 from audit.errors import SpecError, UserError
 from audit.gate.metrics import METRICS
 
-__all__ = ["Policy", "read_policy", "DEFAULT_TOLERANCE"]
+__all__ = ["Policy", "read_policy", "DEFAULT_TOLERANCE", "RULES"]
 
 #: Tolerance of every metric unless the policy says otherwise.
 DEFAULT_TOLERANCE = 0.05
-_KEYS = ("default_tolerance", "tolerance", "ignore_metrics", "attributes", "fail_on_missing")
+_KEYS = ("default_tolerance", "tolerance", "ignore_metrics", "attributes", "fail_on_missing", "rule")
+#: Noise allowances (see :mod:`audit.gate.compare`).
+RULES = ("combined", "baseline")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class Policy:
     """What the gate checks and how much worse a metric may get.
 
     A number regresses when it is worse (in its metric's direction) than the
-    baseline by more than its tolerance **and** lies outside the baseline's interval.
+    baseline by more than its tolerance **and** by more than the sampling noise
+    allows (``rule``: ``"combined"``, both runs' intervals; ``"baseline"``, outside the
+    baseline's interval; see :mod:`audit.gate.compare`).
     """
 
     default_tolerance: float = DEFAULT_TOLERANCE
@@ -47,6 +52,11 @@ class Policy:
     ignore_metrics: tuple[str, ...] = ()
     attributes: tuple[str, ...] | None = None
     fail_on_missing: bool = True
+    rule: str = "combined"
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise UserError(f"policy rule {self.rule!r}: unknown (fix: use one of {list(RULES)})")
 
     def tolerance_for(self, metric: str) -> float:
         """The tolerance of one metric."""
@@ -130,7 +140,11 @@ def read_policy(path: str | Path) -> Policy:
     missing = raw.get("fail_on_missing", True)
     if not isinstance(missing, bool):
         raise SpecError(path, "fail_on_missing", "must be true or false", "write true or false")
+    rule = raw.get("rule", "combined")
+    if rule not in RULES:
+        raise SpecError(path, "rule", f"unknown rule {rule!r}", f"use one of {list(RULES)}")
     return Policy(
+        rule=rule,
         default_tolerance=_number(raw.get("default_tolerance", DEFAULT_TOLERANCE), where="", file=str(path),
                                   field_name="default_tolerance"),
         tolerance={k: _number(v, where="", file=str(path), field_name=f"tolerance.{k}") for k, v in tol.items()},
