@@ -127,6 +127,27 @@ def test_baseline_file_freezes_metrics_intervals_and_spec(runs):
     assert not [p.name for p in runs["folder"].iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_reference_counts_gate_amplification_and_travel_in_the_baseline(runs, capsys):
+    counts = pd.DataFrame([{"profession": j, "presentation": g, "n": n}
+                           for j, f in (("nurse", 90), ("engineer", 11), ("plumber", 2))
+                           for g, n in (("feminine", f), ("masculine", 100 - f))])
+    ref = runs["folder"] / "world_counts.csv"
+    counts.to_csv(ref, index=False)
+    path = runs["folder"] / "baseline-ref.json"
+    assert main(["baseline", str(runs["run"]), "--out", str(path), "--reference", f"presentation={ref}",
+                 "--resamples", "200"]) == 0
+    assert "frozen" in capsys.readouterr().out
+    base = read_baseline(path)
+    amp = [m for m in base["metrics"] if m["metric"].startswith("biasamp_")]
+    assert {m["metric"] for m in amp} == {"biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t"}
+    assert all(m["lo"] <= m["value"] <= m["hi"] for m in amp)
+    assert len(base["references"]["presentation"]) == 6
+    ref.unlink()  # check reads the reference from the baseline, not from the file
+    assert main(["check", str(runs["again"]), "--baseline", str(path), "--format", "json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert {r["metric"] for r in results if r["status"] == "ok"} >= {"biasamp_t_to_a", "abs_reference_gap"}
+
+
 def test_unchanged_generator_passes(runs, capsys):
     junit = runs["folder"] / "pass.xml"
     code = main(["check", str(runs["again"]), "--baseline", str(runs["baseline"]), "--junit", str(junit)])
