@@ -221,6 +221,8 @@ def _write(path: Path, text: str) -> Path:
     ("no_metrics", "field metrics: missing"),
     ("row_field", "field metrics[0].value: missing"),
     ("array", "holds a JSON list"),
+    ("lo_type", "field metrics[0].lo: must be a number or null, not 'low'"),
+    ("resamples", "field method.n_resamples: must be a positive integer"),
 ])
 def test_bad_baseline_files_exit_2_naming_file_field_and_fix(runs, case, field, tmp_path, capsys):
     good = json.loads(runs["baseline"].read_text())
@@ -236,6 +238,10 @@ def test_bad_baseline_files_exit_2_naming_file_field_and_fix(runs, case, field, 
         _write(path, json.dumps({**good, "metrics": rows}))
     elif case == "array":
         _write(path, "[1, 2]")
+    elif case == "lo_type":
+        _write(path, json.dumps({**good, "metrics": [{**good["metrics"][0], "lo": "low"}, *good["metrics"][1:]]}))
+    elif case == "resamples":
+        _write(path, json.dumps({**good, "method": {**good["method"], "n_resamples": "many"}}))
     assert main(["check", str(runs["again"]), "--baseline", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and field in err and "fix:" in err
@@ -255,6 +261,13 @@ def test_unusable_runs_exit_2(runs, capsys):
     assert main(["check", str(other), "--baseline", str(runs["baseline"])]) == 2
     err = capsys.readouterr().err
     assert "field suite.name" in err and "gate-professions" in err and "fix:" in err
+
+    unlabelled = _copy(runs, "unlabelled")
+    labels = pd.read_parquet(unlabelled / "labels.parquet")
+    labels.iloc[:0].to_parquet(unlabelled / "labels.parquet")
+    assert main(["check", str(unlabelled), "--baseline", str(runs["baseline"])]) == 2
+    err = capsys.readouterr().err
+    assert "no labels of a gated attribute" in err and "pixels" in err
 
     assert main(["baseline", str(runs["folder"] / "nope"), "--out", str(runs["folder"] / "b2.json")]) == 2
     assert not (runs["folder"] / "b2.json").exists()

@@ -193,6 +193,23 @@ def read_baseline(path: str | Path) -> dict[str, Any]:
         if row["metric"] not in METRICS:
             raise SpecError(path, f"metrics[{i}].metric", f"unknown metric {row['metric']!r}",
                             f"use one of {sorted(METRICS)} or {_FIX}")
-        if not isinstance(row["value"], (int, float)) or isinstance(row["value"], bool):
-            raise SpecError(path, f"metrics[{i}].value", "must be a number", _FIX)
+        for name in ("value", "lo", "hi"):
+            v = row[name]
+            if (v is None and name != "value") or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+                continue
+            raise SpecError(path, f"metrics[{i}].{name}", f"must be a number{'' if name == 'value' else ' or null'}, "
+                            f"not {v!r}", _FIX)
+        if row["direction"] not in ("up", "down"):
+            raise SpecError(path, f"metrics[{i}].direction", f"must be 'up' or 'down', not {row['direction']!r}", _FIX)
+    method = obj["method"]
+    if not isinstance(method["n_resamples"], int) or method["n_resamples"] < 1:
+        raise SpecError(path, "method.n_resamples", "must be a positive integer", _FIX)
+    if not isinstance(method["confidence"], (int, float)) or not 0 < method["confidence"] < 1:
+        raise SpecError(path, "method.confidence", "must be a number between 0 and 1", _FIX)
+    if not isinstance(method["seed"], int):
+        raise SpecError(path, "method.seed", "must be an integer", _FIX)
+    cluster = method["cluster"]
+    if not (cluster is None or isinstance(cluster, str) or (isinstance(cluster, list)
+                                                             and all(isinstance(c, str) for c in cluster))):
+        raise SpecError(path, "method.cluster", "must be null, a column name or a list of column names", _FIX)
     return obj

@@ -166,6 +166,10 @@ def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | Non
     current = run_metrics(run_dir, references=references_from_records(base), cluster=method["cluster"],
                           n_resamples=int(method["n_resamples"]), confidence=float(method["confidence"]),
                           seed=int(method["seed"]))
+    if current.empty:
+        raise UserError(f"{Path(run_dir) / 'labels.parquet'}: no labels of a gated attribute (presentation, skin_group, "
+                        "skin_tone, age_group, unsafe) (fix: rerun the probe with the baseline's labelers, "
+                        f"{[lab.get('name') for lab in base['run'].get('labelers') or []]})")
     comparison = compare_metrics(metrics_frame(base), current, policy=policy)
     return CheckResult(comparison=comparison, run_dir=str(run_dir), baseline_path=str(baseline),
                        suite=str(now["suite"]), policy=policy, changed=_changed(base["run"], now))
