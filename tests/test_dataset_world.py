@@ -44,7 +44,7 @@ def world(tmp_path_factory):
                  "--no-progress"]) == 0
     truth = pd.read_parquet(d / "ds" / "ground_truth.parquet")
     rates = pd.read_parquet(d / "audit" / "per_query_rates.parquet").set_index("query")
-    return load_spec(), truth, rates
+    return load_spec(), truth, rates, d / "ds"
 
 
 def expected_toxic(spec, rows: pd.DataFrame) -> float:
@@ -71,7 +71,7 @@ def interval(row, k: str, n: str, confidence: float = 0.999) -> tuple[float, flo
                                                 ("gender:man", "caption_presentation", "masculine"),
                                                 ("gender:woman", "caption_presentation", "feminine")])
 def test_audit_rates_match_the_spec_stated_rates(world, query, column, value):
-    spec, truth, rates = world
+    spec, truth, rates, _ = world
     named = truth[truth[column] == value]
     row = rates.loc[query]
     # the tagger finds the captions that name the group (typos may hide a few words)
@@ -83,7 +83,7 @@ def test_audit_rates_match_the_spec_stated_rates(world, query, column, value):
 
 
 def test_injected_associations_are_detected(world):
-    spec, truth, rates = world
+    spec, truth, rates, _ = world
     dark, light = rates.loc["skin_tone:dark"], rates.loc["skin_tone:light"]
     man, woman = rates.loc["gender:man"], rates.loc["gender:woman"]
     # toxic words x3 for dark skin: the audit's 95 % intervals (the ones it reports) separate,
@@ -97,3 +97,57 @@ def test_injected_associations_are_detected(world):
     assert interval(man, "nsfw", "nsfw_known", 0.95)[0] > interval(woman, "nsfw", "nsfw_known", 0.95)[1]
     assert man["nsfw_ratio"] > 1.2 and woman["nsfw_ratio"] < 1.0
     assert np.isfinite(rates.loc["(all captions)", "nsfw_rate"])
+
+
+class NoisyTruthLabeler:
+    """Labels presentation from the ground truth through a known confusion matrix (a labeler of known error)."""
+
+    name = "noisy-truth"
+    attributes = ("presentation",)
+    CLASSES = ("feminine", "masculine", "androgynous")
+    C = np.array([[0.85, 0.10, 0.05], [0.15, 0.80, 0.05], [0.30, 0.30, 0.40]])  # C[true, predicted]
+
+    def __init__(self, truth: pd.DataFrame, seed: int = 20261122) -> None:  # not the world's seed: no shared draws
+        self.truth = truth.set_index("key")["presentation"]
+        self.rng = np.random.default_rng(seed)
+
+    def label(self, images, *, image_ids):
+        true = self.truth.reindex(list(image_ids)).to_numpy()
+        rows = [self.CLASSES.index(t) for t in true]
+        pred = [self.CLASSES[self.rng.choice(3, p=self.C[r])] for r in rows]
+        return pd.DataFrame({"image_id": list(image_ids), "labeler": self.name, "attribute": "presentation",
+                             "value": pred, "confidence": np.nan})
+
+    def confusion(self, attribute):
+        return pd.DataFrame(self.C, index=self.CLASSES, columns=self.CLASSES) if attribute == "presentation" else None
+
+
+def test_image_side_recovers_presentation_by_profession_after_labeler_correction(world, tmp_path):
+    """P(presentation | caption names profession) from labels of known error, corrected, vs the spec."""
+    from audit.dataset.pipeline import run_dataset_audit
+    from generator.world.vocab import PRESENTATIONS, PROFESSIONS
+
+    spec, truth, _, root = world
+    run_dataset_audit(root, out_dir=tmp_path / "img", labeler=NoisyTruthLabeler(truth),
+                      progress=False)
+    by = pd.read_parquet(tmp_path / "img" / "image_by_concept.parquet")
+    by = by[by.attribute == "presentation"].set_index(["concept", "value"])
+    p_spec = spec.p_presentation()
+    checked, raw_err, fixed_err = 0, [], []
+    for prof in ("nurse", "doctor", "engineer", "mechanic", "electrician", "librarian", "lawyer", "pilot",
+                 "plumber", "firefighter", "programmer", "farmer"):
+        concept = f"profession:{prof}"
+        n = int(by.loc[concept, "n_concept"].iloc[0])
+        want = p_spec[PROFESSIONS.index(prof), PRESENTATIONS.index("feminine")]
+        got = by.loc[(concept, "feminine"), "share_corrected"]
+        # standard error of the corrected share: p = A q with A = inverse(C^T), Var(q) multinomial
+        q = NoisyTruthLabeler.C.T @ p_spec[PROFESSIONS.index(prof)]
+        a = np.linalg.inv(NoisyTruthLabeler.C.T)
+        var = a @ ((np.diag(q) - np.outer(q, q)) / n) @ a.T
+        tol = 4 * np.sqrt(var[0, 0]) + 0.01
+        assert abs(got - want) <= tol, (prof, n, got, want, tol)
+        raw_err.append(abs(by.loc[(concept, "feminine"), "share"] - want))
+        fixed_err.append(abs(got - want))
+        checked += 1
+    assert checked == 12
+    assert np.mean(fixed_err) < np.mean(raw_err)  # the correction removes the labeler's bias
