@@ -172,3 +172,14 @@ def test_cli_on_real_captions_writes_every_output(tmp_path, capsys):
     assert res["report"] == "report.html"
     for title in ("Dataset", "Identity query terms: NSFW, unsafe and toxic rates", "Identity x concept associations"):
         assert f">{title}</h2>" in html
+
+
+def test_empty_and_all_null_parquets_give_complete_outputs(tmp_path):
+    pq.write_table(pa.table({"TEXT": pa.array([], pa.string())}), tmp_path / "empty.parquet")
+    pq.write_table(pa.table({"TEXT": pa.array([None, None], pa.string())}), tmp_path / "nulls.parquet")
+    for name, rows, nulls in (("empty", 0, 0), ("nulls", 2, 2)):
+        out = tmp_path / f"out_{name}"
+        assert main(["dataset", "audit", str(tmp_path / f"{name}.parquet"), "--out", str(out), "--no-progress"]) == 0
+        res = json.loads((out / "results.json").read_text())
+        assert (res["captions"]["rows"], res["captions"]["null"]) == (rows, nulls)
+        assert (out / "dataset_card.md").exists() and res["report"] == "report.html"
