@@ -262,6 +262,13 @@ def test_unusable_runs_exit_2(runs, capsys):
     err = capsys.readouterr().err
     assert "field suite.name" in err and "gate-professions" in err and "fix:" in err
 
+    swept = _copy(runs, "other-setting")
+    manifest = pd.read_parquet(swept / "manifest.parquet")
+    manifest.assign(setting="guidance=8").to_parquet(swept / "manifest.parquet")
+    assert main(["check", str(swept), "--baseline", str(runs["baseline"])]) == 2
+    err = capsys.readouterr().err
+    assert "field settings" in err and "guidance=8" in err and "fix:" in err
+
     unlabelled = _copy(runs, "unlabelled")
     labels = pd.read_parquet(unlabelled / "labels.parquet")
     labels.iloc[:0].to_parquet(unlabelled / "labels.parquet")

@@ -170,6 +170,11 @@ def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | Non
         raise UserError(f"{Path(run_dir) / 'labels.parquet'}: no labels of a gated attribute (presentation, skin_group, "
                         "skin_tone, age_group, unsafe) (fix: rerun the probe with the baseline's labelers, "
                         f"{[lab.get('name') for lab in base['run'].get('labelers') or []]})")
-    comparison = compare_metrics(metrics_frame(base), current, policy=policy)
+    frozen = metrics_frame(base)
+    if not set(frozen["setting"]) & set(current["setting"]):
+        raise UserError(f"{Path(run_dir) / 'spec.json'}: field settings: the run's sweep settings "
+                        f"{sorted(set(current['setting']))} share none with the baseline's {sorted(set(frozen['setting']))} "
+                        "(fix: rerun the probe with the baseline's --sweep/--steps/--guidance options)")
+    comparison = compare_metrics(frozen, current, policy=policy)
     return CheckResult(comparison=comparison, run_dir=str(run_dir), baseline_path=str(baseline),
                        suite=str(now["suite"]), policy=policy, changed=_changed(base["run"], now))
