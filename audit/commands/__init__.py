@@ -4,11 +4,12 @@ To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
 to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 """
 
-from audit.commands import dataset, evaluate, generate, label, report, train, world
+from audit.commands import dataset, demo, evaluate, generate, label, report, train, world
 from audit.commands import probe
 from audit.commands import gate
 
 COMMANDS = [
+    demo.register,
     dataset.register,
     label.register,
     world.register,

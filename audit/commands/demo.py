@@ -1,0 +1,86 @@
+"""``imagen-audit demo``: the main job on the built-in defaults.
+
+Runs the ``professions`` suite and a short ``skin-tone-counterfactuals`` suite with
+the built-in cascade and the world labeler, writes the run directories with their
+HTML reports, and prints the three most skewed findings with their intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  imagen-audit demo
+  imagen-audit demo --samples 8 --out runs/demo
+
+The professions run compares who the generator draws for each profession with US
+labour statistics; the counterfactual run checks whether prompts that name a skin
+tone or gender are followed. Rerunning the same command resumes.
+"""
+
+
+def findings(run_dir, *, confusions: dict | None = None, n_resamples: int = 1000, k: int = 3, seed: int = 0):
+    """The ``k`` largest nPMI gaps (feminine - masculine, light - dark) per profession, with intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attribute, profession, groups, gap, lo, hi`` sorted by |gap|.
+    """
+    import pandas as pd
+
+    from audit.metrics import AuditFrame, wide_labels
+    from audit.run import open_run
+
+    run = open_run(run_dir)
+    wide = wide_labels(run.labels, run.manifest)
+    rows = []
+    for attribute, groups, values in (("presentation", ("feminine", "masculine"), ("feminine", "masculine", "androgynous")),
+                                      ("skin_group", ("light", "dark"), ("light", "medium", "dark"))):
+        if attribute not in wide.columns:
+            continue
+        af = AuditFrame(wide, concept="profession", attribute=attribute, cluster="prompt_id", attributes=values,
+                        confusion=(confusions or {}).get(attribute), n_resamples=n_resamples, seed=seed)
+        g = af.gaps(groups=groups).reset_index()
+        g = g.rename(columns={g.columns[0]: "profession"})
+        for r in g.itertuples(index=False):
+            rows.append({"attribute": attribute, "profession": r.profession, "groups": f"{groups[0]} - {groups[1]}",
+                         "gap": r.gap, "lo": r.gap_lo, "hi": r.gap_hi})
+    table = pd.DataFrame(rows).dropna(subset=["gap"])
+    return table.reindex(table.gap.abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from audit.labelers.world import WorldLabeler
+    from audit.run import run_probe
+
+    out = Path(args.out)
+    labeler = WorldLabeler.from_pretrained()
+    confusions = {a: labeler.confusion(a) for a in ("presentation", "skin_group") if labeler.confusion(a) is not None}
+    print(f"[1/2] professions suite: {args.samples} samples per prompt, built-in generator, world labeler")
+    prof = run_probe("professions", generator="builtin", labelers=[labeler], samples=args.samples, seed=args.seed,
+                     out=out / "professions", progress=True)
+    print(f"[2/2] skin-tone-counterfactuals suite: {args.counterfactual_samples} samples per prompt")
+    cf = run_probe("skin-tone-counterfactuals", generator="builtin", labelers=[labeler],
+                   samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals", progress=True)
+    top = findings(prof.path, confusions=None, n_resamples=args.resamples, seed=args.seed)
+    print("\nThree most skewed findings (nPMI gap per profession, 95% cluster-bootstrap interval over prompts):")
+    for i, r in enumerate(top.itertuples(index=False), 1):
+        print(f"  {i}. {r.profession}: nPMI({r.groups}) = {r.gap:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]  ({r.attribute})")
+    for name, run in (("professions", prof), ("counterfactuals", cf)):
+        print(f"report ({name}): {run.report_path or run.path}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``demo``."""
+    p = sub.add_parser("demo", help="run the main job: professions + counterfactual suites, report, top findings",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--samples", type=int, default=8, help="samples per prompt, professions suite (default 8)")
+    p.add_argument("--counterfactual-samples", type=int, default=2, help="samples per prompt, counterfactual suite")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the findings")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_run)

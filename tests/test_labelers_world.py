@@ -1,0 +1,85 @@
+"""The world labeler: schema and plumbing on a tiny model; shipped weights meet their targets on fresh renders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audit.errors import UserError
+from audit.labelers.base import LABEL_COLUMNS, Labeler
+from audit.labelers.world import DEFAULT_DIR, HEADS, WorldLabeler, build_model
+from audit.labelers.world_train import augment, balanced_attributes, evaluate, render_pool, targets
+
+
+def test_tiny_labeler_follows_the_protocol():
+    torch.manual_seed(0)
+    lab = WorldLabeler(model=build_model(width=8), card={})
+    assert isinstance(lab, Labeler)
+    imgs = [np.zeros((64, 64, 3), np.uint8), np.full((20, 30), 200, np.uint8), np.zeros((128, 128, 4), np.uint8)]
+    df = lab.label(imgs, image_ids=["a", "b", "c"])
+    assert list(df.columns) == list(LABEL_COLUMNS)
+    assert len(df) == 3 * (len(HEADS) + 1)
+    assert set(df.attribute) == {*HEADS, "skin_group"}
+    row = df[(df.image_id == "b") & (df.attribute == "skin_tone")].iloc[0]
+    probs = json.loads(row.probs)
+    assert abs(sum(probs.values()) - 1) < 1e-4 and row.value in HEADS["skin_tone"]
+    assert np.isclose(row.confidence, max(probs.values()), atol=1e-5)
+    with pytest.raises(UserError):
+        lab.label(imgs, image_ids=["a"])
+
+
+def test_missing_weights_error_names_the_fix(tmp_path):
+    with pytest.raises(UserError, match="train labeler"):
+        WorldLabeler.from_pretrained(tmp_path)
+
+
+def test_balanced_training_data_has_no_injected_correlation():
+    df = balanced_attributes(30_000, rng=np.random.default_rng(0))
+    doctors = df[df.profession == "doctor"]
+    # the world spec skews doctors to MST 1-3 (> 50%); balanced data stays near 30%
+    assert abs(doctors.skin_tone.le(3).mean() - 0.3) < 0.05
+    t = targets(df.head(5))
+    assert set(t) == set(HEADS) and all(len(v) == 5 for v in t.values())
+
+
+def test_augment_changes_images_but_keeps_range():
+    imgs, _ = render_pool(16, seed=3, progress=False)
+    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    y = augment(x, generator=torch.Generator().manual_seed(0), p=1.0)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert (y - x).abs().mean() > 0.02
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not (DEFAULT_DIR / "model.safetensors").exists():
+        pytest.fail(f"shipped world labeler weights missing at {DEFAULT_DIR} (run `imagen-audit train labeler --out {DEFAULT_DIR}`)")
+    return WorldLabeler.from_pretrained()
+
+
+def test_shipped_card_is_present_and_complete(shipped):
+    card = shipped.card
+    assert {"clean", "augmented", "training"} <= set(card)
+    for attr in HEADS:
+        cm = shipped.confusion(attr)
+        assert cm.shape == (len(HEADS[attr]), len(HEADS[attr]))
+        np.testing.assert_allclose(cm.sum(axis=1), 1.0)
+    assert (DEFAULT_DIR / "card.md").exists()
+
+
+def test_shipped_labeler_meets_targets_on_fresh_renders(shipped):
+    """Held-out accuracy on renders from a seed never used in training or in the card."""
+    imgs, attrs = render_pool(2000, seed=4242, progress=False)
+    r = evaluate(shipped.model, imgs, attrs)
+    acc = r["accuracy"]
+    assert acc["profession"] >= 0.98, acc
+    assert acc["presentation"] >= 0.95, acc
+    assert acc["unsafe"] >= 0.98, acc
+    assert acc["skin_tone"] >= 0.80, acc
+    assert r["skin_tone_within_1"] >= 0.98, r["skin_tone_within_1"]
+    # accuracy gap between skin-tone groups, for the heads the audits lean on (n ~ 600 per group)
+    for head in ("profession", "presentation", "unsafe"):
+        assert r["max_skin_group_gap"][head] <= 0.03, (head, r["by_skin_group"][head])
