@@ -134,3 +134,20 @@ def test_shares_per_concept_are_corrected_for_labeler_error(tmp_path):
     # observed 41 % = 0.9 p + 0.2 (1 - p)  =>  p = 0.3
     assert by.loc["feminine", "share_corrected"] == pytest.approx(0.3, abs=1e-6)
     assert by.loc["masculine", "share_corrected"] == pytest.approx(0.7, abs=1e-6)
+
+
+def test_cli_labeler_world_from_a_weights_folder(shards, tmp_path):
+    from safetensors.torch import save_file
+
+    from audit.labelers.world import build_model
+
+    weights = tmp_path / "tiny-world-labeler"
+    weights.mkdir()
+    save_file(build_model(width=8).state_dict(), str(weights / "model.safetensors"))
+    (weights / "config.json").write_text(json.dumps({"width": 8}))
+    out = tmp_path / "out"
+    assert main(["dataset", "audit", str(shards), "--out", str(out), "--labeler", "world",
+                 "--labeler-path", str(weights), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["images"]["labeler"] == "world" and res["images"]["summary"]["images_labelled"] == 6
+    assert (out / "caption_image_agreement.parquet").exists() and "image_labels.parquet" in res["outputs"]
