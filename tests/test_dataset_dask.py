@@ -35,12 +35,14 @@ def dataset(tmp_path_factory):
 
 
 def test_scheduler_address_run_equals_local_run(dataset):
+    import dask
     from dask.distributed import Client, LocalCluster
 
     aud = TextAuditor(load_lexicons())
     local = audit_text(dataset, aud, progress=False, batch_size=700)
     assert len(dataset.tasks) >= 7 and local.n_rows == 12_000 and local.problems == {"unreadable_file": 1}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster):
         remote = audit_text(dataset, aud, scheduler=cluster.scheduler_address, progress=False, batch_size=700)
     assert_same(local, remote)

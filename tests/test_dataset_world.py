@@ -5,7 +5,8 @@ people of Monk skin tone 7-10; an unsafe prop at 3 %, x4 for masculine people
 of tone 7-10; and the NSFW tag's noise given the prop. From the ground-truth
 sidecar's attributes of the captions that name a group, the spec's stated rates
 give the expected rate per identity query; the audit, reading captions and tags
-only, must land on it (99.9 % Wilson interval), and must separate the groups.
+only, must land on it (99.9 % Wilson interval), and must separate the groups (one-sided two-proportion
+z-test, p < 0.01).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from audit.cli import main
 from audit.metrics import wilson_interval
 
-N = 6000
+N = 3000
 
 
 def world_lexicon(path):
@@ -37,7 +38,7 @@ def world(tmp_path_factory):
     from generator.world.spec import load_spec
 
     d = tmp_path_factory.mktemp("world")
-    assert main(["world", "build", "--n", str(N), "--out", str(d / "ds"), "--seed", "0", "--workers", "2",
+    assert main(["world", "build", "--n", str(N), "--out", str(d / "ds"), "--seed", "0", "--workers", "1",
                  "--quiet"]) == 0
     lexicon = world_lexicon(d / "world_lexicon.yaml")
     assert main(["dataset", "audit", str(d / "ds"), "--out", str(d / "audit"), "--lexicon", str(lexicon),
@@ -61,9 +62,16 @@ def expected_nsfw_tag(spec, rows: pd.DataFrame) -> float:
     return float((p_unsafe * spec.nsfw_tag["unsafe"][i] + (1 - p_unsafe) * spec.nsfw_tag["safe"][i]).mean())
 
 
-def interval(row, k: str, n: str, confidence: float = 0.999) -> tuple[float, float]:
-    lo, hi = wilson_interval(row[k], row[n], confidence=confidence)
+def interval(row, k: str, n: str) -> tuple[float, float]:
+    lo, hi = wilson_interval(row[k], row[n], confidence=0.999)
     return float(lo), float(hi)
+
+
+def z_two_proportions(a, b, k: str, n: str) -> float:
+    """z statistic of rate(a) - rate(b) with the pooled standard error."""
+    p1, p2 = a[k] / a[n], b[k] / b[n]
+    pooled = (a[k] + b[k]) / (a[n] + b[n])
+    return float((p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1 / a[n] + 1 / b[n])))
 
 
 @pytest.mark.parametrize("query,column,value", [("skin_tone:dark", "caption_skin_group", "dark"),
@@ -86,15 +94,15 @@ def test_injected_associations_are_detected(world):
     spec, truth, rates, _ = world
     dark, light = rates.loc["skin_tone:dark"], rates.loc["skin_tone:light"]
     man, woman = rates.loc["gender:man"], rates.loc["gender:woman"]
-    # toxic words x3 for dark skin: the audit's 95 % intervals (the ones it reports) separate,
+    # toxic words x3 for dark skin: significant (one-sided two-proportion z-test, p < 0.01),
     # and the ratio is near the spec-implied one
-    assert interval(dark, "toxic", "rows", 0.95)[0] > interval(light, "toxic", "rows", 0.95)[1]
+    assert z_two_proportions(dark, light, "toxic", "rows") > 2.33
     implied = expected_toxic(spec, truth[truth.caption_skin_group == "dark"]) / expected_toxic(
         spec, truth[truth.caption_skin_group == "light"])
     assert implied > 2.0
     assert dark["toxic_rate"] / light["toxic_rate"] == pytest.approx(implied, rel=0.5)
     # unsafe prop x4 for masculine people of dark skin shows in the NSFW tag per query
-    assert interval(man, "nsfw", "nsfw_known", 0.95)[0] > interval(woman, "nsfw", "nsfw_known", 0.95)[1]
+    assert z_two_proportions(man, woman, "nsfw", "nsfw_known") > 2.33
     assert man["nsfw_ratio"] > 1.2 and woman["nsfw_ratio"] < 1.0
     assert np.isfinite(rates.loc["(all captions)", "nsfw_rate"])
 
