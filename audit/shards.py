@@ -30,6 +30,7 @@ import json
 import os
 import posixpath
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,23 +80,33 @@ def shard_name(index: int) -> str:
     return f"{index:0{SHARD_DIGITS}d}"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
+def atomic_write_bytes(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a unique temporary sibling (``*.tmp``), fsync and rename.
+
+    Parent folders are created; concurrent writers never share a temporary file.
+    Text is written as UTF-8.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "sub" / "x.bin"
     >>> atomic_write_bytes(p, b"abc"); p.read_bytes()
     b'abc'
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def clean_partial(out_dir: Path) -> int:
@@ -116,6 +127,9 @@ def clean_partial(out_dir: Path) -> int:
     """
     out_dir = Path(out_dir)
     removed = 0
+    for p in out_dir.glob(".*.tmp"):
+        p.unlink()
+        removed += 1
     for p in out_dir.glob("*.tmp"):
         p.unlink()
         removed += 1

@@ -233,7 +233,6 @@ class ImagenCascadePipeline(DiffusionPipeline):
                  percentile: float, max_value: float, extra: dict | None = None) -> torch.Tensor:
         sched = make_scheduler(scheduler_name)
         sched.set_timesteps(steps)
-        n = shape[0]
         x = torch.stack([torch.randn(shape[1:], generator=g) for g in generators]) * sched.init_noise_sigma
         ac = sched.alphas_cumprod
         cfg = guidance != 1.0

@@ -78,7 +78,6 @@ class FrozenTextEncoder:
         if not Path(path).exists() and not allow_download:
             raise UserError(f"text encoder {name!r} is not a local folder and downloads are off (fix: pass a folder "
                             "holding config.json and tokenizer files, or allow downloads to fetch a hub id)")
-        import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         local = not allow_download

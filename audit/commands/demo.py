@@ -50,22 +50,47 @@ def findings(run_dir, *, confusions: dict | None = None, n_resamples: int = 1000
     return table.reindex(table.gap.abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
 
 
+def _dataset_demo(out, *, labeler, n: int, seed: int) -> int:
+    """The main job while no built-in generator weights are shipped: audit the synthetic world dataset."""
+    from audit.dataset.pipeline import run_dataset_audit
+    from audit.dataset.results import ALL
+    from generator.world.build import build_world
+
+    print(f"[1/2] synthetic world: {n} people with injected biases (data/world.yaml)")
+    world = build_world(n=n, out=out / "world", seed=seed, shard_size=1000)
+    print("[2/2] dataset audit: captions (lexicons) and images (world labeler)")
+    results = run_dataset_audit(world.out, out_dir=out / "world-audit", labeler=labeler, argv=["imagen-audit", "demo"])
+    rates = [r for r in results["per_query_rates"] if r["query"] != ALL and r["rows"] >= 30]
+    rates.sort(key=lambda r: -(r["toxic_ratio"] if r["toxic_ratio"] == r["toxic_ratio"] else 0))
+    print("\nThree identity terms whose captions carry toxic terms most often (95% Wilson interval):")
+    for i, r in enumerate(rates[:3], 1):
+        print(f"  {i}. '{r['query']}': {100 * r['toxic_rate']:.1f}% of {r['rows']} captions "
+              f"[{100 * r['toxic_lo']:.1f}%, {100 * r['toxic_hi']:.1f}%], {r['toxic_ratio']:.1f}x the dataset rate")
+    print(f"report: {out / 'world-audit' / 'report.html'}")
+    print(f"dataset card: {out / 'world-audit' / 'dataset_card.md'}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from audit.labelers.world import WorldLabeler
     from audit.run import run_probe
+    from generator.adapters.builtin import builtin_weights
 
     out = Path(args.out)
     labeler = WorldLabeler.from_pretrained()
-    confusions = {a: labeler.confusion(a) for a in ("presentation", "skin_group") if labeler.confusion(a) is not None}
+    if not (builtin_weights() / "model_index.json").exists():
+        print(f"The built-in generator's weights are not shipped yet ({builtin_weights()}: its quality gates are not "
+              "met); running the dataset audit of the synthetic world instead.")
+        return _dataset_demo(out, labeler=labeler, n=args.world_n, seed=args.seed)
     print(f"[1/2] professions suite: {args.samples} samples per prompt, built-in generator, world labeler")
     prof = run_probe("professions", generator="builtin", labelers=[labeler], samples=args.samples, seed=args.seed,
                      out=out / "professions", progress=True)
     print(f"[2/2] skin-tone-counterfactuals suite: {args.counterfactual_samples} samples per prompt")
     cf = run_probe("skin-tone-counterfactuals", generator="builtin", labelers=[labeler],
                    samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals", progress=True)
-    top = findings(prof.path, confusions=None, n_resamples=args.resamples, seed=args.seed)
+    top = findings(prof.path, n_resamples=args.resamples, seed=args.seed)
     print("\nThree most skewed findings (nPMI gap per profession, 95% cluster-bootstrap interval over prompts):")
     for i, r in enumerate(top.itertuples(index=False), 1):
         print(f"  {i}. {r.profession}: nPMI({r.groups}) = {r.gap:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]  ({r.attribute})")
@@ -82,5 +107,6 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=8, help="samples per prompt, professions suite (default 8)")
     p.add_argument("--counterfactual-samples", type=int, default=2, help="samples per prompt, counterfactual suite")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the findings")
+    p.add_argument("--world-n", type=int, default=3000, help="world size when auditing the dataset (default 3000)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_run)

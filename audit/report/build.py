@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
+from audit.shards import atomic_write_bytes
 from audit.report.blocks import Code, RenderContext, ReportSection
 from audit.report.escape import esc, json_safe
 
@@ -49,13 +50,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     >>> p = Path(tempfile.mkdtemp()) / "a.txt"; write_atomic(p, "hi"); p.read_text()
     'hi'
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(Path(path), data)
 
 
 def _page(title: str, nav: str, body: str, nonce: str) -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import uuid
 from pathlib import Path
 
 import pandas as pd
+
+from audit.shards import atomic_write_bytes
 
 __all__ = ["png_bytes", "put_image", "image_relpath", "write_bytes_atomic", "write_json_atomic",
            "write_parquet_atomic", "tmp_name"]
@@ -34,24 +35,8 @@ def tmp_name(path: Path) -> Path:
     return path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
-    >>> write_bytes_atomic(p, b"hi"); p.read_bytes()
-    b'hi'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+#: Atomic write with a unique temporary sibling (the project's one implementation).
+write_bytes_atomic = atomic_write_bytes
 
 
 def write_json_atomic(path: str | Path, obj) -> None:

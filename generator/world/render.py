@@ -221,7 +221,6 @@ def render_batch(attrs: pd.DataFrame, *, rng: np.random.Generator | None = None)
     if not set(NUISANCE_COLUMNS) <= set(attrs.columns):
         drawn = sample_nuisance(n, rng=rng, age_groups=attrs["age_group"].to_numpy())
         attrs = attrs.reset_index(drop=True).assign(**{c: drawn[c] for c in NUISANCE_COLUMNS if c not in attrs.columns})
-    S = _sheet64()
     p = _index(attrs["profession"], PROFESSIONS, "profession")
     a = _index(attrs["activity"], ACTIVITIES, "activity")
     s = _index(attrs["presentation"], PRESENTATIONS, "presentation")
