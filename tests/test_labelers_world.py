@@ -63,10 +63,14 @@ def shipped():
 def test_shipped_card_is_present_and_complete(shipped):
     card = shipped.card
     assert {"clean", "augmented", "training"} <= set(card)
-    for attr in HEADS:
-        cm = shipped.confusion(attr)
-        assert cm.shape == (len(HEADS[attr]), len(HEADS[attr]))
-        np.testing.assert_allclose(cm.sum(axis=1), 1.0)
+    for attr in (*HEADS, "skin_group"):
+        for split in ("clean", "augmented"):
+            cm = shipped.confusion(attr, split=split)
+            n = 3 if attr == "skin_group" else len(HEADS[attr])
+            assert cm.shape == (n, n)
+            np.testing.assert_allclose(cm.sum(axis=1), 1.0)
+            if split == "clean":
+                assert np.all(np.diag(cm.to_numpy()) > 0.5)
     assert (DEFAULT_DIR / "card.md").exists()
 
 

@@ -231,15 +231,31 @@ class WorldLabeler:
                                   confidence=grp[best], probs=grp))
         return labels_frame(rows)
 
-    def confusion(self, attribute: str) -> pd.DataFrame | None:
+    def confusion(self, attribute: str, *, split: str = "clean") -> pd.DataFrame | None:
         """Row-normalised confusion matrix ``C[true, predicted]`` from the card, if present.
+
+        Parameters
+        ----------
+        attribute
+            A head name (``skin_group`` is derived from ``skin_tone``).
+        split
+            ``clean`` (held-out renders) or ``augmented`` (the same with diffusion-like
+            artifacts: closer to generated images).
 
         Examples
         --------
         >>> WorldLabeler(model=None, card={}).confusion("presentation") is None
         True
         """
-        cm = self.card.get("confusion", {}).get(attribute)
+        if attribute == "skin_group":
+            raw = self.card.get(split, {}).get("confusion", {}).get("skin_tone")
+            if raw is None:
+                return None
+            names = ["light", "medium", "dark"]
+            member = np.array([[skin_group_of(t) == g for g in names] for t in raw["classes"]], dtype=float)
+            counts = member.T @ np.asarray(raw["matrix"], dtype=float) @ member
+            return pd.DataFrame(counts / counts.sum(axis=1, keepdims=True), index=names, columns=names)
+        cm = self.card.get(split, {}).get("confusion", {}).get(attribute)
         if cm is None:
             return None
         df = pd.DataFrame(cm["matrix"], index=cm["classes"], columns=cm["classes"], dtype=float)
