@@ -87,3 +87,20 @@ def test_shipped_labeler_meets_targets_on_fresh_renders(shipped):
     # accuracy gap between skin-tone groups, for the heads the audits lean on (n ~ 600 per group)
     for head in ("profession", "presentation", "unsafe"):
         assert r["max_skin_group_gap"][head] <= 0.03, (head, r["by_skin_group"][head])
+
+
+def test_training_writes_weights_and_card_and_is_reproducible_by_steps(tmp_path):
+    from safetensors.torch import load_file
+
+    from audit.labelers.world_train import train_world_labeler
+
+    cards = []
+    for name in ("a", "b"):
+        cards.append(train_world_labeler(out=tmp_path / name, n_train=256, n_eval=128, steps=2, width=8,
+                                         batch_size=32, progress=False))
+    assert cards[0]["training"]["steps"] == 2 and "--steps 2" in cards[0]["training"]["command"]
+    wa, wb = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    lab = WorldLabeler.from_pretrained(tmp_path / "a")
+    assert lab.confusion("profession").shape == (24, 24)
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()

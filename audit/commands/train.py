@@ -18,7 +18,8 @@ def _labeler(args: argparse.Namespace) -> int:
     from audit.labelers.world_train import train_world_labeler
 
     card = train_world_labeler(out=args.out, n_train=args.n_train, n_eval=args.n_eval, minutes=args.minutes,
-                               width=args.width, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+                               steps=args.steps, width=args.width, batch_size=args.batch_size, seed=args.seed,
+                               progress=not args.quiet)
     clean = card["clean"]
     print("held-out accuracy (clean renders):", {k: round(v, 4) for k, v in clean["accuracy"].items()},
           "MST within +-1:", round(clean["skin_tone_within_1"], 4))
@@ -83,6 +84,8 @@ def register(sub) -> None:
     lab.add_argument("--n-train", type=int, default=60000, help="balanced renders to train on")
     lab.add_argument("--n-eval", type=int, default=6000, help="held-out renders (fresh seed)")
     lab.add_argument("--minutes", type=float, default=25.0, help="training time budget")
+    lab.add_argument("--steps", type=int, default=None,
+                     help="train exactly N steps (machine-independent) instead of --minutes")
     lab.add_argument("--width", type=int, default=32, help="CNN base width")
     lab.add_argument("--batch-size", type=int, default=128)
     lab.add_argument("--seed", type=int, default=0)

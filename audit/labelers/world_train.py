@@ -228,6 +228,7 @@ def card_markdown(card: dict) -> str:
 def train_world_labeler(
     *, out: str | Path, n_train: int = 60000, n_eval: int = 6000, minutes: float = 20.0, width: int = 32,
     batch_size: int = 128, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+    steps: int | None = None,
 ) -> dict:
     """Train the world labeler for a time budget, resumably; write weights and card to ``out``.
 
@@ -240,6 +241,9 @@ def train_world_labeler(
         Training pool and held-out sizes (renders from seeds ``seed`` and ``seed + 1``).
     minutes
         Training time budget (cosine learning-rate schedule over it).
+    steps
+        Train exactly this many steps instead (cosine schedule over steps): the
+        result then does not depend on the machine's speed.
     width
         Base channel width of the CNN.
 
@@ -271,6 +275,10 @@ def train_world_labeler(
         gen.set_state(saved["gen"])
         print(f"resumed from {ckpt} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     budget = minutes * 60
+
+    def progress_fraction() -> float:
+        return state["step"] / steps if steps else state["elapsed"] / budget
+
     # soft ordinal targets for skin tone: mass on neighbours keeps errors within +-1
     eye = torch.eye(10)
     soft = 0.8 * eye + 0.1 * (torch.roll(eye, 1, 1) + torch.roll(eye, -1, 1))
@@ -278,13 +286,13 @@ def train_world_labeler(
     soft = soft / soft.sum(1, keepdim=True)
     model.train()
     last_ckpt = time.time()
-    bar = tqdm(total=int(budget), unit="s", desc="train labeler", disable=not progress, initial=int(state["elapsed"]))
-    while state["elapsed"] < budget:
+    bar = tqdm(total=100, unit="%", desc="train labeler", disable=not progress)
+    while progress_fraction() < 1:
         t0 = time.time()
         idx = torch.randint(0, n_train, (batch_size,), generator=gen)
         x = augment(_to_tensor(images[idx.numpy()]), generator=gen).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, state["elapsed"] / budget)))
+            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, progress_fraction())))
         logits = model(x)
         loss = sum(F.cross_entropy(v, y[k][idx]) for k, v in logits.items() if k != "skin_tone")
         loss = loss + 2.0 * -(soft[y["skin_tone"][idx]] * F.log_softmax(logits["skin_tone"], 1)).sum(1).mean()
@@ -294,7 +302,7 @@ def train_world_labeler(
         state["step"] += 1
         dt = time.time() - t0
         state["elapsed"] += dt
-        bar.update(int(state["elapsed"]) - bar.n)
+        bar.update(int(100 * progress_fraction()) - bar.n)
         if state["step"] % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", step=state["step"])
         if time.time() - last_ckpt > checkpoint_minutes * 60:
@@ -309,7 +317,8 @@ def train_world_labeler(
         "augmented": evaluate(model, eval_images, eval_attrs, augmented=True, seed=seed + 2),
         "training": {"n_train": n_train, "n_eval": n_eval, "minutes": minutes, "steps": state["step"], "width": width,
                      "batch_size": batch_size, "lr": lr, "seed": seed, "data": "balanced world renders",
-                     "command": f"imagen-audit train labeler --out {out} --n-train {n_train} --minutes {minutes} --seed {seed}"},
+                     "command": f"imagen-audit train labeler --out {out} --n-train {n_train} "
+                     + (f"--steps {steps}" if steps else f"--minutes {minutes}") + f" --seed {seed}"},
     }
     weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     tmp = out / "model.safetensors.tmp"
