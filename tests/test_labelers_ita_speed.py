@@ -73,3 +73,26 @@ def test_probs_json_equals_row_by_row_formatting():
     assert got.tolist() == [fmt.format(*row) for row in p.tolist()]
     assert json.loads(got[2]) == pytest.approx(dict(zip(names, p[2])), abs=1e-6)
     assert len(_probs_json(names, p[:0])) == 0
+
+
+def test_batched_counts_votes_and_medians_equal_one_image_at_a_time():
+    import statistics
+
+    from audit.labelers.ita import _vote_lut, measure_skin, skin_mask
+
+    rng = np.random.default_rng(4)
+    regions = [scene(int(m), rng=rng, size=int(s)) for m, s in zip(rng.integers(1, 11, 12), rng.integers(4, 70, 12))]
+    regions[3] = regions[3][:0]  # an empty region in the middle
+    regions.append(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8))
+    st = measure_skin(regions)
+    for i, img in enumerate(regions):
+        px = img.reshape(-1, 3)[skin_mask(img).ravel()]
+        assert st["n_skin"].iloc[i] == len(px)
+        code = (px[:, 0].astype(int) >> 2 << 12) | (px[:, 1].astype(int) >> 2 << 6) | (px[:, 2].astype(int) >> 2)
+        cls = _vote_lut("l_ita")[code].astype(int)
+        np.testing.assert_array_equal(st.attrs["mst_votes"][i], np.bincount(cls // 6, minlength=10))
+        np.testing.assert_array_equal(st.attrs["cat_votes"][i], np.bincount(cls % 6, minlength=6))
+        if len(px):
+            assert st.loc[i, ["R", "G", "B"]].tolist() == [statistics.median(px[:, c].tolist()) for c in range(3)]
+        else:
+            assert st.loc[i, ["R", "G", "B"]].isna().all() and st["mst"].iloc[i] == 0

@@ -4,7 +4,8 @@ Pipeline for a batch, vectorised across all pixels of all images at once:
 
 1. optional face restriction: the largest OpenCV Haar-cascade face of each
    image (its inner part); images without a detected face use the whole image
-   and say so in the ``skin_region`` attribute;
+   and say so in the ``skin_region`` attribute; regions over ``max_pixels``
+   (16,384) are measured on a strided grid of their pixels (:func:`subsample`);
 2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
    the lightest and darkest Monk tones (the rule HEIM's metric uses,
    ``R - G > 15, Cr > 135, Y > 80, ...``, rejects the MST 1-3 and 8-10 swatches);
@@ -71,6 +72,7 @@ ITA_CATEGORIES: tuple[tuple[str, float, float], ...] = (
 _ITA_NAMES = np.array([c[0] for c in ITA_CATEGORIES])
 _ITA_EDGES = np.array([55.0, 41.0, 28.0, 10.0, -30.0])  # descending
 _GROUPS = ("light", "medium", "dark")
+_MST_NAMES = np.array([str(k) for k in range(11)], dtype=object)
 
 # ---------------------------------------------------------------------------
 # colour science
@@ -290,14 +292,15 @@ def skin_mask(rgb: np.ndarray, *, rule: SkinRule = SkinRule()) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 def _hist_median(hist: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Exact medians from ``(n, 256)`` histograms of uint8 values.
+    """Exact medians from ``(..., n, 256)`` histograms of uint8 values with ``counts`` ``(n,)`` values each.
 
     The mean of the two middle values for even counts, so it equals
-    :func:`statistics.median` of each image's values.
+    :func:`statistics.median` of each image's values (128 for an empty histogram).
     """
-    cum = hist.cumsum(1)
-    lo = (cum <= ((counts - 1) // 2)[:, None]).sum(1)
-    hi = (cum <= (counts // 2)[:, None]).sum(1)
+    cum = hist.cumsum(-1)
+    # the k-th smallest value (0-based) is the first bin whose cumulative count exceeds k
+    lo = (cum > ((counts - 1) // 2)[:, None]).argmax(-1)
+    hi = np.where(counts > 0, (cum > (counts // 2)[:, None]).argmax(-1), 256)
     return (lo + hi) / 2.0
 
 
@@ -325,6 +328,30 @@ def _group_histograms(px: np.ndarray, cls: np.ndarray, counts: np.ndarray, n_cls
             rgb[c, s:e] = np.rint(cv2.calcHist([g, img], [0, 1 + c], None, [m, 256], [0, m, 0, 256]))
         votes[s:e] = np.rint(cv2.calcHist([g, cls[a:b].reshape(1, -1)], [0, 1], None, [m, n_cls], [0, m, 0, n_cls]))
     return rgb, votes
+
+
+def _rows(px: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``px[mask]`` of ``(P, 3)`` uint8 pixels, 2x faster: one 3-byte record per pixel instead of 3 bytes."""
+    px = np.ascontiguousarray(px)
+    return px.view(np.dtype((np.void, 3))).ravel()[mask].view(np.uint8).reshape(-1, 3)
+
+
+_SHIFT2 = (np.arange(256) >> 2).astype(np.uint8)
+
+
+def _vote_code(px: np.ndarray) -> np.ndarray:
+    """Index into :func:`_vote_lut` of ``(P, 3)`` uint8 pixels: ``(R >> 2) << 12 | (G >> 2) << 6 | B >> 2``."""
+    import cv2
+
+    if len(px) == 0:
+        return np.zeros(0, np.int32)
+    r, g, b = (c.ravel() for c in cv2.split(cv2.LUT(px.reshape(1, -1, 3), _SHIFT2)))
+    code = r.astype(np.int32)
+    code <<= 6
+    code |= g
+    code <<= 6
+    code |= b
+    return code
 
 
 def measure_skin(
@@ -358,13 +385,14 @@ def measure_skin(
     allpx = np.concatenate(flat) if n else np.zeros((0, 3), np.uint8)
     mask = _skin_flat(allpx, rule) if len(allpx) else np.zeros(0, bool)
     ends = np.cumsum(sizes)
-    counts = np.array([np.count_nonzero(mask[e - k:e]) for e, k in zip(ends.tolist(), sizes.tolist())],
-                      dtype=np.int64)
-    px = allpx.take(np.flatnonzero(mask), axis=0)
-    code = ((px[:, 0].astype(np.int32) >> 2) << 12) | ((px[:, 1].astype(np.int32) >> 2) << 6) | (px[:, 2] >> 2)
-    cls = _vote_lut(match)[code]
+    counts = np.zeros(n, np.int64)
+    full = np.flatnonzero(sizes)
+    if len(full):
+        counts[full] = np.add.reduceat(mask.view(np.uint8), (ends - sizes)[full], dtype=np.int64)
+    px = _rows(allpx, mask)
+    cls = _vote_lut(match)[_vote_code(px)]
     hist, votes = _group_histograms(px, cls, counts, 60)
-    med = np.stack([_hist_median(hist[c], counts) for c in range(3)], axis=1)
+    med = _hist_median(hist, counts).T
     votes = votes.reshape(n, 10, 6)
     has = counts > 0
     lab = srgb_to_lab(med / 255.0).astype(np.float64)
@@ -542,7 +570,7 @@ class ITALabeler:
         rows = np.arange(n)
         nan = np.full(n, np.nan)
         values = np.stack([
-            mst.astype(str), np.array(_GROUPS)[gidx], _ITA_NAMES[cidx],
+            _MST_NAMES[mst], np.array(_GROUPS)[gidx], _ITA_NAMES[cidx],
             np.char.mod("%.1f", np.nan_to_num(ita)), np.asarray(regions),
         ], axis=1).astype(object)
         conf = np.stack([mv[rows, mst - 1], gv[rows, gidx], cv[rows, cidx], nan, nan], axis=1)
