@@ -385,10 +385,11 @@ def measure_skin(
     allpx = np.concatenate(flat) if n else np.zeros((0, 3), np.uint8)
     mask = _skin_flat(allpx, rule) if len(allpx) else np.zeros(0, bool)
     ends = np.cumsum(sizes)
-    counts = np.zeros(n, np.int64)
-    full = np.flatnonzero(sizes)
-    if len(full):
-        counts[full] = np.add.reduceat(mask.view(np.uint8), (ends - sizes)[full], dtype=np.int64)
+    if n and (sizes == sizes[0]).all():
+        counts = np.count_nonzero(mask.reshape(n, -1), axis=1).astype(np.int64)
+    else:
+        counts = np.array([np.count_nonzero(mask[e - k:e]) for e, k in zip(ends.tolist(), sizes.tolist())],
+                          dtype=np.int64)
     px = _rows(allpx, mask)
     cls = _vote_lut(match)[_vote_code(px)]
     hist, votes = _group_histograms(px, cls, counts, 60)
