@@ -159,3 +159,32 @@ def test_image_side_recovers_presentation_by_profession_after_labeler_correction
         checked += 1
     assert checked == 12
     assert np.mean(fixed_err) < np.mean(raw_err)  # the correction removes the labeler's bias
+
+
+def test_image_side_with_the_shipped_world_cnn_recovers_injected_biases(world, tmp_path):
+    """The real world labeler on the world's images: P(feminine | profession) and P(light skin | profession),
+    corrected with the labeler card's confusion matrices, match the spec (4 binomial standard errors + 0.02)."""
+    from audit.dataset.pipeline import run_dataset_audit
+    from audit.labelers.world import WorldLabeler
+    from generator.world.vocab import PRESENTATIONS, PROFESSIONS
+
+    spec, truth, _, root = world
+    run_dataset_audit(root, out_dir=tmp_path / "cnn", labeler=WorldLabeler.from_pretrained(), progress=False)
+    by = pd.read_parquet(tmp_path / "cnn" / "image_by_concept.parquet").set_index(["attribute", "concept", "value"])
+    p_light = spec.p_skin[:, :3].sum(axis=1)
+    checks = {("presentation", "feminine"): spec.p_presentation()[:, PRESENTATIONS.index("feminine")],
+              ("skin_group", "light"): p_light}
+    checked = 0
+    for (attribute, value), table in checks.items():
+        for prof in ("nurse", "pharmacist", "doctor", "lawyer", "pilot", "cashier", "mechanic", "programmer"):
+            key = (attribute, f"profession:{prof}", value)
+            n = int(by.loc[key, "n_concept"])
+            want = table[PROFESSIONS.index(prof)]
+            got = by.loc[key, "share_corrected"]
+            tol = 4 * np.sqrt(want * (1 - want) / n) + 0.02
+            assert abs(got - want) <= tol, (attribute, prof, n, got, want, tol)
+            checked += 1
+    assert checked == 16
+    # the injected skin-tone skew is visible in the labelled images: doctors lighter than cashiers
+    assert by.loc[("skin_group", "profession:doctor", "light"), "share_corrected"] > \
+        by.loc[("skin_group", "profession:cashier", "light"), "share_corrected"] + 0.15
