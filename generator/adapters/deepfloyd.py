@@ -23,7 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from generator.adapters.base import Settings
-from generator.adapters.diffusers_adapter import apply_scheduler, folder_fingerprint, load_pipeline, torch_generators
+from generator.adapters.diffusers_adapter import (
+    apply_scheduler, folder_fingerprint, load_pipeline, one_image_per_prompt, torch_generators,
+)
 
 __all__ = ["DeepFloydIFAdapter"]
 
@@ -101,10 +103,7 @@ class DeepFloydIFAdapter:
         out = second(image=low, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
                      generator=torch_generators(seeds, device=self.device), output_type="pil",
                      clean_caption=False, **stage2_opts)
-        images = list(out.images)
-        if len(images) != len(prompts):
-            raise RuntimeError(f"diffusers-if returned {len(images)} images for {len(prompts)} prompts")
-        return images
+        return one_image_per_prompt(out.images, prompts, source="diffusers-if")
 
     def config(self) -> dict[str, Any]:
         """The adapter's recipe and both stages' fingerprints (for ``spec.json``)."""

@@ -26,7 +26,8 @@ from typing import Any
 from audit.errors import UserError
 from generator.adapters.base import Settings
 
-__all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "apply_scheduler", "folder_fingerprint",
+__all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "one_image_per_prompt",
+           "apply_scheduler", "folder_fingerprint",
            "DTYPES"]
 
 #: dtype option names accepted by the adapters.
@@ -117,6 +118,21 @@ def load_pipeline(path: str, *, dtype: str, device: str, allow_download: bool, p
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def one_image_per_prompt(images, prompts, *, source: str) -> list:
+    """Return ``images`` as a list, checking there is one per prompt.
+
+    Examples
+    --------
+    >>> one_image_per_prompt(["a"], ["p", "q"], source="x")
+    Traceback (most recent call last):
+    RuntimeError: x returned 1 images for 2 prompts
+    """
+    images = list(images)
+    if len(images) != len(prompts):
+        raise RuntimeError(f"{source} returned {len(images)} images for {len(prompts)} prompts")
+    return images
 
 
 def torch_generators(seeds: list[int], *, device: str) -> list:
@@ -288,10 +304,7 @@ class DiffusersAdapter:
             output_type="pil",
             **kwargs,
         )
-        images = list(out.images)
-        if len(images) != len(prompts):
-            raise RuntimeError(f"{self.kind}:{self.path} returned {len(images)} images for {len(prompts)} prompts")
-        return images
+        return one_image_per_prompt(out.images, prompts, source=f"{self.kind}:{self.path}")
 
     def config(self) -> dict[str, Any]:
         """Return the adapter's recipe and the model folder's fingerprint (for ``spec.json``)."""
