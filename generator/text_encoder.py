@@ -63,8 +63,12 @@ class FrozenTextEncoder:
 
     @classmethod
     def load(cls, name: str = DEFAULT_ENCODER, *, max_tokens: int = MAX_TOKENS, allow_download: bool = False,
-             device: str = "cpu") -> FrozenTextEncoder:
+             device: str = "cpu", random_init: bool = False, seed: int = 0) -> FrozenTextEncoder:
         """Load an encoder by name or path (offline unless ``allow_download``).
+
+        ``random_init=True`` builds the same architecture and tokenizer with randomly initialised
+        weights (``torch.manual_seed(seed)``): the control of the pretrained-vs-random encoder
+        ablation (Imagen's finding that pretraining carries the text understanding).
 
         Examples
         --------
@@ -84,11 +88,17 @@ class FrozenTextEncoder:
         config = AutoConfig.from_pretrained(path, local_files_only=local)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
         if getattr(config, "is_encoder_decoder", False):
-            from transformers import T5EncoderModel
-
-            model = T5EncoderModel.from_pretrained(path, local_files_only=local)
+            from transformers import T5EncoderModel as model_cls
         else:
-            model = AutoModel.from_pretrained(path, local_files_only=local)
+            model_cls = AutoModel
+        if random_init:
+            import torch
+
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                model = model_cls.from_config(config)
+        else:
+            model = model_cls.from_pretrained(path, local_files_only=local)
         model.eval().requires_grad_(False).to(device)
         return cls(model=model, tokenizer=tokenizer, name=name, max_tokens=max_tokens)
 

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
-    BASE_PRESETS, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment, upsample,
+    BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
+    training_target, upsample,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
@@ -55,10 +56,13 @@ def _decode_png(data: bytes) -> np.ndarray | None:
 
 
 def load_training_data(data_dir: str | Path, *, cache_dir: str | Path, encoder: str = DEFAULT_ENCODER,
-                       max_items: int | None = None, max_tokens: int = MAX_TOKENS, progress: bool = True) -> TrainingData:
+                       max_items: int | None = None, max_tokens: int = MAX_TOKENS, progress: bool = True,
+                       random_encoder: bool = False) -> TrainingData:
     """Decode the dataset's images and captions and encode captions once with the frozen encoder (cached).
 
     Corrupt samples (undecodable image, missing caption) are skipped and counted.
+    ``random_encoder`` encodes with a randomly initialised copy of the encoder (ablation control).
+    A cache made with other settings is never reused or overwritten: name another ``cache_dir``.
     """
     from tqdm import tqdm
 
@@ -68,9 +72,12 @@ def load_training_data(data_dir: str | Path, *, cache_dir: str | Path, encoder: 
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("data") == str(Path(data_dir).resolve()) and meta.get("max_items") == max_items \
-                and meta.get("encoder") == encoder and meta.get("max_tokens") == max_tokens:
+                and meta.get("encoder") == encoder and meta.get("max_tokens") == max_tokens \
+                and meta.get("random_encoder", False) == random_encoder:
             return TrainingData(np.load(cache / "images.npy"), np.load(cache / "states.npy", mmap_mode="r"),
                                 np.load(cache / "masks.npy"), json.loads((cache / "captions.json").read_text()))
+        raise ValueError(f"{cache}: this caption cache was made with other settings ({meta}); "
+                         "fix: train into another --out folder, or delete the cache to rebuild it")
     shards = complete_shards(Path(data_dir))
     if not shards:
         raise FileNotFoundError(f"{data_dir}: no complete webdataset shards (NNNNN.tar + NNNNN.parquet) found "
@@ -90,7 +97,7 @@ def load_training_data(data_dir: str | Path, *, cache_dir: str | Path, encoder: 
                 break
         if max_items and len(images) >= max_items:
             break
-    enc = FrozenTextEncoder.load(encoder, max_tokens=max_tokens)
+    enc = FrozenTextEncoder.load(encoder, max_tokens=max_tokens, random_init=random_encoder)
     unique = sorted(set(captions), key=lambda c: len(c))
     index = {c: i for i, c in enumerate(unique)}
     u_states = np.zeros((len(unique), max_tokens, enc.dim), np.float16)
@@ -109,6 +116,7 @@ def load_training_data(data_dir: str | Path, *, cache_dir: str | Path, encoder: 
     atomic_write_bytes(cache / "captions.json", json.dumps(captions).encode())
     atomic_write_bytes(meta_path, json.dumps({"data": str(Path(data_dir).resolve()), "max_items": max_items,
                                               "encoder": encoder, "max_tokens": max_tokens, "n": len(images),
+                                              "random_encoder": random_encoder,
                                               "unique_captions": len(unique), "skipped": skipped}).encode())
     if skipped:
         print(f"skipped {skipped} corrupt samples")
@@ -128,6 +136,16 @@ class StageConfig:
     text_dropout: float = 0.1
     crop: int = 32            # SR: random crops of the 64 px image
     max_aug_level: float = 0.5  # SR: noise-conditioning augmentation levels ~ U(0, max)
+    prediction_type: str | None = None  # None: epsilon for base, v_prediction for sr (see cascade.PREDICTION_TYPES)
+    residual_scale: float = 0.0  # SR: > 0 diffuses (image - upsampled low-res) * scale instead of the image
+
+    @property
+    def target(self) -> str:
+        """The prediction type this stage trains."""
+        chosen = self.prediction_type or ("epsilon" if self.stage == "base" else "v_prediction")
+        if chosen not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {chosen!r}")
+        return chosen
 
 
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -146,9 +164,11 @@ def _batch(data: TrainingData, idx: np.ndarray, cfg: StageConfig, gen: torch.Gen
     return x, states, masks
 
 
-def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float, seed: int = 0,
-                checkpoint_minutes: float = 3.0, progress: bool = True, log_every: int = 50) -> dict:
-    """Train one stage for a time budget; resume from ``out/STAGE/checkpoint.pt`` if present.
+def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float | None = None,
+                steps: int | None = None, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+                log_every: int = 50) -> dict:
+    """Train one stage for a time budget and/or a step budget (totals across resumes); resume from
+    ``out/STAGE/checkpoint.pt`` if present. A step budget makes runs machine-independent.
 
     Returns
     -------
@@ -158,6 +178,8 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     from diffusers import DDPMScheduler
     from tqdm import tqdm
 
+    if minutes is None and steps is None:
+        raise ValueError("give a time budget (minutes) or a step budget (steps)")
     torch.manual_seed(seed)
     stage_dir = Path(out) / cfg.stage
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +191,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = DDPMScheduler(**TRAIN_SCHEDULE)
+    alphas = sched.alphas_cumprod
     gen = torch.Generator().manual_seed(seed)
     state = {"step": 0, "elapsed": 0.0, "losses": []}
     ckpt = stage_dir / "checkpoint.pt"
@@ -180,13 +203,22 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         gen.set_state(saved["gen"])
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
+        was = saved.get("config", {})
+        trained = {"prediction_type": was.get("prediction_type") or "epsilon",
+                   "residual_scale": was.get("residual_scale", 0.0)}
+        asked = {"prediction_type": cfg.target, "residual_scale": cfg.residual_scale}
+        for key in trained:
+            if trained[key] != asked[key]:
+                raise ValueError(f"{ckpt} was trained with {key}={trained[key]!r}, not {asked[key]!r} "
+                                 f"(fix: train into a fresh --out folder, or pass the original {key})")
         print(f"resumed {cfg.stage} from {ckpt} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     log = open(stage_dir / "train_log.jsonl", "a")
 
     def save() -> None:
         buf = io.BytesIO()
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "state": state,
-                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "config": cfg.__dict__}, buf)
+                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                    "config": {**cfg.__dict__, "prediction_type": cfg.target}}, buf)
         atomic_write_bytes(ckpt, buf.getvalue())
         export = copy.deepcopy(ema).to(torch.float16)
         tmp = stage_dir / "unet.tmp"
@@ -197,13 +229,19 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
 
             shutil.rmtree(final)
         tmp.rename(final)
+        atomic_write_bytes(stage_dir / "stage.json", json.dumps({"prediction_type": cfg.target, "step": state["step"],
+                                                                 "preset": cfg.preset,
+                                                                 "residual_scale": cfg.residual_scale}).encode())
 
     n = len(data.images)
-    budget = minutes * 60
+    budget = math.inf if minutes is None else minutes * 60
+    max_steps = math.inf if steps is None else steps
     last = time.time()
-    bar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {cfg.stage}", disable=not progress)
+    by_steps = steps is not None
+    bar = tqdm(total=steps if by_steps else int(budget), initial=state["step"] if by_steps else int(state["elapsed"]),
+               unit="step" if by_steps else "s", desc=f"train {cfg.stage}", disable=not progress)
     model.train()
-    while state["elapsed"] < budget:
+    while state["elapsed"] < budget and state["step"] < max_steps:
         t0 = time.time()
         idx = torch.randint(0, n, (cfg.batch_size,), generator=gen).numpy()
         x, states, masks = _batch(data, idx, cfg, gen)
@@ -218,6 +256,8 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
             c = cfg.crop
             oy, ox = (torch.randint(0, x.shape[-1] - c + 1, (2,), generator=gen)).tolist()
             x0 = x[..., oy:oy + c, ox:ox + c]
+            if cfg.residual_scale > 0:
+                x0 = (x0 - up[..., oy:oy + c, ox:ox + c]) * cfg.residual_scale
             level = torch.rand(cfg.batch_size, generator=gen) * cfg.max_aug_level
             model_extra = noise_augment(up[..., oy:oy + c, ox:ox + c], level, generator=gen)
             kwargs["class_labels"] = (level * 999).round().long()
@@ -228,7 +268,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         for g in opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (state["step"] + 1) / cfg.warmup)
         pred = model(inp, t, encoder_hidden_states=states, encoder_attention_mask=masks, **kwargs).sample
-        loss = F.mse_loss(pred, noise)
+        loss = F.mse_loss(pred, training_target(x0, noise, alphas[t].view(-1, 1, 1, 1), cfg.target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -237,7 +277,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         state["step"] += 1
         state["elapsed"] += time.time() - t0
         state["losses"] = (state["losses"] + [loss.item()])[-200:]
-        bar.update(int(state["elapsed"]) - bar.n)
+        bar.update((state["step"] if by_steps else int(state["elapsed"])) - bar.n)
         if state["step"] % log_every == 0:
             avg = float(np.mean(state["losses"][-log_every:]))
             bar.set_postfix(step=state["step"], loss=f"{avg:.4f}")
@@ -258,14 +298,22 @@ def assemble_pipeline(train_dir: str | Path, *, out: str | Path, encoder: str = 
     from diffusers import UNet2DConditionModel
 
     train_dir = Path(train_dir)
-    units = {}
+    units, stages = {}, {}
     for stage in ("base", "sr"):
+        info = train_dir / stage / "stage.json"
+        stages[stage] = json.loads(info.read_text()) if info.exists() else {"prediction_type": "epsilon"}
         folder = train_dir / stage / "unet"
         if not folder.exists():
             raise FileNotFoundError(f"{folder}: no trained {stage} U-Net (fix: run `imagen-audit train generator "
                                     f"--stage {stage} --out {train_dir}` first)")
         units[stage] = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
-    pipe = ImagenCascadePipeline(base_unet=units["base"], sr_unet=units["sr"], text_encoder_name=encoder)
+    meta = train_dir / "cache" / "meta.json"
+    random_init = bool(json.loads(meta.read_text()).get("random_encoder", False)) if meta.exists() else False
+    pipe = ImagenCascadePipeline(base_unet=units["base"], sr_unet=units["sr"], text_encoder_name=encoder,
+                                 base_prediction_type=stages["base"]["prediction_type"],
+                                 sr_prediction_type=stages["sr"]["prediction_type"],
+                                 sr_residual_scale=stages["sr"].get("residual_scale", 0.0),
+                                 text_encoder_random_init=random_init)
     out = Path(out)
     pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
     return out

@@ -18,7 +18,7 @@ import torch
 from audit.errors import UserError
 from generator.cascade import (
     BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, build_unet, dynamic_threshold, make_scheduler, noise_augment,
-    static_threshold,
+    predict_x0, static_threshold, training_target,
 )
 from generator.text_encoder import FrozenTextEncoder, resolve_encoder_path
 
@@ -193,17 +193,100 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
                         states=rng.normal(size=(16, 24, 384)).astype(np.float16),
                         masks=np.ones((16, 24), bool), captions=["x"] * 16)
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=4, warmup=2)
-    first = train_stage(data, out=tmp_path, cfg=cfg, minutes=0.02, progress=False)
+    first = train_stage(data, out=tmp_path, cfg=cfg, steps=2, progress=False)
     assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.pt").exists()
-    second = train_stage(data, out=tmp_path, cfg=cfg, minutes=0.05, progress=False)
+    second = train_stage(data, out=tmp_path, cfg=cfg, steps=4, progress=False)
     assert second["step"] > first["step"]                       # continued, not restarted
     log = (tmp_path / "base" / "train_log.jsonl")
     assert log.exists()
-    sr = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, warmup=2, crop=16)
-    train_stage(data, out=tmp_path, cfg=sr, minutes=0.02, progress=False)
+    sr = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, warmup=2, crop=16, residual_scale=2.0)
+    train_stage(data, out=tmp_path, cfg=sr, steps=2, progress=False)
     pipe_dir = assemble_pipeline(tmp_path, out=tmp_path / "pipe")
     pipe = ImagenCascadePipeline.from_pretrained(pipe_dir)
+    assert (pipe.config.base_prediction_type, pipe.config.sr_prediction_type) == ("epsilon", "v_prediction")
+    assert pipe.config.sr_residual_scale == 2.0                 # the SR stage diffuses the residual
     assert pipe(["a nurse"], num_inference_steps=1, sr_steps=1, output_type="np").images.shape == (1, 64, 64, 3)
+    # resuming with another prediction type is refused, not silently mixed
+    with pytest.raises(ValueError, match="prediction_type='v_prediction'"):
+        train_stage(data, out=tmp_path, cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, crop=16,
+                                                        prediction_type="epsilon"), steps=3, progress=False)
+    with pytest.raises(ValueError, match="residual_scale=2.0"):
+        train_stage(data, out=tmp_path, cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, crop=16),
+                    steps=3, progress=False)
     shutil.rmtree(tmp_path / "sr")
     with pytest.raises(FileNotFoundError, match="no trained sr U-Net"):
         assemble_pipeline(tmp_path, out=tmp_path / "pipe2")
+
+
+def test_step_budget_is_exact_and_resumes(tmp_path):
+    from generator.train import StageConfig, TrainingData, train_stage
+
+    rng = np.random.default_rng(0)
+    data = TrainingData(images=rng.integers(0, 255, (8, 64, 64, 3), dtype=np.uint8),
+                        states=rng.normal(size=(8, 24, 384)).astype(np.float16),
+                        masks=np.ones((8, 24), bool), captions=["x"] * 8)
+    cfg = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2)
+    assert train_stage(data, out=tmp_path, cfg=cfg, steps=3, progress=False)["step"] == 3
+    assert train_stage(data, out=tmp_path, cfg=cfg, steps=5, progress=False)["step"] == 5
+    with pytest.raises(ValueError, match="budget"):
+        train_stage(data, out=tmp_path, cfg=cfg, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+def test_prediction_types_recover_x0(kind):
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(2, 3, 4, 4, generator=g) * 2 - 1, torch.randn(2, 3, 4, 4, generator=g)
+    for a in (torch.tensor(0.999), torch.tensor(0.3), torch.tensor(1e-4)):
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        got = predict_x0(training_target(x0, eps, a, kind), x_t, a, kind)
+        assert torch.allclose(got, x0, atol=1e-3 if kind == "epsilon" and a < 1e-3 else 1e-5)
+    with pytest.raises(ValueError, match="prediction_type"):
+        predict_x0(eps, eps, torch.tensor(0.5), "sample-ish")
+    with pytest.raises(ValueError, match="sr_prediction_type"):
+        ImagenCascadePipeline(build_unet(BASE_PRESETS["tiny-16"]), build_unet(SR_PRESETS["tiny-sr-64"]),
+                              sr_prediction_type="x0")
+
+
+def test_random_init_encoder_is_seeded_and_differs_from_pretrained():
+    pre = FrozenTextEncoder.load()
+    r1 = FrozenTextEncoder.load(random_init=True, seed=0)
+    r2 = FrozenTextEncoder.load(random_init=True, seed=0)
+    s_pre, _ = pre.encode(["a photo of a nurse"])
+    s1, m1 = r1.encode(["a photo of a nurse"])
+    s2, _ = r2.encode(["a photo of a nurse"])
+    assert torch.equal(s1, s2)                       # same seed, same weights
+    assert s1.shape == s_pre.shape and not torch.allclose(s1, s_pre, atol=1e-2)
+
+
+class _Oracle(torch.nn.Module):
+    """A U-Net stand-in that knows the clean target: its output is the exact epsilon or v."""
+
+    def __init__(self, target: torch.Tensor, kind: str) -> None:
+        super().__init__()
+        from diffusers import DDPMScheduler
+
+        from generator.cascade import TRAIN_SCHEDULE
+
+        self.target, self.kind = target, kind
+        self.ac = DDPMScheduler(**TRAIN_SCHEDULE).alphas_cumprod
+
+    def forward(self, inp, t, **kwargs):
+        x, a = inp[:, :3], self.ac[int(t)]
+        x0 = self.target.repeat(len(x) // len(self.target), 1, 1, 1)
+        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        return type("Out", (), {"sample": training_target(x0, eps, a, self.kind)})
+
+
+@pytest.mark.parametrize("scheduler", ["dpm++", "ddim", "ddpm"])
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_sampler_recovers_target_with_exact_model(tiny_pipe, scheduler, kind, residual):
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 16, 16, generator=g) * 1.6 - 0.8
+    offset = (image + 0.1 * torch.randn(2, 3, 16, 16, generator=g)).clamp(-1, 1) if residual else None
+    target = (image - offset) * 2.0 if residual else image
+    out = tiny_pipe._denoise(_Oracle(target, kind), shape=(2, 3, 16, 16), states=torch.zeros(2, 4, 8),
+                             mask=torch.ones(2, 4, dtype=torch.bool), steps=4, guidance=1.0, thresholding="dynamic",
+                             scheduler_name=scheduler, generators=_gens(0, 1), percentile=0.995, max_value=1.5,
+                             prediction_type=kind, offset=offset, scale=2.0 if residual else 1.0)
+    assert (out - image).abs().max() < 0.05

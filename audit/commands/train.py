@@ -61,13 +61,20 @@ def _generator(args: argparse.Namespace) -> int:
 
     try:
         data = load_training_data(args.data, cache_dir=Path(args.out) / "cache", encoder=args.encoder,
-                                  max_items=args.max_items, progress=not args.quiet)
-    except FileNotFoundError as exc:
+                                  max_items=args.max_items, progress=not args.quiet,
+                                  random_encoder=args.random_encoder)
+    except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     preset = args.preset or ("base-16" if args.stage == "base" else "sr-64")
-    cfg = StageConfig(stage=args.stage, preset=preset, batch_size=args.batch_size, lr=args.lr)
-    result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, seed=args.seed,
-                         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet)
+    if args.minutes is None and args.steps is None:
+        args.minutes = 40.0
+    cfg = StageConfig(stage=args.stage, preset=preset, batch_size=args.batch_size, lr=args.lr,
+                      prediction_type=args.prediction_type, residual_scale=args.residual_scale)
+    try:
+        result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, steps=args.steps, seed=args.seed,
+                             checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     print(f"{args.stage}: step {result['step']}, {result['elapsed_minutes']:.1f} min, loss {result['loss']:.4f}; "
           f"EMA U-Net in {args.out}/{args.stage}/unet")
     return 0
@@ -97,8 +104,16 @@ def register(sub) -> None:
     gen.add_argument("--data", help="world (or any LAION webdataset) folder with NNNNN.tar shards")
     gen.add_argument("--stage", choices=("base", "sr"), help="which stage to train")
     gen.add_argument("--out", required=True, help="training folder (checkpoints, cache, EMA U-Nets)")
-    gen.add_argument("--minutes", type=float, default=40.0, help="time budget of this stage (total, across resumes)")
+    gen.add_argument("--minutes", type=float, default=None,
+                     help="time budget of this stage (total, across resumes; default 40 without --steps)")
+    gen.add_argument("--steps", type=int, default=None, help="step budget (total, across resumes): machine-independent")
+    gen.add_argument("--random-encoder", action="store_true",
+                     help="ablation control: a randomly initialised encoder of the same shape (still frozen)")
     gen.add_argument("--preset", default=None, help="U-Net preset: base-16, tiny-16 (base); sr-64, tiny-sr-64 (sr)")
+    gen.add_argument("--prediction-type", choices=("epsilon", "v_prediction"), default=None,
+                     help="what the U-Net predicts (default: epsilon for base, v_prediction for sr)")
+    gen.add_argument("--residual-scale", type=float, default=0.0,
+                     help="sr: diffuse (image - upsampled low-res) x SCALE instead of the image (0 = off)")
     gen.add_argument("--batch-size", type=int, default=64)
     gen.add_argument("--lr", type=float, default=1e-3)
     gen.add_argument("--max-items", type=int, default=None, help="use at most this many samples")
