@@ -12,6 +12,8 @@ pretrained / random.
     python benchmarks/encoder_ablation.py --data /path/to/world --out /tmp/ablation [--steps 1500]
 
 Resumable: each arm trains under OUT/{pretrained,random}/ and continues from its checkpoint.
+On two cores, train the arms side by side first (``--only random`` and ``--only pretrained`` in
+two processes), then run without ``--only`` to evaluate both and print the comparison.
 """
 
 from __future__ import annotations
@@ -51,13 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=1500, help="training steps per arm (equal for both)")
     ap.add_argument("--max-items", type=int, default=20000)
     ap.add_argument("--per-prompt", type=int, default=2)
+    ap.add_argument("--only", choices=("random", "pretrained"), default=None,
+                    help="train and evaluate one arm only (to run the arms in parallel processes)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     rows = {}
     for name, random_encoder in (("random", True), ("pretrained", False)):
+        if args.only and name != args.only:
+            continue
         rows[name] = run_arm(data_dir=args.data, out=out / name, random_encoder=random_encoder, steps=args.steps,
                              max_items=args.max_items, per_prompt=args.per_prompt)
         print(name, json.dumps(rows[name]), flush=True)
+    if args.only:
+        return 0
     print(f"\n{'encoder':<11} {'steps':>6} {'alignment':>10} {'reworded':>9} {'skin':>6} {'present.':>9} {'age':>6}")
     for name, r in rows.items():
         c = r["compliance"]

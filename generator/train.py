@@ -137,7 +137,7 @@ class StageConfig:
     crop: int = 32            # SR: random crops of the 64 px image
     max_aug_level: float = 0.5  # SR: noise-conditioning augmentation levels ~ U(0, max)
     prediction_type: str | None = None  # None: epsilon for base, v_prediction for sr (see cascade.PREDICTION_TYPES)
-    residual_scale: float = 0.0  # SR: > 0 diffuses (image - upsampled low-res) * scale instead of the image
+    residual_scale: float | None = None  # SR: > 0 diffuses (image - upsampled low-res) * scale; None: 2 (sr), 0 (base)
 
     @property
     def target(self) -> str:
@@ -146,6 +146,14 @@ class StageConfig:
         if chosen not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {chosen!r}")
         return chosen
+
+    @property
+    def residual(self) -> float:
+        """The SR residual scale this stage trains (0 = diffuse the image itself)."""
+        chosen = self.residual_scale if self.residual_scale is not None else (0.0 if self.stage == "base" else 2.0)
+        if chosen < 0 or (self.stage == "base" and chosen):
+            raise ValueError(f"residual_scale must be >= 0, and 0 for the base stage; got {chosen!r}")
+        return float(chosen)
 
 
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -206,7 +214,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         was = saved.get("config", {})
         trained = {"prediction_type": was.get("prediction_type") or "epsilon",
                    "residual_scale": was.get("residual_scale", 0.0)}
-        asked = {"prediction_type": cfg.target, "residual_scale": cfg.residual_scale}
+        asked = {"prediction_type": cfg.target, "residual_scale": cfg.residual}
         for key in trained:
             if trained[key] != asked[key]:
                 raise ValueError(f"{ckpt} was trained with {key}={trained[key]!r}, not {asked[key]!r} "
@@ -218,7 +226,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         buf = io.BytesIO()
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "state": state,
                     "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                    "config": {**cfg.__dict__, "prediction_type": cfg.target}}, buf)
+                    "config": {**cfg.__dict__, "prediction_type": cfg.target, "residual_scale": cfg.residual}}, buf)
         atomic_write_bytes(ckpt, buf.getvalue())
         export = copy.deepcopy(ema).to(torch.float16)
         tmp = stage_dir / "unet.tmp"
@@ -231,7 +239,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         tmp.rename(final)
         atomic_write_bytes(stage_dir / "stage.json", json.dumps({"prediction_type": cfg.target, "step": state["step"],
                                                                  "preset": cfg.preset,
-                                                                 "residual_scale": cfg.residual_scale}).encode())
+                                                                 "residual_scale": cfg.residual}).encode())
 
     n = len(data.images)
     budget = math.inf if minutes is None else minutes * 60
@@ -256,8 +264,8 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
             c = cfg.crop
             oy, ox = (torch.randint(0, x.shape[-1] - c + 1, (2,), generator=gen)).tolist()
             x0 = x[..., oy:oy + c, ox:ox + c]
-            if cfg.residual_scale > 0:
-                x0 = (x0 - up[..., oy:oy + c, ox:ox + c]) * cfg.residual_scale
+            if cfg.residual > 0:
+                x0 = (x0 - up[..., oy:oy + c, ox:ox + c]) * cfg.residual
             level = torch.rand(cfg.batch_size, generator=gen) * cfg.max_aug_level
             model_extra = noise_augment(up[..., oy:oy + c, ox:ox + c], level, generator=gen)
             kwargs["class_labels"] = (level * 999).round().long()

@@ -5,24 +5,37 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import generator.adapters.builtin as builtin
 from audit.cli import main
-from generator.adapters.builtin import builtin_weights
 
 
-def test_demo_runs_end_to_end_and_prints_findings(tmp_path, capsys):
-    out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--world-n", "600", "--samples", "1", "--counterfactual-samples", "1",
-                 "--resamples", "200"])
-    text = capsys.readouterr().out
-    assert code == 0
+def _check_findings(text: str) -> None:
     findings = [line for line in text.splitlines() if re.match(r"\s+[123]\. ", line)]
     assert len(findings) == 3, text
     assert all("[" in f and "]" in f for f in findings)          # every finding carries its interval
     reports = [Path(m) for m in re.findall(r"report(?: \(\w+\))?: (\S+)", text)]
     assert reports and all(p.exists() for p in reports)
-    if not (builtin_weights() / "model_index.json").exists():
-        # no shipped generator yet: the demo audits the synthetic world dataset instead
-        assert "running the dataset audit of the synthetic world" in text
-        assert (out / "world" / "ground_truth.parquet").exists()
-        assert (out / "world-audit" / "dataset_card.md").exists()
-        assert "toxic" in text
+
+
+def test_demo_runs_the_builtin_generator_end_to_end(tmp_path, capsys):
+    assert (builtin.builtin_weights() / "model_index.json").exists(), "the built-in generator's weights are shipped"
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--samples", "1", "--counterfactual-samples", "1", "--resamples", "200"])
+    text = capsys.readouterr().out
+    assert code == 0
+    _check_findings(text)
+    assert "professions suite" in text and "nPMI(" in text
+    assert (out / "professions" / "results.json").exists() and (out / "counterfactuals" / "results.json").exists()
+
+
+def test_demo_without_generator_weights_audits_the_world_dataset(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(builtin, "builtin_weights", lambda: tmp_path / "no-weights")
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--world-n", "600", "--resamples", "200"])
+    text = capsys.readouterr().out
+    assert code == 0
+    _check_findings(text)
+    assert "running the dataset audit of the synthetic world" in text
+    assert (out / "world" / "ground_truth.parquet").exists()
+    assert (out / "world-audit" / "dataset_card.md").exists()
+    assert "toxic" in text

@@ -199,7 +199,7 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
     assert second["step"] > first["step"]                       # continued, not restarted
     log = (tmp_path / "base" / "train_log.jsonl")
     assert log.exists()
-    sr = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, warmup=2, crop=16, residual_scale=2.0)
+    sr = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, warmup=2, crop=16)  # default: residual x2
     train_stage(data, out=tmp_path, cfg=sr, steps=2, progress=False)
     pipe_dir = assemble_pipeline(tmp_path, out=tmp_path / "pipe")
     pipe = ImagenCascadePipeline.from_pretrained(pipe_dir)
@@ -211,8 +211,8 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
         train_stage(data, out=tmp_path, cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, crop=16,
                                                         prediction_type="epsilon"), steps=3, progress=False)
     with pytest.raises(ValueError, match="residual_scale=2.0"):
-        train_stage(data, out=tmp_path, cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, crop=16),
-                    steps=3, progress=False)
+        train_stage(data, out=tmp_path, cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, crop=16,
+                                                        residual_scale=0.0), steps=3, progress=False)
     shutil.rmtree(tmp_path / "sr")
     with pytest.raises(FileNotFoundError, match="no trained sr U-Net"):
         assemble_pipeline(tmp_path, out=tmp_path / "pipe2")

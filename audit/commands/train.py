@@ -112,8 +112,9 @@ def register(sub) -> None:
     gen.add_argument("--preset", default=None, help="U-Net preset: base-16, tiny-16 (base); sr-64, tiny-sr-64 (sr)")
     gen.add_argument("--prediction-type", choices=("epsilon", "v_prediction"), default=None,
                      help="what the U-Net predicts (default: epsilon for base, v_prediction for sr)")
-    gen.add_argument("--residual-scale", type=float, default=0.0,
-                     help="sr: diffuse (image - upsampled low-res) x SCALE instead of the image (0 = off)")
+    gen.add_argument("--residual-scale", type=float, default=None,
+                     help="sr: diffuse (image - upsampled low-res) x SCALE instead of the image "
+                          "(default 2 for sr; 0 = diffuse the image)")
     gen.add_argument("--batch-size", type=int, default=64)
     gen.add_argument("--lr", type=float, default=1e-3)
     gen.add_argument("--max-items", type=int, default=None, help="use at most this many samples")
