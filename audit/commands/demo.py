@@ -45,7 +45,7 @@ def findings(run_dir, *, confusions: dict | None = None, n_resamples: int = 1000
         g = g.rename(columns={g.columns[0]: "profession"})
         for r in g.itertuples(index=False):
             rows.append({"attribute": attribute, "profession": r.profession, "groups": f"{groups[0]} - {groups[1]}",
-                         "gap": r.gap, "lo": r.gap_lo, "hi": r.gap_hi})
+                         "gap": r.gap, "lo": r.lo, "hi": r.hi})
     table = pd.DataFrame(rows).dropna(subset=["gap"])
     return table.reindex(table.gap.abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
 

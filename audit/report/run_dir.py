@@ -183,8 +183,10 @@ def report_from_run_dir(
                 data = data[data[slot].notna()]
                 if data.empty:
                     continue
-                rename = {c: a for a, c in attr_cols.items() if c != a}
-                data = data.rename(columns=rename)
+                # a label whose name is also a prompt axis (``skin_tone`` in the counterfactual suite) comes
+                # as ``skin_tone_label``: it replaces the axis column, except in the axis's own section
+                rename = {c: a for a, c in attr_cols.items() if c != a and a != slot}
+                data = data.drop(columns=[a for a in rename.values() if a in data.columns]).rename(columns=rename)
                 attrs = [a for a in attr_cols if a != slot]
                 parts = [setting] if setting is not None and len(settings) > 1 else []
                 parts += [f"labeler {labeler}"] if labeler is not None else []
