@@ -121,6 +121,21 @@ def test_two_labelers_of_one_attribute_get_their_own_sections(tmp_path):
     assert "skin_tone" in sec["profession-labeler-world-cnn"]["results"]
 
 
+def test_a_label_named_like_a_prompt_axis_is_analysed_as_the_label(tmp_path):
+    """The counterfactual suite has a ``skin_tone`` prompt axis and the world labeler a ``skin_tone`` label."""
+    run = make_run_dir(tmp_path / "run", n_prompts=12, per_prompt=2)
+    manifest = pd.read_parquet(run / "manifest.parquet")
+    manifest["skin_tone"] = np.array(["dark-skinned", "light-skinned", None])[np.arange(len(manifest)) % 3]  # the axis
+    manifest.to_parquet(run / "manifest.parquet")
+    report_from_run_dir(run, n_resamples=20, export_png=False)
+    sec = {s["key"]: s for s in json.loads((run / "report" / "results.json").read_text())["sections"]}
+    labels = pd.read_parquet(run / "labels.parquet")
+    tones = labels[labels.attribute == "skin_tone"]
+    # the profession section analyses the labelled Monk tones (all images), not the prompt's skin-tone words
+    assert sec["profession"]["results"]["skin_tone"]["n_images"] == len(tones)
+    assert "skin-tone" in sec  # and the axis gets its own section
+
+
 def test_run_dir_errors_name_file_and_fix(tmp_path):
     with pytest.raises(UserError, match="not a run directory"):
         report_from_run_dir(tmp_path / "nope")
