@@ -13,6 +13,7 @@ Usage::
     python benchmarks/probe_run.py --generator diffusers:path/to/pipeline --steps 25
     python benchmarks/probe_run.py --tiny --samples 4                # tiny random SD pipeline
     python benchmarks/probe_run.py --random-cascade --labelers ita   # the built-in architecture, random weights
+    python benchmarks/probe_run.py --weights runs/candidate           # a trained cascade folder
 
 ``--random-cascade`` times the built-in cascade's architecture (``base-16`` + ``sr-64``
 presets, default sampler steps) with random weights: the cost of the built-in
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
     p.add_argument("--tiny", action="store_true", help="use a tiny random Stable Diffusion pipeline")
     p.add_argument("--random-cascade", action="store_true",
                    help="use the built-in cascade's architecture with random weights")
+    p.add_argument("--weights", default=None,
+                   help="a cascade pipeline folder to time as the built-in generator (e.g. trained, not yet shipped)")
     p.add_argument("--suite", default="professions")
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--steps", type=int, default=None)
@@ -91,6 +94,10 @@ def main(argv=None) -> int:
         from generator.adapters.tiny import save_tiny_stable_diffusion
 
         generator = f"diffusers:{save_tiny_stable_diffusion(root)}"
+    elif args.weights:
+        from generator.adapters.builtin import builtin_adapter
+
+        generator = builtin_adapter(path=args.weights, steps=args.steps, guidance=args.guidance)
     elif args.random_cascade:
         from generator.adapters.builtin import builtin_adapter
         from generator.cascade import BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, build_unet

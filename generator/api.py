@@ -26,7 +26,7 @@ class SamplerSettings:
     """Sampler settings of the cascade (defaults: the cheap few-step setting the gates are measured at)."""
 
     steps: int = 10
-    sr_steps: int = 4
+    sr_steps: int = 2
     guidance: float = 4.0
     thresholding: str = "dynamic"
     scheduler: str = "dpm++"

@@ -328,7 +328,7 @@ class ImagenCascadePipeline(DiffusionPipeline):
 
     # -- call -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def __call__(self, prompt: str | list[str], *, num_inference_steps: int = 10, sr_steps: int = 4,
+    def __call__(self, prompt: str | list[str], *, num_inference_steps: int = 10, sr_steps: int = 2,
                  guidance_scale: float = 4.0, sr_guidance_scale: float = 1.0, thresholding: str = "dynamic",
                  dynamic_percentile: float = 0.995, dynamic_max: float = 1.5, scheduler_name: str = "dpm++",
                  sr_noise_level: float = 0.1, generator: torch.Generator | list | None = None,

@@ -16,7 +16,7 @@ Writes NNNN.png files and manifest.parquet (prompt, seed, file, sampler settings
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
     """Sampler flags shared by ``generate`` and ``eval generator``."""
     p.add_argument("--steps", type=int, default=10, help="base-stage sampler steps (default 10)")
-    p.add_argument("--sr-steps", type=int, default=4, help="super-resolution sampler steps (default 4)")
+    p.add_argument("--sr-steps", type=int, default=2, help="super-resolution sampler steps (default 2)")
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
     p.add_argument("--thresholding", choices=("dynamic", "static", "none"), default="dynamic")
     p.add_argument("--scheduler", choices=("dpm++", "ddim", "ddpm"), default="dpm++")
