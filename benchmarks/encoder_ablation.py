@@ -48,8 +48,9 @@ def run_arm(*, data_dir: str, out: Path, random_encoder: bool, steps: int, max_i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="world (LAION webdataset) folder")
-    ap.add_argument("--out", required=True, help="work folder for both arms (checkpoints, caches)")
+    ap.add_argument("--data", default=None,
+                    help="world (LAION webdataset) folder (default: build a 40,000-person world in OUT/world)")
+    ap.add_argument("--out", default="runs/encoder-ablation", help="work folder for both arms (checkpoints, caches)")
     ap.add_argument("--steps", type=int, default=1500, help="training steps per arm (equal for both)")
     ap.add_argument("--max-items", type=int, default=20000)
     ap.add_argument("--per-prompt", type=int, default=2)
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="train and evaluate one arm only (to run the arms in parallel processes)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.data is None:
+        from generator.world.build import build_world
+
+        args.data = str(out / "world")
+        build_world(n=max(args.max_items, 1000), out=args.data, seed=0)  # resumable; reuses complete shards
     rows = {}
     for name, random_encoder in (("random", True), ("pretrained", False)):
         if args.only and name != args.only:
