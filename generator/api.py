@@ -37,7 +37,7 @@ class SamplerSettings:
         """Keyword arguments of :meth:`ImagenCascadePipeline.__call__`."""
         return {"num_inference_steps": self.steps, "sr_steps": self.sr_steps, "guidance_scale": self.guidance,
                 "thresholding": self.thresholding, "scheduler_name": self.scheduler,
-                "sr_noise_level": self.sr_noise_level, **({"base_only": True} if self.base_only else {})}
+                "sr_noise_level": self.sr_noise_level, "base_only": self.base_only}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for manifests and specs)."""

@@ -185,13 +185,19 @@ def test_another_local_encoder_can_be_named(tmp_path):
 
 # --- training: resumable -------------------------------------------------------------------------
 
-def test_training_checkpoints_resume_and_assemble(tmp_path):
-    from generator.train import StageConfig, TrainingData, assemble_pipeline, train_stage
+def _random_training_data(n: int):
+    from generator.train import TrainingData
 
     rng = np.random.default_rng(0)
-    data = TrainingData(images=rng.integers(0, 255, (16, 64, 64, 3), dtype=np.uint8),
-                        states=rng.normal(size=(16, 24, 384)).astype(np.float16),
-                        masks=np.ones((16, 24), bool), captions=["x"] * 16)
+    return TrainingData(images=rng.integers(0, 255, (n, 64, 64, 3), dtype=np.uint8),
+                        states=rng.normal(size=(n, 24, 384)).astype(np.float16),
+                        masks=np.ones((n, 24), bool), captions=["x"] * n)
+
+
+def test_training_checkpoints_resume_and_assemble(tmp_path):
+    from generator.train import StageConfig, assemble_pipeline, train_stage
+
+    data = _random_training_data(16)
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=4, warmup=2)
     first = train_stage(data, out=tmp_path, cfg=cfg, steps=2, progress=False)
     assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.pt").exists()
@@ -219,12 +225,9 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
 
 
 def test_step_budget_is_exact_and_resumes(tmp_path):
-    from generator.train import StageConfig, TrainingData, train_stage
+    from generator.train import StageConfig, train_stage
 
-    rng = np.random.default_rng(0)
-    data = TrainingData(images=rng.integers(0, 255, (8, 64, 64, 3), dtype=np.uint8),
-                        states=rng.normal(size=(8, 24, 384)).astype(np.float16),
-                        masks=np.ones((8, 24), bool), captions=["x"] * 8)
+    data = _random_training_data(8)
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2)
     assert train_stage(data, out=tmp_path, cfg=cfg, steps=3, progress=False)["step"] == 3
     assert train_stage(data, out=tmp_path, cfg=cfg, steps=5, progress=False)["step"] == 5
