@@ -31,7 +31,7 @@ from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
 __all__ = [
-    "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "dynamic_threshold",
+    "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "warm_start", "dynamic_threshold",
     "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE", "PREDICTION_TYPES",
     "predict_x0", "training_target",
 ]
@@ -43,48 +43,92 @@ __all__ = [
 
 @dataclass(frozen=True)
 class UNetPreset:
-    """A U-Net size. ``cross_attention`` puts text cross-attention in the two lower blocks."""
+    """A U-Net size.
+
+    ``cross_attention`` is how many of the lowest-resolution blocks read the token states through
+    cross-attention (the middle block always does); ``self_attention=False`` makes those blocks
+    attend to the text only (Imagen's SR nets: text cross-attention without the quadratic
+    self-attention at high resolution).
+    """
 
     sample_size: int
     block_out_channels: tuple[int, ...]
-    cross_attention: bool
+    cross_attention: int
     in_channels: int = 3
     noise_level_input: bool = False  # SR: the augmentation level enters through a timestep embedding
+    self_attention: bool = True
 
 
 BASE_PRESETS = {
-    "base-16": UNetPreset(16, (32, 64, 128), cross_attention=True),
-    "tiny-16": UNetPreset(16, (16, 32, 32), cross_attention=True),
+    "base-16": UNetPreset(16, (32, 64, 128), cross_attention=2),
+    "tiny-16": UNetPreset(16, (16, 32, 32), cross_attention=2),
 }
 SR_PRESETS = {
-    "sr-64": UNetPreset(64, (16, 32, 64), cross_attention=False, in_channels=6, noise_level_input=True),
-    "tiny-sr-64": UNetPreset(64, (8, 16, 16), cross_attention=False, in_channels=6, noise_level_input=True),
+    "sr-64": UNetPreset(64, (16, 32, 64), cross_attention=0, in_channels=6, noise_level_input=True),
+    "sr-64-text": UNetPreset(64, (16, 32, 64), cross_attention=2, in_channels=6, noise_level_input=True,
+                             self_attention=False),
+    "tiny-sr-64": UNetPreset(64, (8, 16, 16), cross_attention=0, in_channels=6, noise_level_input=True),
+    "tiny-sr-64-text": UNetPreset(64, (8, 16, 16), cross_attention=2, in_channels=6, noise_level_input=True,
+                                  self_attention=False),
 }
 
 
 def build_unet(preset: UNetPreset, *, text_dim: int = 384) -> UNet2DConditionModel:
     """A diffusers ``UNet2DConditionModel`` for a preset: pooled text joins the time embedding
-    (``addition_embed_type="text"``) and, in base nets, cross-attention reads the token states.
+    (``addition_embed_type="text"``) and cross-attention reads the token states in the middle
+    block and the preset's ``cross_attention`` lowest blocks.
 
     Examples
     --------
     >>> unet = build_unet(BASE_PRESETS["tiny-16"])
-    >>> unet.config.sample_size
-    16
+    >>> unet.config.sample_size, unet.config.down_block_types[-1]
+    (16, 'CrossAttnDownBlock2D')
     """
     ch = preset.block_out_channels
-    if preset.cross_attention:
-        down = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
-        up = ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
-    else:
-        down, up = ("DownBlock2D",) * 3, ("UpBlock2D",) * 3
+    n, k = len(ch), preset.cross_attention
+    if not 0 <= k <= n:
+        raise ValueError(f"cross_attention must be in [0, {n}], got {k}")
+    down = ("DownBlock2D",) * (n - k) + ("CrossAttnDownBlock2D",) * k
+    up = ("CrossAttnUpBlock2D",) * k + ("UpBlock2D",) * (n - k)
     return UNet2DConditionModel(
         sample_size=preset.sample_size, in_channels=preset.in_channels, out_channels=3,
         block_out_channels=ch, layers_per_block=1, down_block_types=down, up_block_types=up,
         cross_attention_dim=ch[-1], attention_head_dim=4, encoder_hid_dim=text_dim,
         addition_embed_type="text", norm_num_groups=min(16, ch[0]),
         class_embed_type="timestep" if preset.noise_level_input else None,
+        only_cross_attention=not preset.self_attention,
     )
+
+
+def warm_start(unet: UNet2DConditionModel, trained: UNet2DConditionModel) -> list[str]:
+    """Copy a trained U-Net's weights into ``unet`` where names and shapes match, and zero the
+    output projection of every attention layer the trained net lacks, so the new net starts as
+    exactly the trained one (e.g. ``sr-64`` -> ``sr-64-text``).
+
+    Returns
+    -------
+    list of str
+        The parameters that were not copied (new layers).
+
+    Examples
+    --------
+    >>> old = build_unet(BASE_PRESETS["tiny-16"])
+    >>> warm_start(build_unet(BASE_PRESETS["tiny-16"]), old)
+    []
+    """
+    own, theirs = unet.state_dict(), trained.state_dict()
+    copied = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
+    if not copied:
+        raise ValueError("the trained U-Net shares no parameters with this one (fix: warm-start from the same "
+                         "stage with a compatible preset)")
+    unet.load_state_dict(copied, strict=False)
+    new = sorted(k for k in own if k not in copied)
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            if name.endswith(".proj_out") and any(k.startswith(name + ".") for k in new):
+                module.weight.zero_()
+                module.bias.zero_()
+    return new
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
-    training_target, upsample,
+    training_target, upsample, warm_start,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
@@ -172,11 +172,31 @@ def _batch(data: TrainingData, idx: np.ndarray, cfg: StageConfig, gen: torch.Gen
     return x, states, masks
 
 
+def _warm_start_from(model: torch.nn.Module, source: Path, cfg: StageConfig) -> list[str]:
+    from diffusers import UNet2DConditionModel
+
+    folder = source / "unet" if (source / "unet").is_dir() else source
+    if not (folder / "config.json").exists():
+        raise ValueError(f"{source}: not a trained stage folder (no unet/config.json; fix: pass TRAIN_DIR/{cfg.stage})")
+    info = folder.parent / "stage.json"
+    if info.exists():
+        was = json.loads(info.read_text())
+        for key, asked in (("prediction_type", cfg.target), ("residual_scale", cfg.residual)):
+            if was.get(key, asked) != asked:
+                raise ValueError(f"{info}: the source was trained with {key}={was[key]!r}, not {asked!r} "
+                                 f"(fix: pass --{key.replace('_', '-')} {was[key]})")
+    return warm_start(model, UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32))
+
+
 def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float | None = None,
                 steps: int | None = None, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
-                log_every: int = 50) -> dict:
+                log_every: int = 50, init_from: str | Path | None = None) -> dict:
     """Train one stage for a time budget and/or a step budget (totals across resumes); resume from
     ``out/STAGE/checkpoint.pt`` if present. A step budget makes runs machine-independent.
+
+    ``init_from`` (a trained stage folder, e.g. ``OLD_TRAIN_DIR/sr``) warm-starts a fresh run from
+    that stage's EMA U-Net: matching weights are copied and new attention layers start as
+    identities (:func:`generator.cascade.warm_start`). It is ignored when a checkpoint resumes.
 
     Returns
     -------
@@ -220,6 +240,10 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
                 raise ValueError(f"{ckpt} was trained with {key}={trained[key]!r}, not {asked[key]!r} "
                                  f"(fix: train into a fresh --out folder, or pass the original {key})")
         print(f"resumed {cfg.stage} from {ckpt} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    elif init_from is not None:
+        new = _warm_start_from(model, Path(init_from), cfg)
+        ema = copy.deepcopy(model).requires_grad_(False)
+        print(f"warm-started {cfg.stage} from {init_from} ({len(new)} new parameters)")
     log = open(stage_dir / "train_log.jsonl", "a")
 
     def save() -> None:

@@ -17,8 +17,8 @@ import torch
 
 from audit.errors import UserError
 from generator.cascade import (
-    BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, build_unet, dynamic_threshold, make_scheduler, noise_augment,
-    predict_x0, static_threshold, training_target,
+    BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, UNetPreset, build_unet, dynamic_threshold, make_scheduler,
+    noise_augment, predict_x0, static_threshold, training_target, warm_start,
 )
 from generator.text_encoder import FrozenTextEncoder, resolve_encoder_path
 
@@ -233,6 +233,43 @@ def test_step_budget_is_exact_and_resumes(tmp_path):
     assert train_stage(data, out=tmp_path, cfg=cfg, steps=5, progress=False)["step"] == 5
     with pytest.raises(ValueError, match="budget"):
         train_stage(data, out=tmp_path, cfg=cfg, progress=False)
+
+
+def test_text_attention_presets_and_warm_start_keep_the_trained_function():
+    torch.manual_seed(0)
+    old, new = build_unet(SR_PRESETS["tiny-sr-64"]), build_unet(SR_PRESETS["tiny-sr-64-text"])
+    assert new.config.down_block_types[-2:] == ("CrossAttnDownBlock2D",) * 2 and new.config.only_cross_attention
+    for p in new.parameters():                       # make the fresh net visibly different first
+        torch.nn.init.normal_(p, std=0.05)
+    added = warm_start(new, old)
+    assert added and all(".attentions." in k for k in added)
+    x, t = torch.randn(2, 6, 32, 32), torch.tensor([5, 700])
+    states, mask = torch.randn(2, 24, 384), torch.ones(2, 24, dtype=torch.bool)
+    with torch.no_grad():
+        a = old(x, t, encoder_hidden_states=states, encoder_attention_mask=mask, class_labels=t).sample
+        b = new(x, t, encoder_hidden_states=states, encoder_attention_mask=mask, class_labels=t).sample
+    torch.testing.assert_close(a, b)                 # new attention layers start as identities
+    with pytest.raises(ValueError, match="cross_attention must be in"):
+        build_unet(UNetPreset(16, (8, 16), cross_attention=3))
+    with pytest.raises(ValueError, match="shares no parameters"):
+        warm_start(build_unet(BASE_PRESETS["tiny-16"]), torch.nn.Linear(2, 2))
+
+
+def test_training_warm_starts_from_a_trained_stage(tmp_path):
+    from generator.train import StageConfig, train_stage
+
+    data = _random_training_data(8)
+    train_stage(data, out=tmp_path / "a", cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=2, crop=16),
+                steps=2, progress=False)
+    text = StageConfig(stage="sr", preset="tiny-sr-64-text", batch_size=2, crop=16)
+    assert train_stage(data, out=tmp_path / "b", cfg=text, steps=1, progress=False,
+                       init_from=tmp_path / "a" / "sr")["step"] == 1
+    assert json.loads((tmp_path / "b" / "sr" / "stage.json").read_text())["preset"] == "tiny-sr-64-text"
+    eps = StageConfig(stage="sr", preset="tiny-sr-64-text", batch_size=2, crop=16, prediction_type="epsilon")
+    with pytest.raises(ValueError, match="--prediction-type v_prediction"):
+        train_stage(data, out=tmp_path / "c", cfg=eps, steps=1, progress=False, init_from=tmp_path / "a" / "sr")
+    with pytest.raises(ValueError, match="not a trained stage folder"):
+        train_stage(data, out=tmp_path / "d", cfg=text, steps=1, progress=False, init_from=tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])

@@ -30,6 +30,8 @@ def _labeler(args: argparse.Namespace) -> int:
 GENERATOR_EPILOG = """examples:
   imagen-audit train generator --data runs/world --stage base --out runs/train --minutes 40
   imagen-audit train generator --data runs/world --stage sr --out runs/train --minutes 40
+  imagen-audit train generator --data runs/world --stage sr --preset sr-64-text \
+      --init-from runs/train/sr --out runs/train-text --minutes 90 --lr 5e-4
   imagen-audit train generator --assemble --out runs/train --export data/weights/imagen-world
 
 Captions are encoded once by the frozen text encoder (cached under OUT/cache).
@@ -72,7 +74,8 @@ def _generator(args: argparse.Namespace) -> int:
                       prediction_type=args.prediction_type, residual_scale=args.residual_scale)
     try:
         result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, steps=args.steps, seed=args.seed,
-                             checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet)
+                             checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
+                             init_from=args.init_from)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"{args.stage}: step {result['step']}, {result['elapsed_minutes']:.1f} min, loss {result['loss']:.4f}; "
@@ -109,7 +112,11 @@ def register(sub) -> None:
     gen.add_argument("--steps", type=int, default=None, help="step budget (total, across resumes): machine-independent")
     gen.add_argument("--random-encoder", action="store_true",
                      help="ablation control: a randomly initialised encoder of the same shape (still frozen)")
-    gen.add_argument("--preset", default=None, help="U-Net preset: base-16, tiny-16 (base); sr-64, tiny-sr-64 (sr)")
+    gen.add_argument("--preset", default=None,
+                     help="U-Net preset: base-16, tiny-16 (base); sr-64, sr-64-text, tiny-sr-64, tiny-sr-64-text (sr)")
+    gen.add_argument("--init-from", default=None, metavar="STAGE_DIR",
+                     help="warm-start a fresh run from a trained stage folder (e.g. OLD_OUT/sr); new attention "
+                          "layers start as identities")
     gen.add_argument("--prediction-type", choices=("epsilon", "v_prediction"), default=None,
                      help="what the U-Net predicts (default: epsilon for base, v_prediction for sr)")
     gen.add_argument("--residual-scale", type=float, default=None,
