@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
-    training_target, upsample, warm_start,
+    blur_augment, training_target, upsample, warm_start,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
@@ -138,6 +138,8 @@ class StageConfig:
     max_aug_level: float = 0.5  # SR: noise-conditioning augmentation levels ~ U(0, max)
     prediction_type: str | None = None  # None: epsilon for base, v_prediction for sr (see cascade.PREDICTION_TYPES)
     residual_scale: float | None = None  # SR: > 0 diffuses (image - upsampled low-res) * scale; None: 2 (sr), 0 (base)
+    cond_blur: float = 0.0    # SR: share of low-res inputs blurred (blur_augment), sigma ~ U(cond_blur_sigma)
+    cond_blur_sigma: tuple[float, float] = (0.3, 1.2)
 
     @property
     def target(self) -> str:
@@ -284,6 +286,11 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
             model_extra = None
         else:
             low = F.interpolate(x, size=(16, 16), mode="area")
+            if cfg.cond_blur > 0:
+                lo, hi = cfg.cond_blur_sigma
+                sigma = lo + (hi - lo) * torch.rand(cfg.batch_size, generator=gen)
+                sigma = sigma * (torch.rand(cfg.batch_size, generator=gen) < cfg.cond_blur)
+                low = blur_augment(low, sigma)
             up = upsample(low, x.shape[-1])
             c = cfg.crop
             oy, ox = (torch.randint(0, x.shape[-1] - c + 1, (2,), generator=gen)).tolist()

@@ -255,13 +255,24 @@ def test_text_attention_presets_and_warm_start_keep_the_trained_function():
         warm_start(build_unet(BASE_PRESETS["tiny-16"]), torch.nn.Linear(2, 2))
 
 
+def test_blur_augment_keeps_colour_and_removes_detail():
+    from generator.cascade import blur_augment
+
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = blur_augment(x, torch.tensor([0.0, 0.5, 1.2]))
+    torch.testing.assert_close(y[0], x[0], atol=1e-6, rtol=0)             # sigma 0: unchanged
+    assert torch.allclose(y.mean((2, 3)), x.mean((2, 3)), atol=0.03)       # mean colour kept
+    detail = [(im - im.mean()).abs().mean().item() for im in y]
+    assert detail[0] > detail[1] > detail[2]                               # more sigma, less detail
+
+
 def test_training_warm_starts_from_a_trained_stage(tmp_path):
     from generator.train import StageConfig, train_stage
 
     data = _random_training_data(8)
     train_stage(data, out=tmp_path / "a", cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=2, crop=16),
                 steps=2, progress=False)
-    text = StageConfig(stage="sr", preset="tiny-sr-64-text", batch_size=2, crop=16)
+    text = StageConfig(stage="sr", preset="tiny-sr-64-text", batch_size=2, crop=16, cond_blur=1.0)
     assert train_stage(data, out=tmp_path / "b", cfg=text, steps=1, progress=False,
                        init_from=tmp_path / "a" / "sr")["step"] == 1
     assert json.loads((tmp_path / "b" / "sr" / "stage.json").read_text())["preset"] == "tiny-sr-64-text"

@@ -71,7 +71,8 @@ def _generator(args: argparse.Namespace) -> int:
     if args.minutes is None and args.steps is None:
         args.minutes = 40.0
     cfg = StageConfig(stage=args.stage, preset=preset, batch_size=args.batch_size, lr=args.lr,
-                      prediction_type=args.prediction_type, residual_scale=args.residual_scale)
+                      prediction_type=args.prediction_type, residual_scale=args.residual_scale,
+                      cond_blur=args.cond_blur)
     try:
         result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, steps=args.steps, seed=args.seed,
                              checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
@@ -122,6 +123,9 @@ def register(sub) -> None:
     gen.add_argument("--residual-scale", type=float, default=None,
                      help="sr: diffuse (image - upsampled low-res) x SCALE instead of the image "
                           "(default 2 for sr; 0 = diffuse the image)")
+    gen.add_argument("--cond-blur", type=float, default=0.0, metavar="P",
+                     help="sr: blur this share of low-res inputs (blur-conditioning augmentation, sigma 0.3-1.2 "
+                          "low-res px) so the SR net draws fine detail from the text (default 0)")
     gen.add_argument("--batch-size", type=int, default=64)
     gen.add_argument("--lr", type=float, default=1e-3)
     gen.add_argument("--max-items", type=int, default=None, help="use at most this many samples")
