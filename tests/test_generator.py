@@ -231,6 +231,11 @@ def test_step_budget_is_exact_and_resumes(tmp_path):
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2)
     assert train_stage(data, out=tmp_path, cfg=cfg, steps=3, progress=False)["step"] == 3
     assert train_stage(data, out=tmp_path, cfg=cfg, steps=5, progress=False)["step"] == 5
+    # resuming with a lower --lr continues at that rate (learning-rate decay by resume)
+    decayed = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2, lr=1e-4)
+    assert train_stage(data, out=tmp_path, cfg=decayed, steps=6, progress=False)["step"] == 6
+    saved = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=False)
+    assert saved["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="budget"):
         train_stage(data, out=tmp_path, cfg=cfg, progress=False)
 
