@@ -33,7 +33,7 @@ from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncode
 __all__ = [
     "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "warm_start", "dynamic_threshold",
     "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE", "PREDICTION_TYPES",
-    "predict_x0", "training_target", "blur_augment",
+    "predict_x0", "training_target", "blur_augment", "to_uint8", "from_uint8",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +274,29 @@ def blur_augment(low_res: torch.Tensor, sigma: torch.Tensor, *, radius: int = 3)
     return y.reshape(n, c, h, w)
 
 
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` images as the float ``(N, 3, H, W)`` tensors in [-1, 1] the U-Nets use.
+
+    Examples
+    --------
+    >>> from_uint8(np.full((1, 2, 2, 3), 255, np.uint8)).flatten().tolist()[:2]
+    [1.0, 1.0]
+    """
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Float ``(N, 3, H, W)`` images in [-1, 1] as uint8 ``(N, H, W, 3)`` arrays (rounded, clipped).
+
+    Examples
+    --------
+    >>> x = np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3)
+    >>> bool((to_uint8(from_uint8(x)) == x).all())
+    True
+    """
+    return ((images.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+
 def upsample(low_res: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear upsampling of the low-res stage to the SR resolution."""
     return F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)
@@ -463,7 +486,7 @@ class ImagenCascadePipeline(DiffusionPipeline):
                                        thresholding=thresholding, scheduler_name=scheduler_name, generators=generators,
                                        percentile=dynamic_percentile, max_value=dynamic_max,
                                        noise_level=sr_noise_level)
-        images = ((high.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        images = to_uint8(high)
         return self._output(images, low, output_type=output_type, return_dict=return_dict,
                             return_low_res=return_low_res)
 
@@ -491,7 +514,6 @@ class ImagenCascadePipeline(DiffusionPipeline):
         else:
             raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")
         if return_low_res:
-            lr = ((low.permute(0, 2, 3, 1).float().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-            return ImagePipelineOutput(images=result), lr
+            return ImagePipelineOutput(images=result), to_uint8(low)
         return ImagePipelineOutput(images=result) if return_dict else (result,)
 

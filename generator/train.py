@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
-    blur_augment, training_target, upsample, warm_start,
+    blur_augment, from_uint8, training_target, upsample, warm_start,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
@@ -165,13 +165,21 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
 
 
 def _batch(data: TrainingData, idx: np.ndarray, cfg: StageConfig, gen: torch.Generator):
-    x = torch.from_numpy(data.images[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = from_uint8(data.images[idx])
     states = torch.from_numpy(np.asarray(data.states[idx], dtype=np.float32))
     masks = torch.from_numpy(data.masks[idx])
     drop = torch.rand(len(idx), generator=gen) < cfg.text_dropout
     states[drop] = 0.0
     masks[drop] = True
     return x, states, masks
+
+
+def _refuse_other_target(trained: dict, cfg: StageConfig, *, where: str, fix) -> None:
+    """Raise when ``trained`` (a stage's saved settings) differs from ``cfg`` in what the net predicts."""
+    for key, asked in (("prediction_type", cfg.target), ("residual_scale", cfg.residual)):
+        if trained[key] != asked:
+            raise ValueError(f"{where} was trained with {key}={trained[key]!r}, not {asked!r} "
+                             f"(fix: {fix(key, trained[key])})")
 
 
 def _warm_start_from(model: torch.nn.Module, source: Path, cfg: StageConfig) -> list[str]:
@@ -183,10 +191,9 @@ def _warm_start_from(model: torch.nn.Module, source: Path, cfg: StageConfig) -> 
     info = folder.parent / "stage.json"
     if info.exists():
         was = json.loads(info.read_text())
-        for key, asked in (("prediction_type", cfg.target), ("residual_scale", cfg.residual)):
-            if was.get(key, asked) != asked:
-                raise ValueError(f"{info}: the source was trained with {key}={was[key]!r}, not {asked!r} "
-                                 f"(fix: pass --{key.replace('_', '-')} {was[key]})")
+        _refuse_other_target({"prediction_type": was.get("prediction_type", cfg.target),
+                              "residual_scale": was.get("residual_scale", cfg.residual)}, cfg,
+                             where=f"{info}: the source", fix=lambda key, value: f"pass --{key.replace('_', '-')} {value}")
     return warm_start(model, UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32))
 
 
@@ -234,13 +241,9 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
         was = saved.get("config", {})
-        trained = {"prediction_type": was.get("prediction_type") or "epsilon",
-                   "residual_scale": was.get("residual_scale", 0.0)}
-        asked = {"prediction_type": cfg.target, "residual_scale": cfg.residual}
-        for key in trained:
-            if trained[key] != asked[key]:
-                raise ValueError(f"{ckpt} was trained with {key}={trained[key]!r}, not {asked[key]!r} "
-                                 f"(fix: train into a fresh --out folder, or pass the original {key})")
+        _refuse_other_target({"prediction_type": was.get("prediction_type") or "epsilon",
+                              "residual_scale": was.get("residual_scale", 0.0)}, cfg, where=str(ckpt),
+                             fix=lambda key, _: f"train into a fresh --out folder, or pass the original {key}")
         print(f"resumed {cfg.stage} from {ckpt} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     elif init_from is not None:
         new = _warm_start_from(model, Path(init_from), cfg)

@@ -8,7 +8,7 @@ for "a photo of a {young|middle-aged|elderly} {profession}" (how much age the ba
     python scripts/base_age_probe.py --weights CASCADE [--n-train 22000] [--steps 3000] [--guidance 4]
 
 Prints JSON. Measured 2026-11-22 (candidate base 8,494 steps, guidance 4): held-out renders
-90.3%, base samples 80.6% (young 96%, middle-aged 62%, elderly 83%).
+88.9%, base samples 84.0% (young 93.8%, middle-aged 70.8%, elderly 87.5%).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from audit.labelers.world_train import render_pool
     from generator.api import load_builtin
+    from generator.cascade import from_uint8
     from generator.evaluate import probe_prompts
     from generator.world.vocab import AGE_GROUPS
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     size = pipe.base_unet.config.sample_size
     images, attrs = render_pool(args.n_train + args.n_eval, seed=args.seed, progress=False)
     y = torch.tensor([AGE_GROUPS.index(a) for a in attrs.age_group])
-    x = F.interpolate(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1, size=size, mode="area")
+    x = F.interpolate(from_uint8(images), size=size, mode="area")
     net = probe_net(size)
     opt = torch.optim.AdamW(net.parameters(), 2e-3)
     gen = torch.Generator().manual_seed(args.seed)
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ages = np.asarray(AGE_GROUPS)
     with torch.no_grad():
         held_out = net(x[args.n_train:]).argmax(1)
-        read = ages[net(torch.from_numpy(low).permute(0, 3, 1, 2).float() / 127.5 - 1).argmax(1).numpy()]
+        read = ages[net(from_uint8(low)).argmax(1).numpy()]
     asked = prompts.asked.to_numpy()
     print(json.dumps({
         "size": size, "guidance": args.guidance,

@@ -19,7 +19,6 @@ import json
 
 import numpy as np
 
-AGE_PROMPT_WORDS = {"young": "young", "adult": "middle-aged", "older": "elderly"}
 OTHER_AGE = {"young": "adult", "adult": "older", "older": "young"}
 
 
@@ -38,24 +37,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from audit.labelers.world import WorldLabeler
     from generator.api import load_builtin
-    from generator.cascade import upsample
+    from generator.cascade import from_uint8, to_uint8, upsample
     from generator.world.build import render_shard
+    from generator.world.captions import AGE_WORDS
     from generator.world.spec import load_spec
     from generator.world.vocab import AGE_GROUPS
 
     pipe = load_builtin(args.weights)
     labeler = WorldLabeler.from_pretrained()
     truth, images = render_shard(load_spec(), seed=args.seed, shard=0, count=args.n)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = from_uint8(images)
     low = F.interpolate(x, size=pipe.base_unet.config.sample_size, mode="area")
     ages = np.asarray(AGE_GROUPS)
 
     def read_age(batch: torch.Tensor) -> np.ndarray:
-        arr = ((batch.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-        return ages[labeler.predict_proba(arr)["age_group"].argmax(1)]
+        return ages[labeler.predict_proba(to_uint8(batch))["age_group"].argmax(1)]
 
     def super_resolve(named: np.ndarray) -> np.ndarray:
-        prompts = [f"a photo of a {AGE_PROMPT_WORDS[a]} {p}" for a, p in zip(named, truth.profession)]
+        prompts = [f"a photo of a {AGE_WORDS[a][0]} {p}" for a, p in zip(named, truth.profession)]
         states, mask = pipe.encode_prompts(prompts)
         with torch.no_grad():
             high = pipe._super_resolve(low, noise_level=args.noise_level, states=states, mask=mask,
