@@ -1,7 +1,7 @@
 """The built-in Imagen-style cascade, readable top to bottom.
 
     prompt ──frozen text encoder──▶ token states
-         ──base U-Net (16 px, classifier-free guidance, dynamic thresholding)──▶ 16 x 16
+         ──base U-Net (16 or 32 px, classifier-free guidance, dynamic thresholding)──▶ 16 or 32 px
          ──upsample + noise-conditioning augmentation──▶ SR U-Net (64 px) ──▶ 64 x 64 image
 
 Everything is a diffusers part: two ``UNet2DConditionModel`` and diffusers
@@ -33,7 +33,8 @@ from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncode
 __all__ = [
     "ImagenCascadePipeline", "UNetPreset", "BASE_PRESETS", "SR_PRESETS", "build_unet", "warm_start", "dynamic_threshold",
     "static_threshold", "noise_augment", "make_scheduler", "SCHEDULERS", "TRAIN_SCHEDULE", "PREDICTION_TYPES",
-    "predict_x0", "training_target", "blur_augment", "to_uint8", "from_uint8",
+    "predict_x0", "training_target", "blur_augment", "to_uint8", "from_uint8", "stage_patch", "stage_resolution",
+    "unet_forward",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -48,7 +49,9 @@ class UNetPreset:
     ``cross_attention`` is how many of the lowest-resolution blocks read the token states through
     cross-attention (the middle block always does); ``self_attention=False`` makes those blocks
     attend to the text only (Imagen's SR nets: text cross-attention without the quadratic
-    self-attention at high resolution).
+    self-attention at high resolution). ``patch > 1`` runs the U-Net on a space-to-depth view of
+    the image (``pixel_unshuffle``: a 32 px image as 16 x 16 x 12, as in Hoogeboom et al.'s simple
+    diffusion), so a 32 px base costs about what a 16 px one does; ``sample_size`` is the image's.
     """
 
     sample_size: int
@@ -57,11 +60,14 @@ class UNetPreset:
     in_channels: int = 3
     noise_level_input: bool = False  # SR: the augmentation level enters through a timestep embedding
     self_attention: bool = True
+    patch: int = 1
 
 
 BASE_PRESETS = {
     "base-16": UNetPreset(16, (32, 64, 128), cross_attention=2),
+    "base-32": UNetPreset(32, (32, 64, 128), cross_attention=2, patch=2),
     "tiny-16": UNetPreset(16, (16, 32, 32), cross_attention=2),
+    "tiny-32": UNetPreset(16 * 2, (16, 32, 32), cross_attention=2, patch=2),
 }
 SR_PRESETS = {
     "sr-64": UNetPreset(64, (16, 32, 64), cross_attention=0, in_channels=6, noise_level_input=True),
@@ -85,13 +91,15 @@ def build_unet(preset: UNetPreset, *, text_dim: int = 384) -> UNet2DConditionMod
     (16, 'CrossAttnDownBlock2D')
     """
     ch = preset.block_out_channels
-    n, k = len(ch), preset.cross_attention
+    n, k, p = len(ch), preset.cross_attention, preset.patch
     if not 0 <= k <= n:
         raise ValueError(f"cross_attention must be in [0, {n}], got {k}")
+    if p < 1 or preset.sample_size % p:
+        raise ValueError(f"patch must be a positive divisor of sample_size {preset.sample_size}, got {p}")
     down = ("DownBlock2D",) * (n - k) + ("CrossAttnDownBlock2D",) * k
     up = ("CrossAttnUpBlock2D",) * k + ("UpBlock2D",) * (n - k)
     return UNet2DConditionModel(
-        sample_size=preset.sample_size, in_channels=preset.in_channels, out_channels=3,
+        sample_size=preset.sample_size // p, in_channels=preset.in_channels * p * p, out_channels=3 * p * p,
         block_out_channels=ch, layers_per_block=1, down_block_types=down, up_block_types=up,
         cross_attention_dim=ch[-1], attention_head_dim=4, encoder_hid_dim=text_dim,
         addition_embed_type="text", norm_num_groups=min(16, ch[0]),
@@ -121,6 +129,7 @@ def warm_start(unet: UNet2DConditionModel, trained: UNet2DConditionModel) -> lis
     if not copied:
         raise ValueError("the trained U-Net shares no parameters with this one (fix: warm-start from the same "
                          "stage with a compatible preset)")
+    copied.update(_patch_expand(own, theirs, stage_patch(unet), stage_patch(trained)))
     unet.load_state_dict(copied, strict=False)
     new = sorted(k for k in own if k not in copied)
     with torch.no_grad():
@@ -129,6 +138,68 @@ def warm_start(unet: UNet2DConditionModel, trained: UNet2DConditionModel) -> lis
                 module.weight.zero_()
                 module.bias.zero_()
     return new
+
+
+def _patch_expand(own: dict, theirs: dict, patch: int, trained_patch: int, *, jitter: float = 0.3) -> dict:
+    """Stem and head of a patch-1 net widened for a patched one.
+
+    Each trained weight is shared by the ``patch ** 2`` pixels of a patch, plus a seeded
+    perturbation that sums to zero over the patch (``jitter`` times the weights' std): on a
+    patch-constant image the new net's patch means are exactly the trained net's output, and the
+    perturbation breaks the symmetry between the pixels of a patch, a stationary point that
+    plain copies would never leave (the within-patch part of the loss would get no gradient).
+    """
+    if trained_patch != 1 or patch == 1:
+        return {}
+    k = patch * patch
+    gen = torch.Generator().manual_seed(0)
+
+    def spread(w: torch.Tensor, dim: int) -> torch.Tensor:
+        wide = w.repeat_interleave(k, dim=dim)
+        shape = list(w.shape)
+        shape.insert(dim + 1, k)
+        noise = torch.randn(shape, generator=gen, dtype=w.dtype)
+        noise = (noise - noise.mean(dim + 1, keepdim=True)) * jitter * w.float().std()
+        return wide + noise.reshape(wide.shape)
+
+    out = {}
+    if "conv_in.weight" in own and theirs["conv_in.weight"].shape[1] * k == own["conv_in.weight"].shape[1]:
+        out["conv_in.weight"] = spread(theirs["conv_in.weight"] / k, 1)
+    if "conv_out.weight" in own and theirs["conv_out.weight"].shape[0] * k == own["conv_out.weight"].shape[0]:
+        out["conv_out.weight"] = spread(theirs["conv_out.weight"], 0)
+        out["conv_out.bias"] = theirs["conv_out.bias"].repeat_interleave(k, dim=0)
+    return out
+
+
+def stage_patch(unet: UNet2DConditionModel) -> int:
+    """The space-to-depth patch of a U-Net built by :func:`build_unet` (1 = plain pixels).
+
+    Examples
+    --------
+    >>> stage_patch(build_unet(BASE_PRESETS["tiny-32"])), stage_resolution(build_unet(BASE_PRESETS["tiny-32"]))
+    (2, 32)
+    """
+    return math.isqrt(unet.config.out_channels // 3)
+
+
+def stage_resolution(unet: UNet2DConditionModel) -> int:
+    """The image size a U-Net's stage produces: its ``sample_size`` times its patch."""
+    return unet.config.sample_size * stage_patch(unet)
+
+
+def unet_forward(unet: UNet2DConditionModel, x: torch.Tensor, t, **kwargs) -> torch.Tensor:
+    """Call a U-Net on images ``x``, folding them into patches and back when the net is patched.
+
+    Examples
+    --------
+    >>> unet = build_unet(BASE_PRESETS["tiny-32"])
+    >>> unet_forward(unet, torch.zeros(1, 3, 32, 32), 10, encoder_hidden_states=torch.zeros(1, 4, 384)).shape
+    torch.Size([1, 3, 32, 32])
+    """
+    p = stage_patch(unet)
+    if p == 1:
+        return unet(x, t, **kwargs).sample
+    return F.pixel_shuffle(unet(F.pixel_unshuffle(x, p), t, **kwargs).sample, p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +379,7 @@ def upsample(low_res: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class ImagenCascadePipeline(DiffusionPipeline):
-    """Text-to-image cascade: frozen text encoder, 16 px base, 64 px super-resolution.
+    """Text-to-image cascade: frozen text encoder, 16 or 32 px base, 64 px super-resolution.
 
     Parameters
     ----------
@@ -406,7 +477,8 @@ class ImagenCascadePipeline(DiffusionPipeline):
             kwargs = {}
             if extra is not None:
                 kwargs["class_labels"] = extra["level"].repeat(2 if cfg else 1)
-            out = unet(inp, t, encoder_hidden_states=cond_states, encoder_attention_mask=cond_mask, **kwargs).sample
+            out = unet_forward(unet, inp, t, encoder_hidden_states=cond_states, encoder_attention_mask=cond_mask,
+                               **kwargs)
             if cfg:  # guidance is linear in the output, so it is the same on epsilon or v
                 out_u, out_c = out.chunk(2)
                 out = out_u + guidance * (out_c - out_u)
@@ -472,7 +544,7 @@ class ImagenCascadePipeline(DiffusionPipeline):
             if len(generators) != n:
                 raise ValueError(f"got {len(generators)} generators for {n} prompts; pass one per prompt")
         states, mask = self.encode_prompts(prompts)
-        base_size = self.base_unet.config.sample_size
+        base_size = stage_resolution(self.base_unet)
         sr_size = self.sr_unet.config.sample_size
         low = self._denoise(self.base_unet, shape=(n, 3, base_size, base_size), states=states, mask=mask,
                             steps=num_inference_steps, guidance=guidance_scale, thresholding=thresholding,

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
+    stage_resolution, unet_forward,
     blur_augment, from_uint8, training_target, upsample, warm_start,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
@@ -140,6 +141,7 @@ class StageConfig:
     residual_scale: float | None = None  # SR: > 0 diffuses (image - upsampled low-res) * scale; None: 2 (sr), 0 (base)
     cond_blur: float = 0.0    # SR: share of low-res inputs blurred (blur_augment), sigma ~ U(cond_blur_sigma)
     cond_blur_sigma: tuple[float, float] = (0.3, 1.2)
+    low_res: int = 16         # SR: the base stage's resolution its input is downsampled to
 
     @property
     def target(self) -> str:
@@ -267,8 +269,8 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
             shutil.rmtree(final)
         tmp.rename(final)
         atomic_write_bytes(stage_dir / "stage.json", json.dumps({"prediction_type": cfg.target, "step": state["step"],
-                                                                 "preset": cfg.preset,
-                                                                 "residual_scale": cfg.residual}).encode())
+                                                                 "preset": cfg.preset, "residual_scale": cfg.residual,
+                                                                 "low_res": cfg.low_res}).encode())
 
     n = len(data.images)
     budget = math.inf if minutes is None else minutes * 60
@@ -284,11 +286,11 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         x, states, masks = _batch(data, idx, cfg, gen)
         kwargs = {}
         if cfg.stage == "base":
-            size = model.config.sample_size
+            size = stage_resolution(model)
             x0 = F.interpolate(x, size=(size, size), mode="area")
             model_extra = None
         else:
-            low = F.interpolate(x, size=(16, 16), mode="area")
+            low = F.interpolate(x, size=(cfg.low_res, cfg.low_res), mode="area")
             if cfg.cond_blur > 0:
                 lo, hi = cfg.cond_blur_sigma
                 sigma = lo + (hi - lo) * torch.rand(cfg.batch_size, generator=gen)
@@ -309,7 +311,7 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
         inp = xt if model_extra is None else torch.cat([xt, model_extra], dim=1)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (state["step"] + 1) / cfg.warmup)
-        pred = model(inp, t, encoder_hidden_states=states, encoder_attention_mask=masks, **kwargs).sample
+        pred = unet_forward(model, inp, t, encoder_hidden_states=states, encoder_attention_mask=masks, **kwargs)
         loss = F.mse_loss(pred, training_target(x0, noise, alphas[t].view(-1, 1, 1, 1), cfg.target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -349,6 +351,10 @@ def assemble_pipeline(train_dir: str | Path, *, out: str | Path, encoder: str = 
             raise FileNotFoundError(f"{folder}: no trained {stage} U-Net (fix: run `imagen-audit train generator "
                                     f"--stage {stage} --out {train_dir}` first)")
         units[stage] = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    trained_on, base_res = stages["sr"].get("low_res", 16), stage_resolution(units["base"])
+    if trained_on != base_res:
+        raise ValueError(f"{train_dir / 'sr'}: the SR stage was trained on {trained_on} px inputs but the base makes "
+                         f"{base_res} px images (fix: train the SR with --low-res {base_res})")
     meta = train_dir / "cache" / "meta.json"
     random_init = bool(json.loads(meta.read_text()).get("random_encoder", False)) if meta.exists() else False
     pipe = ImagenCascadePipeline(base_unet=units["base"], sr_unet=units["sr"], text_encoder_name=encoder,

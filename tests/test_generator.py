@@ -288,6 +288,49 @@ def test_training_warm_starts_from_a_trained_stage(tmp_path):
         train_stage(data, out=tmp_path / "d", cfg=text, steps=1, progress=False, init_from=tmp_path)
 
 
+def test_patched_base_warm_starts_as_the_16px_net_on_pooled_images():
+    import torch.nn.functional as F
+
+    from generator.cascade import stage_patch, stage_resolution, unet_forward
+
+    torch.manual_seed(0)
+    old, new = build_unet(BASE_PRESETS["tiny-16"]), build_unet(BASE_PRESETS["tiny-32"])
+    assert (stage_patch(new), stage_resolution(new), new.config.sample_size) == (2, 32, 16)
+    assert (stage_patch(old), stage_resolution(old)) == (1, 16)
+    assert warm_start(new, old) == []               # stem and head widened, nothing left untrained
+    x, states = torch.randn(2, 3, 16, 16), torch.randn(2, 24, 384)
+    with torch.no_grad():
+        a = unet_forward(old, x, 400, encoder_hidden_states=states)
+        b = unet_forward(new, F.interpolate(x, scale_factor=2, mode="nearest"), 400, encoder_hidden_states=states)
+    assert b.shape == (2, 3, 32, 32)
+    torch.testing.assert_close(F.avg_pool2d(b, 2), a, atol=1e-4, rtol=0)        # patch means: the 16 px net
+    within = (b - F.interpolate(a, scale_factor=2, mode="nearest")).abs().mean()
+    assert within > 1e-3                             # but the pixels of a patch differ: symmetry broken
+    with pytest.raises(ValueError, match="positive divisor"):
+        build_unet(UNetPreset(30, (8, 16), cross_attention=1, patch=4))
+
+
+def test_32px_base_trains_with_a_32px_sr_and_mismatches_are_refused(tmp_path):
+    from generator.train import StageConfig, assemble_pipeline, train_stage
+
+    data = _random_training_data(8)
+    train_stage(data, out=tmp_path / "a", cfg=StageConfig(stage="base", preset="tiny-16", batch_size=2), steps=1,
+                progress=False)
+    base32 = StageConfig(stage="base", preset="tiny-32", batch_size=2, warmup=2)
+    train_stage(data, out=tmp_path / "b", cfg=base32, steps=2, progress=False, init_from=tmp_path / "a" / "base")
+    sr16 = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=2, crop=16)
+    train_stage(data, out=tmp_path / "b", cfg=sr16, steps=1, progress=False)
+    with pytest.raises(ValueError, match="--low-res 32"):         # an SR trained on 16 px inputs
+        assemble_pipeline(tmp_path / "b", out=tmp_path / "bad")
+    shutil.rmtree(tmp_path / "b" / "sr")
+    sr32 = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=2, crop=16, low_res=32)
+    train_stage(data, out=tmp_path / "b", cfg=sr32, steps=1, progress=False)
+    assert json.loads((tmp_path / "b" / "sr" / "stage.json").read_text())["low_res"] == 32
+    pipe = ImagenCascadePipeline.from_pretrained(assemble_pipeline(tmp_path / "b", out=tmp_path / "pipe"))
+    out, low = pipe(["a nurse"], num_inference_steps=2, sr_steps=1, output_type="np", return_low_res=True)
+    assert out.images.shape == (1, 64, 64, 3) and low.shape == (1, 32, 32, 3)
+
+
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
 def test_prediction_types_recover_x0(kind):
     g = torch.Generator().manual_seed(0)

@@ -30,8 +30,12 @@ def _labeler(args: argparse.Namespace) -> int:
 GENERATOR_EPILOG = """examples:
   imagen-audit train generator --data runs/world --stage base --out runs/train --minutes 40
   imagen-audit train generator --data runs/world --stage sr --out runs/train --minutes 40
-  imagen-audit train generator --data runs/world --stage sr --preset sr-64-text \
+  imagen-audit train generator --data runs/world --stage sr --preset sr-64-text \\
       --init-from runs/train/sr --out runs/train-text --minutes 90 --lr 5e-4
+  imagen-audit train generator --data runs/world --stage base --preset base-32 \\
+      --init-from runs/train/base --out runs/train32 --minutes 90 --lr 5e-4
+  imagen-audit train generator --data runs/world --stage sr --low-res 32 \\
+      --init-from runs/train/sr --out runs/train32 --minutes 30 --lr 5e-4
   imagen-audit train generator --assemble --out runs/train --export data/weights/imagen-world
 
 Captions are encoded once by the frozen text encoder (cached under OUT/cache).
@@ -72,7 +76,7 @@ def _generator(args: argparse.Namespace) -> int:
         args.minutes = 40.0
     cfg = StageConfig(stage=args.stage, preset=preset, batch_size=args.batch_size, lr=args.lr,
                       prediction_type=args.prediction_type, residual_scale=args.residual_scale,
-                      cond_blur=args.cond_blur)
+                      cond_blur=args.cond_blur, low_res=args.low_res)
     try:
         result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, steps=args.steps, seed=args.seed,
                              checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
@@ -114,7 +118,8 @@ def register(sub) -> None:
     gen.add_argument("--random-encoder", action="store_true",
                      help="ablation control: a randomly initialised encoder of the same shape (still frozen)")
     gen.add_argument("--preset", default=None,
-                     help="U-Net preset: base-16, tiny-16 (base); sr-64, sr-64-text, tiny-sr-64, tiny-sr-64-text (sr)")
+                     help="U-Net preset: base-16, base-32 (32 px as 16 x 16 x 12 patches), tiny-16, tiny-32 (base); "
+                          "sr-64, sr-64-text, tiny-sr-64, tiny-sr-64-text (sr)")
     gen.add_argument("--init-from", default=None, metavar="STAGE_DIR",
                      help="warm-start a fresh run from a trained stage folder (e.g. OLD_OUT/sr); new attention "
                           "layers start as identities")
@@ -126,6 +131,8 @@ def register(sub) -> None:
     gen.add_argument("--cond-blur", type=float, default=0.0, metavar="P",
                      help="sr: blur this share of low-res inputs (blur-conditioning augmentation, sigma 0.3-1.2 "
                           "low-res px) so the SR net draws fine detail from the text (default 0)")
+    gen.add_argument("--low-res", type=int, choices=(16, 32), default=16,
+                     help="sr: the base resolution the SR input is downsampled to (32 for a base-32 base; default 16)")
     gen.add_argument("--batch-size", type=int, default=64)
     gen.add_argument("--lr", type=float, default=1e-3)
     gen.add_argument("--max-items", type=int, default=None, help="use at most this many samples")
