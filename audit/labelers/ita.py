@@ -1,6 +1,6 @@
 """ITA skin-tone labeler: model-free colorimetry (YCrCb skin mask, CIELAB, ITA, Monk scale).
 
-Pipeline for a batch, vectorised across all pixels of all images at once:
+Pipeline for a batch, vectorised across the pixels of up to 64 images at a time:
 
 1. optional face restriction: the largest OpenCV Haar-cascade face of each
    image (its inner part); images without a detected face use the whole image
@@ -8,7 +8,9 @@ Pipeline for a batch, vectorised across all pixels of all images at once:
    (16,384) are measured on a strided grid of their pixels (:func:`subsample`);
 2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
    the lightest and darkest Monk tones (the rule HEIM's metric uses,
-   ``R - G > 15, Cr > 135, Y > 80, ...``, rejects the MST 1-3 and 8-10 swatches);
+   ``R - G > 15, Cr > 135, Y > 80, ...``, rejects the MST 1-3 and 8-10 swatches),
+   read with each pixel's vote (below) from one table of all 2 ** 24 colours
+   built once per rule;
 3. per image, the median skin colour (exact R, G, B medians of the skin
    pixels, from per-image histograms) converted to CIELAB (D65);
 4. ITA = arctan((L* - 50) / b*) * 180 / pi, mapped to the six ITA categories
@@ -28,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -292,66 +294,119 @@ def skin_mask(rgb: np.ndarray, *, rule: SkinRule = SkinRule()) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 def _hist_median(hist: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Exact medians from ``(..., n, 256)`` histograms of uint8 values with ``counts`` ``(n,)`` values each.
+    """Exact medians ``(n, c)`` of ``(n, c, 256)`` float32 histograms of uint8 values, ``counts`` ``(n,)`` values each.
 
     The mean of the two middle values for even counts, so it equals
     :func:`statistics.median` of each image's values (128 for an empty histogram).
     """
-    cum = hist.cumsum(-1)
-    # the k-th smallest value (0-based) is the first bin whose cumulative count exceeds k
-    lo = (cum > ((counts - 1) // 2)[:, None]).argmax(-1)
-    hi = np.where(counts > 0, (cum > (counts // 2)[:, None]).argmax(-1), 256)
-    return (lo + hi) / 2.0
+    import cv2
+
+    n, c, bins = hist.shape
+    # one running count through all the histograms: float64 (exact below 2 ** 53), 2x faster than np.cumsum
+    cum = cv2.integral(np.ascontiguousarray(hist, dtype=np.float32).reshape(1, -1), sdepth=cv2.CV_64F)[1]
+    base = cum[:-1:bins]  # count before each histogram
+    cnt = np.repeat(counts, c)
+    start = np.arange(n * c) * bins
+
+    def kth(k: np.ndarray) -> np.ndarray:
+        # the k-th smallest value (0-based) is the first bin whose running count exceeds base + k
+        return np.searchsorted(cum, base + k, side="right") - 1 - start
+
+    med = np.where(cnt > 0, (kth((cnt - 1) // 2) + kth(cnt // 2)) / 2.0, 128.0)
+    return med.reshape(n, c)
 
 
-def _group_histograms(px: np.ndarray, cls: np.ndarray, counts: np.ndarray, n_cls: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image histograms of the R, G, B values ``(3, n, 256)`` and of ``cls`` ``(n, n_cls)``.
+_NOT_SKIN = 255  # the class of colours that are not skin
 
-    ``px`` holds the skin pixels of all images one image after another. Each
-    chunk of <= 256 images is one OpenCV ``calcHist`` over (image index,
-    value): an 8-bit SIMD kernel, 4x faster than ``np.bincount`` on the same data.
+
+@lru_cache(maxsize=4)
+def _colour_lut(rule: SkinRule, match: str) -> np.ndarray:
+    """Per 24-bit colour ``R | G << 8 | B << 16``: its pixel-vote class (:func:`_vote_lut`) if skin, else 255.
+
+    One lookup per pixel then gives both the skin mask and the vote (2x
+    faster than the OpenCV mask and the 6-bit vote code per pixel). The 16 MB
+    table is built once per ``(rule, match)`` (~0.3 s) by the exact OpenCV
+    rule (:func:`_skin_flat`) on every colour.
+    """
+    cells = _vote_lut(match).reshape(64, 64, 64).transpose(2, 1, 0)  # [B >> 2, G >> 2, R >> 2]
+    lut = np.repeat(np.repeat(np.repeat(cells, 4, 0), 4, 1), 4, 2).ravel()  # [B, G, R]
+    step = 1 << 20
+    for s in range(0, 1 << 24, step):
+        rgb = np.arange(s, s + step, dtype="<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+        lut[s:s + step][~_skin_flat(np.ascontiguousarray(rgb), rule)] = _NOT_SKIN
+    lut.flags.writeable = False  # shared by every caller
+    return lut
+
+
+def _pixel_sets(pixels: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The pixel sets as uint8 arrays and the number of pixels of each.
+
+    When all share one ``(H, W, 3)`` shape they are kept as they are (a chunk
+    of them is then one ``np.concatenate``, strided views such as
+    :func:`subsample`'s without a copy of their own), else made ``(P_i, 3)``.
+    """
+    sets = [np.asarray(p, dtype=np.uint8) for p in pixels]
+    shapes = {p.shape for p in sets}
+    shape = next(iter(shapes)) if len(shapes) == 1 else ()
+    if len(shape) == 3 and shape[2] == 3 and min(shape) > 0:
+        return sets, np.full(len(sets), shape[0] * shape[1], dtype=np.int64)
+    sets = [p.reshape(-1, 3) for p in sets]
+    return sets, np.array([len(p) for p in sets], dtype=np.int64)
+
+
+def _chunks(sizes: np.ndarray, *, budget: int = 1 << 18, most: int = 64) -> list[tuple[int, int]]:
+    """Consecutive image ranges ``[s, e)`` of at most ``most`` images and ``budget`` pixels (or one image)."""
+    ends = np.cumsum(sizes)
+    n, s, out = len(sizes), 0, []
+    while s < n:
+        e = int(np.searchsorted(ends, ends[s] - sizes[s] + budget, side="right"))
+        e = min(max(e, s + 1), s + most, n)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def _segment_counts(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Number of True values of ``mask`` in each consecutive segment of ``sizes`` values."""
+    import cv2
+
+    if len(sizes) and sizes[0] > 0 and (sizes == sizes[0]).all():
+        return cv2.reduce(mask.view(np.uint8).reshape(len(sizes), -1), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    ends = np.cumsum(sizes)
+    return np.array([np.count_nonzero(mask[e - k:e]) for e, k in zip(ends.tolist(), sizes.tolist())], dtype=np.int64)
+
+
+#: Per image ``i`` of a chunk, the histogram rows of its R, G, B and class bytes: ``4 i, 4 i + 1, 4 i + 2, 4 i + 3``.
+_HIST_ROWS = (np.arange(0, 256, 4, dtype="<u4") * 0x01010101 + 0x03020100).astype("<u4")
+
+
+def _measure_chunk(px: np.ndarray, sizes: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skin-pixel counts ``(m,)``, median skin colours ``(m, 3)`` and pixel votes ``(m, 60)`` of ``m <= 64`` images.
+
+    ``px`` ``(P, 3)`` holds the images' pixels, ``sizes`` how many each.
+    OpenCV makes them RGBA words ``R | G << 8 | B << 16 | 255 << 24``: as
+    int32 that is the colour minus ``2 ** 24``, so ``lut.take`` reads the
+    colour's entry of :func:`_colour_lut` (a negative index counts from the
+    end). The class goes into the alpha byte and the skin words are kept.
+    The R, G, B and class histograms of all ``m`` images are one OpenCV
+    ``calcHist`` over (histogram row, byte): an 8-bit kernel, 4x faster than
+    ``np.bincount``, and consecutive bytes fall in different rows, so its
+    counter updates do not wait on each other.
     """
     import cv2
 
-    n = len(counts)
-    rgb = np.zeros((3, n, 256), np.int64)
-    votes = np.zeros((n, n_cls), np.int64)
-    offs = np.concatenate([[0], np.cumsum(counts)])
-    for s in range(0, n, 256):
-        e = min(n, s + 256)
-        a, b, m = int(offs[s]), int(offs[e]), e - s
-        if b == a:
-            continue
-        g = np.repeat(np.arange(m, dtype=np.uint8), counts[s:e]).reshape(1, -1)
-        img = px[a:b].reshape(1, -1, 3)
-        for c in range(3):
-            rgb[c, s:e] = np.rint(cv2.calcHist([g, img], [0, 1 + c], None, [m, 256], [0, m, 0, 256]))
-        votes[s:e] = np.rint(cv2.calcHist([g, cls[a:b].reshape(1, -1)], [0, 1], None, [m, n_cls], [0, m, 0, n_cls]))
-    return rgb, votes
-
-
-def _rows(px: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``px[mask]`` of ``(P, 3)`` uint8 pixels, 2x faster: one 3-byte record per pixel instead of 3 bytes."""
-    px = np.ascontiguousarray(px)
-    return px.view(np.dtype((np.void, 3))).ravel()[mask].view(np.uint8).reshape(-1, 3)
-
-
-_SHIFT2 = (np.arange(256) >> 2).astype(np.uint8)
-
-
-def _vote_code(px: np.ndarray) -> np.ndarray:
-    """Index into :func:`_vote_lut` of ``(P, 3)`` uint8 pixels: ``(R >> 2) << 12 | (G >> 2) << 6 | B >> 2``."""
-    import cv2
-
-    if len(px) == 0:
-        return np.zeros(0, np.int32)
-    r, g, b = (c.ravel() for c in cv2.split(cv2.LUT(px.reshape(1, -1, 3), _SHIFT2)))
-    code = r.astype(np.int32)
-    code <<= 6
-    code |= g
-    code <<= 6
-    code |= b
-    return code
+    m = len(sizes)
+    rgba = cv2.cvtColor(px.reshape(1, -1, 3), cv2.COLOR_RGB2RGBA).reshape(-1, 4)
+    cls = lut.take(rgba.view("<i4").ravel())
+    mask = cls != _NOT_SKIN
+    counts = _segment_counts(mask, sizes)
+    rgba[:, 3] = cls
+    skin = rgba.view("<u4").ravel()[mask].view(np.uint8).reshape(1, -1)  # R, G, B, class of each skin pixel
+    hist = np.zeros((m, 4, 256), np.float32)
+    if skin.size:
+        rows = np.repeat(_HIST_ROWS[:m], counts).view(np.uint8).reshape(1, -1)
+        hist[:] = cv2.calcHist([rows, skin], [0, 1], None, [4 * m, 256], [0, 4 * m, 0, 256]).reshape(m, 4, 256)
+    return counts, _hist_median(hist[:, :3], counts), np.rint(hist[:, 3, :60]).astype(np.int64)
 
 
 def measure_skin(
@@ -359,10 +414,11 @@ def measure_skin(
 ) -> pd.DataFrame:
     """Skin statistics of a batch of pixel sets (one ``(..., 3)`` uint8 array per image).
 
-    All pixels of all images are processed together: one skin mask, per-image
-    histograms of the skin pixels' R, G, B (for the median colour) and of their
-    own nearest Monk tone / ITA category (pixel votes, from a 6-bit-per-channel
-    lookup table), then CIELAB, ITA and the Monk tone of each median colour.
+    Chunks of up to 64 images are processed together (:func:`_measure_chunk`):
+    each pixel's skin flag and own nearest Monk tone / ITA category (pixel
+    vote, from a 6-bit-per-channel lookup table) in one lookup, per-image
+    histograms of the skin pixels' R, G, B (for the median colour) and votes;
+    then CIELAB, ITA and the Monk tone of each median colour.
 
     Returns
     -------
@@ -380,20 +436,12 @@ def measure_skin(
     5
     """
     n = len(pixels)
-    flat = [np.asarray(p, dtype=np.uint8).reshape(-1, 3) for p in pixels]
-    sizes = np.array([len(f) for f in flat], dtype=np.int64)
-    allpx = np.concatenate(flat) if n else np.zeros((0, 3), np.uint8)
-    mask = _skin_flat(allpx, rule) if len(allpx) else np.zeros(0, bool)
-    ends = np.cumsum(sizes)
-    if n and (sizes == sizes[0]).all():
-        counts = np.count_nonzero(mask.reshape(n, -1), axis=1).astype(np.int64)
-    else:
-        counts = np.array([np.count_nonzero(mask[e - k:e]) for e, k in zip(ends.tolist(), sizes.tolist())],
-                          dtype=np.int64)
-    px = _rows(allpx, mask)
-    cls = _vote_lut(match)[_vote_code(px)]
-    hist, votes = _group_histograms(px, cls, counts, 60)
-    med = _hist_median(hist, counts).T
+    sets, sizes = _pixel_sets(pixels)
+    lut = _colour_lut(rule, match)
+    counts, med, votes = np.zeros(n, np.int64), np.zeros((n, 3)), np.zeros((n, 60), np.int64)
+    for s, e in _chunks(sizes):
+        px = np.concatenate(sets[s:e]).reshape(-1, 3)  # chunk by chunk: the pixels stay in the CPU cache
+        counts[s:e], med[s:e], votes[s:e] = _measure_chunk(px, sizes[s:e], lut)
     votes = votes.reshape(n, 10, 6)
     has = counts > 0
     lab = srgb_to_lab(med / 255.0).astype(np.float64)
@@ -425,11 +473,31 @@ def subsample(rgb: np.ndarray, *, max_pixels: int) -> np.ndarray:
     >>> subsample(np.zeros((64, 64, 3), np.uint8), max_pixels=128 * 128).shape
     (64, 64, 3)
     """
-    h, w = rgb.shape[:2]
+    k = _stride(*rgb.shape[:2], max_pixels)
+    return rgb if k == 1 else rgb[::k, ::k]
+
+
+def _stride(h: int, w: int, max_pixels: int) -> int:
+    """The smallest ``k`` whose every-``k``-th-row-and-column grid of ``h x w`` has at most ``max_pixels`` pixels."""
     k = max(1, math.isqrt(h * w // max_pixels))
     while -(-h // k) * -(-w // k) > max_pixels:
         k += 1
-    return rgb if k == 1 else rgb[::k, ::k]
+    return k
+
+
+def _one_rgb_shape(images: Sequence[Any]) -> tuple[int, int] | None:
+    """``(H, W)`` when every image is a non-empty ``(H, W, 3)`` uint8 array of that one shape, else None.
+
+    :func:`~audit.labelers.base.to_rgb_uint8` keeps the pixels of such arrays
+    as they are, so a batch of them can skip the per-image normalisation.
+    """
+    first = images[0] if len(images) else None
+    if not isinstance(first, np.ndarray) or first.ndim != 3 or first.shape[2] != 3 or first.size == 0:
+        return None
+    shape, u8 = first.shape, np.dtype(np.uint8)
+    if all(isinstance(im, np.ndarray) and im.dtype == u8 and im.shape == shape for im in images):
+        return shape[:2]
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -546,12 +614,20 @@ class ITALabeler:
         ['no_skin', 'no_skin', 'no_skin', 'no_skin', 'whole_image']
         """
         check_batch(images, image_ids)
-        rgbs = [to_rgb_uint8(im) for im in images]
-        pixels, region_names = self.regions(rgbs)
-        if self.max_pixels is not None:
-            pixels = [subsample(p, max_pixels=self.max_pixels) for p in pixels]
+        pixels, region_names = self._pixels(images)
         stats = measure_skin(pixels, rule=self.rule, match=self.match)
         return self._frame([str(i) for i in image_ids], stats, region_names)
+
+    def _pixels(self, images: Sequence[Any]) -> tuple[Sequence[np.ndarray], list[str]]:
+        """The pixels each image is measured on (its region, :func:`subsample`-d) and the region names."""
+        shape = None if self.faces else _one_rgb_shape(images)
+        if shape is not None:  # uint8 RGB images of one shape: one stride, no per-image normalisation
+            k = 1 if self.max_pixels is None else _stride(*shape, self.max_pixels)
+            return (images if k == 1 else [im[::k, ::k] for im in images]), ["whole_image"] * len(images)
+        pixels, names = self.regions([to_rgb_uint8(im) for im in images])
+        if self.max_pixels is not None:
+            pixels = [subsample(p, max_pixels=self.max_pixels) for p in pixels]
+        return pixels, names
 
     def _frame(self, ids: list[str], st: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
         """The labels table of a measured batch, built column-wise (no per-row Python objects)."""
@@ -572,7 +648,7 @@ class ITALabeler:
         nan = np.full(n, np.nan)
         values = np.stack([
             _MST_NAMES[mst], np.array(_GROUPS)[gidx], _ITA_NAMES[cidx],
-            np.char.mod("%.1f", np.nan_to_num(ita)), np.asarray(regions),
+            _tenths(np.nan_to_num(ita)), np.asarray(regions),
         ], axis=1).astype(object)
         conf = np.stack([mv[rows, mst - 1], gv[rows, gidx], cv[rows, cidx], nan, nan], axis=1)
         score = np.stack([ita, nan, ita, ita, nan], axis=1)
@@ -604,9 +680,69 @@ class ITALabeler:
 
 
 def _probs_json(names: list[str], p: np.ndarray) -> np.ndarray:
-    """One JSON object string per row of ``p`` (``{"name": prob, ...}``)."""
-    fmt = "{{" + ", ".join(f'"{k}": {{:.6f}}' for k in names) + "}}\n"
-    text = (fmt * len(p)).format(*p.ravel().tolist())  # one format call for the whole batch
+    """One JSON object string per row of ``p`` (``{"name": prob, ...}``, each prob as ``"{:.6f}"`` formats it).
+
+    Probabilities in [0, 9.999999) are 8 characters each, so the text of the
+    whole batch is one byte array filled column-wise from a row template
+    (20x faster than formatting each float); other values go through
+    ``str.format``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    chars = _fixed6(p)
+    if chars is None or len(p) == 0:
+        fmt = "{{" + ", ".join(f'"{k}": {{:.6f}}' for k in names) + "}}\n"
+        text = (fmt * len(p)).format(*p.ravel().tolist())  # one format call for the whole batch
+    else:
+        pieces = [f'{{"{names[0]}": '.encode()] + [f', "{k}": '.encode() for k in names[1:]] + [b"}\n"]
+        template = np.frombuffer(b"".join(piece + b"01234567" for piece in pieces)[:-8], dtype=np.uint8)
+        at = np.cumsum([len(piece) + 8 for piece in pieces[:-1]]) - 8  # where each value starts
+        rows = np.empty((len(p), len(template)), np.uint8)
+        rows[:] = template
+        rows[:, (at[:, None] + np.arange(8)).ravel()] = chars.reshape(len(p), -1)
+        text = rows.tobytes().decode()
     out = np.empty(len(p), dtype=object)
     out[:] = text.split("\n")[:-1]
     return out
+
+
+def _tenths(x: np.ndarray) -> np.ndarray:
+    """``"%.1f" % v`` of each value of ``x`` (object array), from a table of the strings of -180.0 .. 180.0.
+
+    ``rint(10 v)`` is the correctly rounded figure unless ``10 v`` lies within
+    rounding error of a half; those values, negative zeros and values
+    outside the table are formatted by Python.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # inf and nan go to Python
+        y = x * 10.0
+        q = np.rint(y)
+        python = ~(np.abs(q) <= 1800) | (np.abs(y - np.floor(y) - 0.5) < 1e-9) | ((q == 0) & np.signbit(x))
+    out = _TENTHS.take(np.where(python, 0, q).astype(np.int64) + 1800)
+    for i in np.flatnonzero(python):
+        out[i] = "%.1f" % x[i]
+    return out
+
+
+_TENTHS = np.array(["%.1f" % (k / 10) for k in range(-1800, 1801)], dtype=object)
+_DIGITS3 = np.array([list(f"{i:03d}".encode()) for i in range(1000)], dtype=np.uint8)  # "000" .. "999"
+
+
+def _fixed6(p: np.ndarray) -> np.ndarray | None:
+    """ASCII ``"d.dddddd"`` ``(..., 8)`` of values in [0, 9.999999), as ``"{:.6f}".format``; None for others.
+
+    ``rint(p * 1e6)`` is the correctly rounded figure unless ``p * 1e6`` lies
+    within rounding error of a half (a tie, such as 1 / 128); those few
+    values are formatted by Python.
+    """
+    if p.size and not (np.isfinite(p).all() and (p >= 0).all() and (p < 9.999999).all() and not np.signbit(p).any()):
+        return None
+    y = p * 1e6
+    units, micro = np.divmod(np.rint(y).astype(np.int64), 1000000)
+    chars = np.empty(p.shape + (8,), np.uint8)
+    chars[..., 0] = units + ord("0")
+    chars[..., 1] = ord(".")
+    chars[..., 2:5] = _DIGITS3.take(micro // 1000, axis=0)
+    chars[..., 5:] = _DIGITS3.take(micro % 1000, axis=0)
+    near_tie = np.abs(y - np.floor(y) - 0.5) < 1e-8  # the error of p * 1e6 is below 2e-9
+    for i in zip(*np.nonzero(near_tie)):
+        chars[i] = np.frombuffer(f"{p[i]:.6f}".encode(), dtype=np.uint8)
+    return chars
