@@ -193,7 +193,10 @@ def _warm_start_from(model: torch.nn.Module, source: Path, cfg: StageConfig) -> 
     info = folder.parent / "stage.json"
     if info.exists():
         was = json.loads(info.read_text())
-        _refuse_other_target({"prediction_type": was.get("prediction_type", cfg.target),
+        # an explicitly asked prediction type may differ: a deliberate switch (e.g. an epsilon net
+        # fine-tuned to v-prediction, which keeps few-step x0 estimates stable at the noisiest steps)
+        kept = cfg.target if cfg.prediction_type is not None else was.get("prediction_type", cfg.target)
+        _refuse_other_target({"prediction_type": kept,
                               "residual_scale": was.get("residual_scale", cfg.residual)}, cfg,
                              where=f"{info}: the source", fix=lambda key, value: f"pass --{key.replace('_', '-')} {value}")
     return warm_start(model, UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32))

@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from audit.labelers.world_train import render_pool
     from generator.api import load_builtin
-    from generator.cascade import from_uint8
+    from generator.cascade import from_uint8, stage_resolution
     from generator.evaluate import probe_prompts
     from generator.world.vocab import AGE_GROUPS
 
     torch.manual_seed(args.seed)
     pipe = load_builtin(args.weights)
-    size = pipe.base_unet.config.sample_size
+    size = stage_resolution(pipe.base_unet)
     images, attrs = render_pool(args.n_train + args.n_eval, seed=args.seed, progress=False)
     y = torch.tensor([AGE_GROUPS.index(a) for a in attrs.age_group])
     x = F.interpolate(from_uint8(images), size=size, mode="area")

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from audit.labelers.world import WorldLabeler
     from generator.api import load_builtin
-    from generator.cascade import from_uint8, to_uint8, upsample
+    from generator.cascade import from_uint8, stage_resolution, to_uint8, upsample
     from generator.world.build import render_shard
     from generator.world.captions import AGE_WORDS
     from generator.world.spec import load_spec
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     labeler = WorldLabeler.from_pretrained()
     truth, images = render_shard(load_spec(), seed=args.seed, shard=0, count=args.n)
     x = from_uint8(images)
-    low = F.interpolate(x, size=pipe.base_unet.config.sample_size, mode="area")
+    low = F.interpolate(x, size=stage_resolution(pipe.base_unet), mode="area")
     ages = np.asarray(AGE_GROUPS)
 
     def read_age(batch: torch.Tensor) -> np.ndarray:

@@ -282,8 +282,14 @@ def test_training_warm_starts_from_a_trained_stage(tmp_path):
                        init_from=tmp_path / "a" / "sr")["step"] == 1
     assert json.loads((tmp_path / "b" / "sr" / "stage.json").read_text())["preset"] == "tiny-sr-64-text"
     eps = StageConfig(stage="sr", preset="tiny-sr-64-text", batch_size=2, crop=16, prediction_type="epsilon")
-    with pytest.raises(ValueError, match="--prediction-type v_prediction"):
-        train_stage(data, out=tmp_path / "c", cfg=eps, steps=1, progress=False, init_from=tmp_path / "a" / "sr")
+    train_stage(data, out=tmp_path / "c", cfg=eps, steps=1, progress=False, init_from=tmp_path / "a" / "sr")
+    assert json.loads((tmp_path / "c" / "sr" / "stage.json").read_text())["prediction_type"] == "epsilon"  # asked
+    train_stage(data, out=tmp_path / "e", cfg=StageConfig(stage="base", preset="tiny-16", batch_size=2), steps=1,
+                progress=False)
+    with pytest.raises(ValueError, match="--prediction-type epsilon"):  # a default that differs is refused
+        train_stage(data, out=tmp_path / "f", cfg=StageConfig(stage="sr", preset="tiny-sr-64", batch_size=2, crop=16,
+                                                              residual_scale=0.0),
+                    steps=1, progress=False, init_from=tmp_path / "e" / "base")
     with pytest.raises(ValueError, match="not a trained stage folder"):
         train_stage(data, out=tmp_path / "d", cfg=text, steps=1, progress=False, init_from=tmp_path)
 
