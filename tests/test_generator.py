@@ -374,6 +374,7 @@ class _Oracle(torch.nn.Module):
 
         self.target, self.kind = target, kind
         self.ac = DDPMScheduler(**TRAIN_SCHEDULE).alphas_cumprod
+        self.config = type("Config", (), {"out_channels": 3, "sample_size": target.shape[-1]})  # plain pixels
 
     def forward(self, inp, t, **kwargs):
         x, a = inp[:, :3], self.ac[int(t)]
