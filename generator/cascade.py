@@ -67,7 +67,7 @@ BASE_PRESETS = {
     "base-16": UNetPreset(16, (32, 64, 128), cross_attention=2),
     "base-32": UNetPreset(32, (32, 64, 128), cross_attention=2, patch=2),
     "tiny-16": UNetPreset(16, (16, 32, 32), cross_attention=2),
-    "tiny-32": UNetPreset(16 * 2, (16, 32, 32), cross_attention=2, patch=2),
+    "tiny-32": UNetPreset(32, (16, 32, 32), cross_attention=2, patch=2),
 }
 SR_PRESETS = {
     "sr-64": UNetPreset(64, (16, 32, 64), cross_attention=0, in_channels=6, noise_level_input=True),

@@ -26,9 +26,8 @@ import torch.nn.functional as F
 
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
-    BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, build_unet, noise_augment,
-    stage_resolution, unet_forward,
-    blur_augment, from_uint8, training_target, upsample, warm_start,
+    BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, blur_augment, build_unet,
+    from_uint8, noise_augment, stage_resolution, training_target, unet_forward, upsample, warm_start,
 )
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
@@ -271,9 +270,11 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
 
             shutil.rmtree(final)
         tmp.rename(final)
-        atomic_write_bytes(stage_dir / "stage.json", json.dumps({"prediction_type": cfg.target, "step": state["step"],
-                                                                 "preset": cfg.preset, "residual_scale": cfg.residual,
-                                                                 "low_res": cfg.low_res}).encode())
+        info = {"prediction_type": cfg.target, "step": state["step"], "preset": cfg.preset,
+                "residual_scale": cfg.residual}
+        if cfg.stage == "sr":  # the base resolution the SR input was made at (assembly checks it)
+            info["low_res"] = cfg.low_res
+        atomic_write_bytes(stage_dir / "stage.json", json.dumps(info).encode())
 
     n = len(data.images)
     budget = math.inf if minutes is None else minutes * 60

@@ -55,7 +55,7 @@ def _generator(args: argparse.Namespace) -> int:
             raise UserError("--assemble needs --export FOLDER for the pipeline")
         try:
             path = assemble_pipeline(args.out, out=args.export, encoder=args.encoder)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:  # a missing stage, or stages that do not fit together
             raise UserError(str(exc)) from None
         print(f"pipeline: {path}")
         return 0
