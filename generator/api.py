@@ -15,6 +15,7 @@ from typing import Any
 
 from audit.errors import UserError
 from audit.resources import data_path
+from generator.defaults import DEFAULT_GUIDANCE
 
 __all__ = ["load_builtin", "generate", "SamplerSettings", "BUILTIN_DIR"]
 
@@ -27,7 +28,7 @@ class SamplerSettings:
 
     steps: int = 10
     sr_steps: int = 2
-    guidance: float = 4.0
+    guidance: float = DEFAULT_GUIDANCE
     thresholding: str = "dynamic"
     scheduler: str = "dpm++"
     sr_noise_level: float = 0.1

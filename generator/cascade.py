@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DConditionModel
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
+from generator.defaults import DEFAULT_GUIDANCE
 from generator.text_encoder import DEFAULT_ENCODER, MAX_TOKENS, FrozenTextEncoder
 
 __all__ = [
@@ -494,7 +495,7 @@ class ImagenCascadePipeline(DiffusionPipeline):
     # -- call -----------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], *, num_inference_steps: int = 10, sr_steps: int = 2,
-                 guidance_scale: float = 4.0, sr_guidance_scale: float = 1.0, thresholding: str = "dynamic",
+                 guidance_scale: float = DEFAULT_GUIDANCE, sr_guidance_scale: float = 1.0, thresholding: str = "dynamic",
                  dynamic_percentile: float = 0.995, dynamic_max: float = 1.5, scheduler_name: str = "dpm++",
                  sr_noise_level: float = 0.1, generator: torch.Generator | list | None = None,
                  output_type: str = "pil", return_dict: bool = True, return_low_res: bool = False,

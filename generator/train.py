@@ -368,4 +368,8 @@ def assemble_pipeline(train_dir: str | Path, *, out: str | Path, encoder: str = 
                                  text_encoder_random_init=random_init)
     out = Path(out)
     pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
+    for config in out.glob("*/config.json"):   # drop the training folder's path (machine-specific)
+        fields = json.loads(config.read_text())
+        fields.pop("_name_or_path", None)
+        config.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
     return out

@@ -208,6 +208,8 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
     sr = StageConfig(stage="sr", preset="tiny-sr-64", batch_size=4, warmup=2, crop=16)  # default: residual x2
     train_stage(data, out=tmp_path, cfg=sr, steps=2, progress=False)
     pipe_dir = assemble_pipeline(tmp_path, out=tmp_path / "pipe")
+    for config in pipe_dir.glob("*_unet/config.json"):         # no path of the training machine is shipped
+        assert "_name_or_path" not in json.loads(config.read_text()), config
     pipe = ImagenCascadePipeline.from_pretrained(pipe_dir)
     assert (pipe.config.base_prediction_type, pipe.config.sr_prediction_type) == ("epsilon", "v_prediction")
     assert pipe.config.sr_residual_scale == 2.0                 # the SR stage diffuses the residual

@@ -1,12 +1,9 @@
 """The notebooks run top to bottom with nbclient on small settings, and are committed without outputs.
 
 Each notebook's first code cell is tagged ``parameters``; the test inserts a cell
-right after it that overrides those values (as papermill does). Notebook 01
-points at the built-in generator and the shipped world labeler; when their
-weights (``data/weights/imagen-world/model_index.json``,
-``data/weights/world-labeler/model.safetensors``) are absent, as before they are
-trained, the test substitutes a tiny random diffusers pipeline and a random
-world labeler saved to a tmp folder, so the notebook's code path is the same.
+right after it that overrides those values (as papermill does). Notebook 01 runs the
+shipped built-in generator (``data/weights/imagen-world``) and world labeler
+(``data/weights/world-labeler``), both committed to the repository.
 """
 
 from __future__ import annotations
@@ -89,27 +86,12 @@ def test_world_dataset_audit_runs(tmp_path):
 
 
 @pytest.fixture
-def generator_and_labeler(tmp_path):
-    """The built-in generator and shipped world labeler when present, else tiny random stand-ins."""
-    overrides = {}
-    if BUILTIN.is_file():
-        overrides.update(GENERATOR="builtin", GENERATOR_OPTIONS={"steps": 2})
-    else:
-        from generator.adapters.tiny import save_tiny_stable_diffusion
-
-        tiny = save_tiny_stable_diffusion(tmp_path / "tiny")
-        overrides.update(GENERATOR=f"diffusers:{tiny}", GENERATOR_OPTIONS={"steps": 1})
-    if not WORLD_LABELER.is_file():
-        from safetensors.torch import save_file
-
-        from audit.labelers.world import build_model
-
-        weights = tmp_path / "world-labeler"
-        weights.mkdir()
-        save_file(build_model(width=8).state_dict(), str(weights / "model.safetensors"))
-        (weights / "config.json").write_text(json.dumps({"width": 8}))
-        overrides["WORLD_WEIGHTS"] = str(weights)
-    return overrides
+def generator_and_labeler():
+    """The shipped built-in generator and world labeler (committed weights)."""
+    for weights in (BUILTIN, WORLD_LABELER):
+        if not weights.is_file():
+            pytest.fail(f"{weights}: shipped weights missing (they are committed; fix: git checkout data/weights)")
+    return {"GENERATOR": "builtin", "GENERATOR_OPTIONS": {"steps": 2}}
 
 
 def test_stereotypes_notebook_runs(tmp_path, generator_and_labeler):

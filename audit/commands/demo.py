@@ -81,8 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     labeler = WorldLabeler.from_pretrained()
     if not (builtin_weights() / "model_index.json").exists():
-        print(f"The built-in generator's weights are not shipped yet ({builtin_weights()}: its quality gates are not "
-              "met); running the dataset audit of the synthetic world instead.")
+        print(f"The built-in generator's weights are missing ({builtin_weights()}; fix: git checkout data/weights); "
+              "running the dataset audit of the synthetic world instead.")
         return _dataset_demo(out, labeler=labeler, n=args.world_n, seed=args.seed)
     print(f"[1/2] professions suite: {args.samples} samples per prompt, built-in generator, world labeler")
     prof = run_probe("professions", generator="builtin", labelers=[labeler], samples=args.samples, seed=args.seed,

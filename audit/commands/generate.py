@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from generator.defaults import DEFAULT_GUIDANCE
+
 EPILOG = """examples:
   imagen-audit generate "a photo of a nurse" "a photo of a dark-skinned pilot" --n 4 --seed 0 --out out/
   imagen-audit generate "a photo of a chef" --guidance 8 --thresholding static --scheduler ddim --steps 20 --out out/
@@ -17,7 +19,8 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
     """Sampler flags shared by ``generate`` and ``eval generator``."""
     p.add_argument("--steps", type=int, default=10, help="base-stage sampler steps (default 10)")
     p.add_argument("--sr-steps", type=int, default=2, help="super-resolution sampler steps (default 2)")
-    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                   help=f"classifier-free guidance scale (default {DEFAULT_GUIDANCE:g})")
     p.add_argument("--thresholding", choices=("dynamic", "static", "none"), default="dynamic")
     p.add_argument("--scheduler", choices=("dpm++", "ddim", "ddpm"), default="dpm++")
     p.add_argument("--weights", default=None, help="cascade pipeline folder (default: data/weights/imagen-world)")
