@@ -18,6 +18,7 @@ import pytest
 
 from audit.cli import main
 from audit.gate import SCHEMA, read_baseline
+from audit.results import write_run_results
 from audit.run import run_probe
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
@@ -110,6 +111,7 @@ def flipped(runs):
     ids = set(manifest.loc[manifest.profession == target, "image_id"])
     labels.loc[labels.image_id.isin(ids) & (labels.attribute == "presentation"), "value"] = "feminine"
     labels.to_parquet(run / "labels.parquet")
+    write_run_results(run)  # the gate reads the results table: rebuild it from the changed labels
     return run, target
 
 
@@ -175,7 +177,10 @@ def test_flipped_labels_for_one_profession_fail_naming_it(runs, flipped, capsys)
 
     assert main(["check", str(run), "--baseline", str(runs["baseline"]), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["passed"] is False and report["counts"]["regressed"] == len(report["failures"])
+    # the flipped profession never shows a masculine image now: its nPMI gap is "not observed" (missing, which fails)
+    assert report["passed"] is False
+    assert report["counts"]["regressed"] + report["counts"]["missing"] == len(report["failures"])
+    assert {(f["metric"], f["group"]) for f in report["failures"] if f["status"] == "missing"} <= {("abs_npmi_gap", target)}
     per_concept = [f for f in report["failures"] if f["group"] in ("nurse", "engineer", "plumber")]
     assert {f["group"] for f in per_concept if f["metric"] in ("normalized_entropy", "mad_from_uniform")} == {target}
     ent = next(f for f in per_concept if f["metric"] == "normalized_entropy")
@@ -189,7 +194,7 @@ def test_labeler_flipped_for_one_group_fails(runs, capsys):
     assert "labelers" in report["changed"] and "generator" not in report["changed"]
     failed = {(f["metric"], f["group"]) for f in report["failures"]}
     assert ("normalized_entropy_mean", "*") in failed
-    assert {g for m, g in failed if m == "normalized_entropy"} <= {"nurse", "engineer", "plumber"}
+    assert {g for m, g in failed if m == "normalized_entropy"} <= {"nurse", "engineer", "plumber", "all"}
     assert all(f["now"] < f["baseline"] for f in report["failures"] if f["metric"].startswith("normalized_entropy"))
     assert not [f for f in report["failures"] if f["metric"] == "abs_reference_gap" and f["now"] < f["baseline"]]
 
@@ -197,9 +202,11 @@ def test_labeler_flipped_for_one_group_fails(runs, capsys):
 def test_tolerance_and_policy_decide(runs, flipped, capsys, tmp_path):
     run, _ = flipped
     args = ["check", str(run), "--baseline", str(runs["baseline"])]
-    assert main([*args, "--tolerance", "default=2.5"]) == 0
+    # a huge tolerance excuses every move, but not a gap that can no longer be measured (a group never drawn)
+    assert main([*args, "--tolerance", "default=2.5"]) == 1
+    assert "0 regressed, 1 missing" in capsys.readouterr().out
     policy = tmp_path / "policy.yaml"
-    policy.write_text("default_tolerance: 2.5\n")
+    policy.write_text("default_tolerance: 2.5\nfail_on_missing: false\n")
     assert main([*args, "--policy", str(policy)]) == 0
     assert main([*args, "--policy", str(policy), "--tolerance", "normalized_entropy=0.05"]) == 1
     capsys.readouterr()
@@ -221,7 +228,7 @@ def _write(path: Path, text: str) -> Path:
     ("no_metrics", "field metrics: missing"),
     ("row_field", "field metrics[0].value: missing"),
     ("array", "holds a JSON list"),
-    ("lo_type", "field metrics[0].lo: must be a number or null, not 'low'"),
+    ("lo_type", "field metrics[0].lo: must be a finite number or null, not 'low'"),
     ("resamples", "field method.n_resamples: must be a positive integer"),
 ])
 def test_bad_baseline_files_exit_2_naming_file_field_and_fix(runs, case, field, tmp_path, capsys):
@@ -249,10 +256,10 @@ def test_bad_baseline_files_exit_2_naming_file_field_and_fix(runs, case, field, 
 
 def test_unusable_runs_exit_2(runs, capsys):
     unfinished = _copy(runs, "unfinished")
-    (unfinished / "results.json").unlink()
+    (unfinished / "results.parquet").unlink()
     assert main(["check", str(unfinished), "--baseline", str(runs["baseline"])]) == 2
     err = capsys.readouterr().err
-    assert str(unfinished / "results.json") in err and "fix:" in err
+    assert str(unfinished / "results.parquet") in err and "fix:" in err
 
     other = _copy(runs, "other-suite")
     spec = json.loads((other / "spec.json").read_text())
@@ -265,6 +272,7 @@ def test_unusable_runs_exit_2(runs, capsys):
     swept = _copy(runs, "other-setting")
     manifest = pd.read_parquet(swept / "manifest.parquet")
     manifest.assign(setting="guidance=8").to_parquet(swept / "manifest.parquet")
+    write_run_results(swept)
     assert main(["check", str(swept), "--baseline", str(runs["baseline"])]) == 2
     err = capsys.readouterr().err
     assert "field settings" in err and "guidance=8" in err and "fix:" in err
@@ -272,9 +280,97 @@ def test_unusable_runs_exit_2(runs, capsys):
     unlabelled = _copy(runs, "unlabelled")
     labels = pd.read_parquet(unlabelled / "labels.parquet")
     labels.iloc[:0].to_parquet(unlabelled / "labels.parquet")
+    write_run_results(unlabelled)
     assert main(["check", str(unlabelled), "--baseline", str(runs["baseline"])]) == 2
     err = capsys.readouterr().err
     assert "no labels of a gated attribute" in err and "pixels" in err
 
     assert main(["baseline", str(runs["folder"] / "nope"), "--out", str(runs["folder"] / "b2.json")]) == 2
     assert not (runs["folder"] / "b2.json").exists()
+
+
+# ----------------------------------------------------------------------------- gate hardening (issue 19)
+def _tamper_results(run: Path, change) -> None:
+    """Rewrite RUN/results.parquet with ``change(frame)`` applied, keeping its metadata (a hostile edit)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(run / "results.parquet")
+    frame = table.to_pandas()
+    change(frame)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata),
+                   run / "results.parquet")
+
+
+@pytest.mark.parametrize("case, field", [
+    ("nan_value", "field metrics[0].value: must be a finite number, not nan"),
+    ("inf_hi", "field metrics[0].hi: must be a finite number or null, not inf"),
+    ("minus_inf_lo", "field metrics[0].lo: must be a finite number or null, not -inf"),
+    ("inverted", "field metrics[0].lo:"),
+    ("confidence", "field method.confidence: must be a number between 0 and 1"),
+])
+def test_baselines_with_non_finite_numbers_exit_2(runs, case, field, tmp_path, capsys):
+    good = json.loads(runs["baseline"].read_text())
+    first = dict(good["metrics"][0])
+    first.update({"nan_value": {"value": float("nan")}, "inf_hi": {"hi": float("inf")},
+                  "minus_inf_lo": {"lo": float("-inf")}, "inverted": {"lo": 1.0, "hi": 0.5}}.get(case, {}))
+    bad = {**good, "metrics": [first, *good["metrics"][1:]]}
+    if case == "confidence":
+        bad["method"] = {**good["method"], "confidence": 1.5}
+    path = _write(tmp_path / "baseline.json", json.dumps(bad))  # json writes NaN / Infinity literals
+    assert main(["check", str(runs["again"]), "--baseline", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and field in err and "fix:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("case, field", [
+    ("truncated", "field (file): cannot be read"),
+    ("inf_estimate", "estimate: is inf"),
+    ("minus_inf_hi", ".hi: is -inf"),
+    ("nan_without_note", ".estimate: is NaN with no note"),
+    ("no_column", "field method: missing column"),
+])
+def test_broken_results_exit_2_for_check_and_baseline(runs, case, field, capsys):
+    run = _copy(runs, f"broken-{case}")
+    if case == "truncated":
+        data = (run / "results.parquet").read_bytes()
+        (run / "results.parquet").write_bytes(data[:100])
+    elif case == "inf_estimate":
+        _tamper_results(run, lambda f: f.__setitem__("estimate", f["estimate"].where(f.index != 3, np.inf)))
+    elif case == "minus_inf_hi":
+        _tamper_results(run, lambda f: f.__setitem__("hi", f["hi"].where(f.index != 5, -np.inf)))
+    elif case == "nan_without_note":
+        def change(f):
+            f.loc[f.metric == "normalized_entropy", "estimate"] = np.nan
+            f.loc[f.metric == "normalized_entropy", "note"] = ""
+        _tamper_results(run, change)
+    elif case == "no_column":
+        _tamper_results(run, lambda f: f.drop(columns="method", inplace=True))
+    assert main(["check", str(run), "--baseline", str(runs["baseline"])]) == 2
+    err = capsys.readouterr().err
+    assert str(run / "results.parquet") in err and field in err and "fix:" in err and "Traceback" not in err
+    out = runs["folder"] / f"frozen-{case}.json"
+    assert main(["baseline", str(run), "--out", str(out)]) == 2  # never frozen
+    assert field in capsys.readouterr().err and not out.exists()
+
+
+def test_policy_that_matches_or_gates_nothing_exits_2(runs, tmp_path, capsys):
+    policy = _write(tmp_path / "policy.yaml", "attributes: [presentaton]\n")
+    assert main(["check", str(runs["again"]), "--baseline", str(runs["baseline"]), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert f"{policy}: field attributes[0]: 'presentaton' matches no gated number" in err and "fix:" in err
+    names = sorted({m["metric"] for m in read_baseline(runs["baseline"])["metrics"]})
+    _write(policy, f"ignore_metrics: {json.dumps(names)}\n")
+    assert main(["check", str(runs["again"]), "--baseline", str(runs["baseline"]), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert "gates 0 of the baseline's" in err and str(policy) in err
+
+
+@pytest.mark.parametrize("flags, field", [(["--confidence", "1.5"], "confidence 1.5"),
+                                          (["--confidence", "nan"], "confidence nan"),
+                                          (["--resamples", "0"], "--resamples 0")])
+def test_baseline_options_out_of_range_exit_2(runs, flags, field, capsys):
+    out = runs["folder"] / "b-options.json"
+    assert main(["baseline", str(runs["run"]), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "fix:" in err and "Traceback" not in err and not out.exists()

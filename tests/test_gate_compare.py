@@ -8,8 +8,19 @@ import pytest
 
 from audit.errors import SpecError, UserError
 from audit.gate import METRICS, Policy, compare_metrics, read_policy
-from audit.gate.metrics import abs_interval, table_metrics
+from audit.gate.numbers import abs_interval, gated_numbers
 from audit.metrics import count_pairs, npmi_gaps, representation
+from audit.results import Options, results_table
+
+
+def table_metrics(df: pd.DataFrame, *, concept: str, attribute: str, cluster: str, n_resamples: int) -> pd.DataFrame:
+    """The gated numbers of a per-image table, through the results table (as a run computes them)."""
+    manifest = df.assign(image_id=[f"i{i}" for i in range(len(df))])[["image_id", cluster, concept]]
+    labels = pd.DataFrame({"image_id": manifest.image_id, "labeler": "w", "attribute": attribute,
+                           "value": df[attribute].to_numpy()})
+    table = results_table(manifest, labels, options=Options(cluster=(cluster,), n_resamples=n_resamples)).table
+    numbers = gated_numbers(table)
+    return numbers[numbers.slot == concept]
 
 
 def _base(metric: str, value: float, lo: float, hi: float, group: str = "nurse") -> pd.DataFrame:

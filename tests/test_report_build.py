@@ -78,7 +78,7 @@ def test_build_report_writes_every_artifact_and_escapes(tmp_path):
         payload = html[start : html.index("</script>", start)]
         assert "<" not in payload and json.loads(payload)["data"]
     assert html.count('data:image/jpeg;base64,') == 1 and "2 image(s) could not be read" in html
-    results = json.loads((out / "results.json").read_text())  # strict JSON: NaN became null
+    results = json.loads((out / "report.json").read_text())  # strict JSON: NaN became null
     assert results["sections"][0]["results"] == {"score": None, "n": 3, "worst": PAYLOAD}
     assert results["spec"] == {"prompts": [PAYLOAD]} and results["png_export"]["method"] is None
     assert results["figures"] == ["probe__heat", "probe__bars", "probe__gaps"]
@@ -125,17 +125,23 @@ def test_png_export_chromium_fallback(tmp_path):
         assert im.size == (900, 500) and len(set(im.convert("RGB").getdata())) > 20
 
 
-def test_association_section_leaves_out_non_answers_and_counts_them():
-    from audit.report import association_section
+def test_results_section_leaves_out_non_answers_and_counts_them():
+    from audit.report import results_section
+    from audit.results import Options, results_table
 
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"prompt_id": np.arange(60) // 3, "job": rng.choice(["a", "b"], 60),
-                       "presentation": rng.choice(["feminine", "masculine", "no_face"], 60)})
-    sec = association_section(df, concept="job", attributes=["presentation", "missing_column"], n_resamples=50,
-                              values={"presentation": ["feminine", "masculine", "androgynous"]})
+    manifest = pd.DataFrame({"image_id": [f"i{i}" for i in range(60)], "prompt_id": np.arange(60) // 3,
+                             "job": rng.choice(["a", "b"], 60)})
+    labels = pd.DataFrame({"image_id": manifest.image_id, "labeler": "w", "attribute": "presentation",
+                           "value": rng.choice(["feminine", "masculine", "no_face"], 60)})
+    table = results_table(manifest, labels, options=Options(n_resamples=50)).table
+    sec = results_section(table, setting="default", slot="job", labelers=["w"])
     res = sec.results["presentation"]
-    assert res["n_non_answer"] == int((df.presentation == "no_face").sum())
-    assert res["n_images"] == int((df.presentation != "no_face").sum())
+    assert res["n_non_answer"] == int((labels.value == "no_face").sum())
+    assert res["n_images"] == int((labels.value != "no_face").sum())
     by_group = next(b for b in sec.blocks if isinstance(b, Table) and b.name == "by-group-presentation").frame
-    assert set(by_group.presentation) == {"feminine", "masculine", "androgynous"}
-    assert "missing_column" not in sec.results
+    assert set(by_group.presentation) == {"feminine", "masculine", "androgynous"}  # the declared vocabulary
+    # the section's table holds the results table's numbers
+    shares = table[(table.metric == "proportion") & (table.slot == "job")].set_index(["concept", "value"]).estimate
+    assert by_group.set_index(["job", "presentation"]).proportion.sort_index().tolist() == \
+        pytest.approx(shares.sort_index().tolist())

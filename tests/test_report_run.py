@@ -19,14 +19,16 @@ from audit.errors import UserError
 from audit.metrics import count_pairs, npmi, wide_labels
 from audit.report import find_chromium, report_from_run_dir
 from audit.report.export import CHROMIUM_FLAGS
+from audit.results import Options, read_results, write_run_results
 
 PAYLOAD = "<img src=x onerror=\"document.title='PWNED'\"></script><script>document.title='PWNED2'</script>"
 JOBS = ["nurse", "ceo", "chef", "pilot", "teacher", "judge"]
 P_FEM = [0.9, 0.2, 0.5, 0.1, 0.7, 0.4]
 
 
-def make_run_dir(root: Path, *, n_prompts=24, per_prompt=4, payload=None, settings=("guidance=4",), seed=0) -> Path:
-    """A tiny probe run: tiny PNGs, manifest.parquet, labels.parquet (schemas of COMMON.md), spec.json."""
+def make_run_dir(root: Path, *, n_prompts=24, per_prompt=4, payload=None, settings=("guidance=4",), seed=0,
+                 resamples=1000) -> Path:
+    """A tiny probe run: tiny PNGs, manifest.parquet, labels.parquet, spec.json and its results table."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     jobs = JOBS[:-1] + [payload] if payload else JOBS
@@ -52,6 +54,7 @@ def make_run_dir(root: Path, *, n_prompts=24, per_prompt=4, payload=None, settin
              "references": [{"slot": "profession", "attribute": "presentation", "value": "feminine",
                              "source": f"test statistics {payload or ''}", "percent": {"nurse": 90.0, "ceo": 25.0}}]}
     (root / "spec.json").write_text(json.dumps({"format": "imagen-audit-run/1", "suite": suite, "seed": 0}))
+    write_run_results(root, options=Options(n_resamples=resamples))
     return root
 
 
@@ -77,16 +80,23 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
                   attribute="presentation")
     got = pd.read_parquet(out / "tables" / "profession__by-group-presentation.parquet")
     keys = ["profession", "presentation"]
-    assert got.set_index(keys).npmi.sort_index().to_numpy() == pytest.approx(direct.set_index(keys).npmi.sort_index().to_numpy())
+    direct = direct.set_index(keys).sort_index()
+    observed = direct.n > 0  # a pair never observed has no nPMI (NaN, "not observed"), not -1
+    assert got.set_index(keys).npmi.sort_index()[observed].to_numpy() == pytest.approx(direct.npmi[observed].to_numpy())
+    assert got.set_index(keys).npmi.sort_index()[~observed].isna().all()
     assert {"npmi_lo", "npmi_hi", "proportion_ref", "npmi_corrected"} <= set(got.columns)
-    assert (got.npmi_lo <= got.npmi + 1e-12).all()
-    results = json.loads((out / "results.json").read_text())
+    # other options than the run's table: the table is computed once more and written beside the report
+    assert read_results(out).options.n_resamples == 200 and read_results(run).options.n_resamples == 1000
+    results = json.loads((out / "report.json").read_text())
+    # no second set of numbers: report.json indexes the report; results.json there is the table's own JSON view
+    assert json.loads((out / "results.json").read_text())["format"] == "imagen-audit-results/2"
+    assert "headline" not in json.dumps(results["sections"])
     sec = {s["key"]: s for s in results["sections"]}
     assert set(sec) == {"profession", "labelers", "spec"}
-    pres = sec["profession"]["results"]["presentation"]
-    assert {r["metric"] for r in pres["amplification"]} == {"biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t"}
+    amp = pd.read_parquet(out / "tables" / "profession__amplification-presentation.parquet")
+    assert set(amp.metric) == {"biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t"}
     # the strongest injected skews (nurse 0.9 / pilot 0.1 feminine) rank among the most skewed
-    assert {"nurse", "pilot"} & {r["profession"] for r in pres["most_skewed"][:3]}
+    assert {"nurse", "pilot"} & set(sec["profession"]["results"]["presentation"]["most_skewed"][:3])
     # the suite's own reference (% feminine) lands next to the observed shares
     bare = report_from_run_dir(run, out_dir=tmp_path / "bare", n_resamples=20, export_png=False)
     ref = pd.read_parquet(tmp_path / "bare" / "tables" / "profession__by-group-presentation.parquet")
@@ -104,7 +114,7 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
 def test_report_sections_per_setting_and_cluster_options(tmp_path):
     run = make_run_dir(tmp_path / "run", n_prompts=12, settings=("guidance=1", "guidance=4"))
     report_from_run_dir(run, out_dir=tmp_path / "r", cluster=("prompt_id", "seed"), n_resamples=50, export_png=False)
-    keys = [s["key"] for s in json.loads((tmp_path / "r" / "results.json").read_text())["sections"]]
+    keys = [s["key"] for s in json.loads((tmp_path / "r" / "report.json").read_text())["sections"]]
     assert keys == ["profession-guidance-1", "profession-guidance-4", "labelers", "spec"]
 
 
@@ -114,10 +124,12 @@ def test_two_labelers_of_one_attribute_get_their_own_sections(tmp_path):
     clip = labels[labels.attribute == "presentation"].assign(labeler="clip", value="masculine")
     pd.concat([labels, clip]).to_parquet(run / "labels.parquet")
     report_from_run_dir(run, n_resamples=20, export_png=False)
-    sec = {s["key"]: s for s in json.loads((run / "report" / "results.json").read_text())["sections"]}
+    sec = {s["key"]: s for s in json.loads((run / "report" / "report.json").read_text())["sections"]}
     assert {"profession-labeler-clip", "profession-labeler-world-cnn"} <= set(sec)
     # all masculine out of 3 possible values: mean |(0, 1, 0) - 1/3| = 4/9 (not 0: unobserved values count)
-    assert sec["profession-labeler-clip"]["results"]["presentation"]["mad_from_uniform_mean"] == pytest.approx(4 / 9)
+    t = read_results(run / "report").table
+    mad = t[(t.labeler == "clip") & (t.metric == "mad_from_uniform_mean") & (t.slot == "profession")]
+    assert mad.estimate.tolist() == pytest.approx([4 / 9])
     assert "skin_tone" in sec["profession-labeler-world-cnn"]["results"]
 
 
@@ -128,7 +140,7 @@ def test_a_label_named_like_a_prompt_axis_is_analysed_as_the_label(tmp_path):
     manifest["skin_tone"] = np.array(["dark-skinned", "light-skinned", None])[np.arange(len(manifest)) % 3]  # the axis
     manifest.to_parquet(run / "manifest.parquet")
     report_from_run_dir(run, n_resamples=20, export_png=False)
-    sec = {s["key"]: s for s in json.loads((run / "report" / "results.json").read_text())["sections"]}
+    sec = {s["key"]: s for s in json.loads((run / "report" / "report.json").read_text())["sections"]}
     labels = pd.read_parquet(run / "labels.parquet")
     tones = labels[labels.attribute == "skin_tone"]
     # the profession section analyses the labelled Monk tones (all images), not the prompt's skin-tone words
@@ -219,7 +231,7 @@ def test_browser_check_detects_errors_and_script_effects(tmp_path):
 def test_report_renders_in_chromium_and_payload_does_not_run(tmp_path):
     run = make_run_dir(tmp_path / "run", payload=PAYLOAD)
     report = report_from_run_dir(run, n_resamples=100, export_png=False)
-    n_figs = len(json.loads((run / "report" / "results.json").read_text())["figures"])
+    n_figs = len(json.loads((run / "report" / "report.json").read_text())["figures"])
     dom, console = _load_in_chromium(report)
     assert console == [], console
     assert _title(dom) == "imagen-audit report: tiny"

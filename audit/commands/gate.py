@@ -9,12 +9,15 @@ BASELINE_EPILOG = """examples:
   imagen-audit baseline runs/professions --out ci/baseline.json --resamples 2000 --confidence 0.99
   imagen-audit baseline runs/professions --out ci/baseline.json --reference presentation=data/world_counts.csv
 
-Freezes every gated metric of a finished run (|nPMI gap|, normalized entropy,
-deviation from uniform, |reference gap|, bias amplification, per concept and
-table-wide) with its cluster-bootstrap interval, plus the run's spec (suite,
-generator, labelers, seeds, package versions, git revision). Written atomically
-as schema-versioned JSON. A reference with counts [<slot>, <attribute>, n]
-also gates bias amplification; it is stored in the baseline.
+Freezes every gated metric of a finished run, read from its results table
+RUN_DIR/results.parquet (|nPMI gap|, normalized entropy, deviation from uniform,
+|reference gap|, bias amplification, compliance, default drift, unsafe rate, per
+concept and table-wide) with its interval, plus the run's spec (suite, generator,
+labelers, seeds, package versions, git revision). Written atomically as
+schema-versioned JSON. Other --resamples/--confidence/--seed/--cluster than the
+run's table (1000, 0.95, 0, prompt_id), or a --reference, compute the table once
+more with the same code. A reference with counts [<slot>, <attribute>, n] also
+gates bias amplification; it is stored in the baseline.
 """
 
 CHECK_EPILOG = """examples:
@@ -25,8 +28,9 @@ CHECK_EPILOG = """examples:
 Exit codes: 0 no gated metric is worse beyond its tolerance and beyond its
 sampling noise (--rule combined: the margin of the baseline's and this run's
 intervals; --rule baseline: outside the baseline's interval); 1 bias regressed (each regression listed: metric, group,
-baseline, interval, now); 2 unusable input (missing or invalid baseline, run
-without results, other suite). policy.yaml keys: default_tolerance, tolerance
+baseline, interval, now); 2 unusable input (missing, truncated or invalid baseline or
+results, NaN or infinite numbers, run of another suite, a policy that matches or
+gates nothing). policy.yaml keys: default_tolerance, tolerance
 {METRIC: VALUE}, ignore_metrics, attributes, fail_on_missing, rule.
 """
 
@@ -67,8 +71,8 @@ def _check(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add the ``baseline`` and ``check`` subcommands."""
     b = sub.add_parser("baseline", help="freeze a run's bias metrics and intervals as a CI baseline",
-                       description="Freeze the gated bias metrics of a finished probe run, with their "
-                       "cluster-bootstrap intervals and the run's spec, into a baseline JSON file.",
+                       description="Freeze the gated bias metrics of a finished probe run (read from its results "
+                       "table), with their intervals and the run's spec, into a baseline JSON file.",
                        epilog=BASELINE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("run_dir", metavar="RUN_DIR", help="a finished probe run directory")
     b.add_argument("--out", required=True, help="baseline JSON file to write")
@@ -82,8 +86,8 @@ def register(sub) -> None:
     b.set_defaults(handler=_baseline)
 
     c = sub.add_parser("check", help="fail (exit 1) when a run's bias regressed against a baseline",
-                       description="Recompute a run's gated bias metrics the baseline's way and compare: exit 0 "
-                       "pass, 1 regressed, 2 unusable input.",
+                       description="Read a run's gated bias metrics from its results table, the baseline's way, and "
+                       "compare: exit 0 pass, 1 regressed, 2 unusable input.",
                        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("run_dir", metavar="RUN_DIR", help="a finished probe run directory of the baseline's suite")
     c.add_argument("--baseline", required=True, help="baseline JSON written by `imagen-audit baseline`")

@@ -1,6 +1,6 @@
 """The dataset audit's HTML report, built with the shared :func:`audit.report.build_report`.
 
-The shared builder writes ``report.html`` plus its own ``results.json``,
+The shared builder writes ``report.html`` plus its own ``report.json``,
 ``summary.md`` and ``tables/`` into a folder; the dataset audit gives it
 ``OUT/report/`` and moves ``report.html`` up to ``OUT/report.html``.
 """

@@ -1,7 +1,9 @@
 """``baseline.json``: a run's gated metrics with their intervals and the run's spec, frozen.
 
-The file is schema-versioned (:data:`SCHEMA`), strict JSON and written
-atomically. :func:`read_baseline` validates it and names the field at fault.
+The numbers are read from the run's results table (:mod:`audit.results`). The
+file is schema-versioned (:data:`SCHEMA`), strict JSON and written atomically.
+:func:`read_baseline` validates it and names the field at fault: a NaN or
+infinite number, an inverted interval or a truncated file is an error, never a pass.
 
 Examples
 --------
@@ -25,12 +27,12 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import SpecError, UserError
-from audit.gate.metrics import KEY, METRICS, run_metrics
-from audit.report.run_dir import read_run_dir
+from audit.gate.numbers import KEY, METRICS, gated_numbers
+from audit.results import Options, read_results, read_run_dir, results_for
 from audit.run.store import write_json_atomic
 
 __all__ = ["SCHEMA", "make_baseline", "write_baseline", "read_baseline", "run_record", "metrics_frame",
-           "references_from_records"]
+           "references_from_records", "run_numbers"]
 
 #: Schema tag of baseline files this version writes and reads.
 SCHEMA = "imagen-audit-baseline/1"
@@ -61,20 +63,33 @@ def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
+def run_numbers(run_dir: str | Path, *, options: Options, references: Mapping[str, pd.DataFrame] | None = None
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """The gated numbers of a run read from its results table, and the interval methods behind them.
+
+    With the options and references the run's table was built with (the defaults), the table is
+    read; otherwise it is computed by the same code (:func:`audit.results.results_for`).
+    """
+    results, _ = results_for(run_dir, options=options, references=references)
+    methods = sorted(set(results.table["method"]) - {"none", "reference"})
+    return gated_numbers(results.table), methods
+
+
 def make_baseline(run_dir: str | Path, *, references: Mapping[str, pd.DataFrame] | None = None,
                   cluster: str | Sequence[str] | None = "prompt_id", n_resamples: int = 1000,
                   confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """Freeze a finished run's gated metrics (with cluster-bootstrap intervals) and its spec.
+    """Freeze a finished run's gated metrics (with their intervals) and its spec, read from its results table.
 
     Parameters
     ----------
     run_dir : str or pathlib.Path
-        A finished probe run (``results.json`` present).
+        A finished probe run (``results.parquet`` present).
     references : mapping attribute -> DataFrame, optional
-        Extra reference tables (see :func:`audit.gate.metrics.run_metrics`); stored in the
-        baseline so that ``check`` uses the same ones.
+        Extra reference tables ``[<slot>, <attribute>, p|n]`` (counts also give bias amplification);
+        stored in the baseline so that ``check`` uses the same ones.
     cluster, n_resamples, confidence, seed
-        Cluster-bootstrap settings; stored and reused by ``check``.
+        Interval settings; stored and reused by ``check``. With the defaults the run's own
+        results table is read as it is.
 
     Returns
     -------
@@ -87,13 +102,15 @@ def make_baseline(run_dir: str | Path, *, references: Mapping[str, pd.DataFrame]
     Traceback (most recent call last):
     audit.errors.UserError: ...
     """
-    spec = finished_spec(run_dir)
     clusters = None if cluster is None else [cluster] if isinstance(cluster, str) else list(cluster)
-    table = run_metrics(run_dir, references=references, cluster=clusters, n_resamples=n_resamples,
-                        confidence=confidence, seed=seed)
+    options = Options(cluster=clusters, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    if n_resamples < 1:
+        raise UserError(f"--resamples {n_resamples}: a baseline needs intervals (fix: e.g. --resamples 1000)")
+    spec = finished_spec(run_dir)
+    table, methods = run_numbers(run_dir, options=options, references=references)
     if table.empty:
-        raise UserError(f"{run_dir}: no gated metric could be computed (fix: label the run with a labeler of "
-                        "presentation, skin_group, skin_tone, age_group or unsafe)")
+        raise UserError(f"{Path(run_dir) / 'results.parquet'}: no gated metric in the run's results (fix: label "
+                        "the run with a labeler of categorical attributes, e.g. presentation or skin_group)")
     metrics = [{**{k: row[k] for k in KEY}, "direction": row["direction"], "value": float(row["value"]),
                 "lo": _finite(row["lo"]), "hi": _finite(row["hi"]), "n": _finite(row["n"])}
                for row in table.to_dict("records")]
@@ -104,19 +121,16 @@ def make_baseline(run_dir: str | Path, *, references: Mapping[str, pd.DataFrame]
         "run_dir": str(run_dir),
         "run": run_record(spec),
         "method": {"n_resamples": int(n_resamples), "confidence": float(confidence), "seed": int(seed),
-                   "cluster": clusters},
+                   "cluster": clusters, "intervals": methods},
         "references": refs,
         "metrics": metrics,
     }
 
 
 def finished_spec(run_dir: str | Path) -> dict[str, Any]:
-    """``spec.json`` of a finished run; :class:`UserError` naming the missing file otherwise."""
+    """``spec.json`` of a finished run; :class:`UserError` naming the missing or broken file otherwise."""
     spec, _, _ = read_run_dir(run_dir)
-    results = Path(run_dir) / "results.json"
-    if not results.is_file():
-        raise UserError(f"{results}: missing; the run is unfinished (fix: rerun the same `imagen-audit probe run` "
-                        "command to finish it)")
+    read_results(run_dir)  # present, complete and valid
     return spec
 
 
@@ -165,6 +179,8 @@ def read_baseline(path: str | Path) -> dict[str, Any]:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not a text file ({exc}) (fix: {_FIX})") from None
+    except RecursionError:
+        raise SpecError(path, "(file)", "nested too deeply", _FIX) from None
     except json.JSONDecodeError as exc:
         raise SpecError(path, "(file)", f"not valid JSON: {exc.msg}", _FIX, line=exc.lineno) from None
     if not isinstance(obj, dict):
@@ -190,24 +206,32 @@ def read_baseline(path: str | Path) -> dict[str, Any]:
         missing = [f for f in _METRIC_FIELDS if not isinstance(row, dict) or f not in row]
         if missing:
             raise SpecError(path, f"metrics[{i}].{missing[0]}", "missing", _FIX)
+        bad = [f for f in KEY if not isinstance(row[f], str)]
+        if bad:
+            raise SpecError(path, f"metrics[{i}].{bad[0]}", f"must be a string, not {row[bad[0]]!r}", _FIX)
         if row["metric"] not in METRICS:
             raise SpecError(path, f"metrics[{i}].metric", f"unknown metric {row['metric']!r}",
                             f"use one of {sorted(METRICS)} or {_FIX}")
-        for name in ("value", "lo", "hi"):
-            v = row[name]
-            if (v is None and name != "value") or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        for name in ("value", "lo", "hi", "n"):
+            v = row.get(name)
+            if (v is None and name != "value") or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   and math.isfinite(v)):
                 continue
-            raise SpecError(path, f"metrics[{i}].{name}", f"must be a number{'' if name == 'value' else ' or null'}, "
-                            f"not {v!r}", _FIX)
+            raise SpecError(path, f"metrics[{i}].{name}", f"must be a finite number{'' if name == 'value' else ' or null'}"
+                            f", not {v!r}", _FIX)
+        if row["lo"] is not None and row["hi"] is not None and row["lo"] > row["hi"]:
+            raise SpecError(path, f"metrics[{i}].lo", f"{row['lo']} is above hi {row['hi']}", _FIX)
         if row["direction"] not in ("up", "down"):
             raise SpecError(path, f"metrics[{i}].direction", f"must be 'up' or 'down', not {row['direction']!r}", _FIX)
     method = obj["method"]
-    if not isinstance(method["n_resamples"], int) or method["n_resamples"] < 1:
+    if isinstance(method["n_resamples"], bool) or not isinstance(method["n_resamples"], int) \
+            or method["n_resamples"] < 1:
         raise SpecError(path, "method.n_resamples", "must be a positive integer", _FIX)
-    if not isinstance(method["confidence"], (int, float)) or not 0 < method["confidence"] < 1:
+    if isinstance(method["confidence"], bool) or not isinstance(method["confidence"], (int, float)) \
+            or not 0 < method["confidence"] < 1:
         raise SpecError(path, "method.confidence", "must be a number between 0 and 1", _FIX)
-    if not isinstance(method["seed"], int):
-        raise SpecError(path, "method.seed", "must be an integer", _FIX)
+    if isinstance(method["seed"], bool) or not isinstance(method["seed"], int) or method["seed"] < 0:
+        raise SpecError(path, "method.seed", "must be an integer >= 0", _FIX)
     cluster = method["cluster"]
     if not (cluster is None or isinstance(cluster, str) or (isinstance(cluster, list)
                                                              and all(isinstance(c, str) for c in cluster))):

@@ -1,4 +1,8 @@
-"""``check``: recompute a run's gated metrics the baseline's way and compare them.
+"""``check``: read a run's gated numbers from its results table, the baseline's way, and compare them.
+
+Unusable input exits 2, never passes: a baseline or results file with NaN or
+infinite numbers or truncated, a policy whose ``attributes`` match no gated
+number, or a check that would compare 0 numbers.
 
 Examples
 --------
@@ -17,10 +21,11 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.gate.baseline import finished_spec, metrics_frame, read_baseline, references_from_records, run_record
+from audit.gate.baseline import (finished_spec, metrics_frame, read_baseline, references_from_records, run_numbers,
+                                 run_record)
 from audit.gate.compare import STATUSES, compare_metrics
-from audit.gate.metrics import run_metrics
 from audit.gate.policy import Policy
+from audit.results import Options
 
 __all__ = ["CheckResult", "check_run", "EXIT_PASS", "EXIT_REGRESSED", "EXIT_UNUSABLE"]
 
@@ -132,6 +137,17 @@ def _changed(old: dict, new: dict) -> dict[str, Any]:
     return out
 
 
+def _policy_matches(policy: Policy, frozen: pd.DataFrame, baseline) -> None:
+    """Every attribute a policy names must match some gated number of the baseline (a typo checks nothing)."""
+    if policy.attributes is None:
+        return
+    have = sorted(set(frozen["attribute"].astype(str)))
+    for i, name in enumerate(policy.attributes):
+        if name not in have:
+            raise UserError(f"{policy.file or '--policy'}: field attributes[{i}]: {name!r} matches no gated number of "
+                            f"{baseline} (fix: use attributes among {have})")
+
+
 def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | None = None) -> CheckResult:
     """Gate a finished run against a baseline file.
 
@@ -163,18 +179,22 @@ def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | Non
             f"suite {base['run']['suite']!r} (fix: run suite {base['run']['suite']!r}, or freeze a new baseline "
             f"from this run with `imagen-audit baseline {run_dir} --out FILE`)")
     method = base["method"]
-    current = run_metrics(run_dir, references=references_from_records(base), cluster=method["cluster"],
-                          n_resamples=int(method["n_resamples"]), confidence=float(method["confidence"]),
-                          seed=int(method["seed"]))
+    options = Options(cluster=method["cluster"], n_resamples=int(method["n_resamples"]),
+                      confidence=float(method["confidence"]), seed=int(method["seed"]))
+    current, _ = run_numbers(run_dir, options=options, references=references_from_records(base))
     if current.empty:
-        raise UserError(f"{Path(run_dir) / 'labels.parquet'}: no labels of a gated attribute (presentation, skin_group, "
-                        "skin_tone, age_group, unsafe) (fix: rerun the probe with the baseline's labelers, "
+        raise UserError(f"{Path(run_dir) / 'results.parquet'}: no labels of a gated attribute in the run's results "
+                        "(fix: rerun the probe with the baseline's labelers, "
                         f"{[lab.get('name') for lab in base['run'].get('labelers') or []]})")
     frozen = metrics_frame(base)
     if not set(frozen["setting"]) & set(current["setting"]):
         raise UserError(f"{Path(run_dir) / 'spec.json'}: field settings: the run's sweep settings "
                         f"{sorted(set(current['setting']))} share none with the baseline's {sorted(set(frozen['setting']))} "
                         "(fix: rerun the probe with the baseline's --sweep/--steps/--guidance options)")
+    _policy_matches(policy, frozen, baseline)
     comparison = compare_metrics(frozen, current, policy=policy)
+    if comparison.empty:
+        raise UserError(f"{policy.file or 'policy'}: the policy gates 0 of the baseline's {len(frozen)} numbers "
+                        "(fix: check ignore_metrics and attributes; a gate that checks nothing cannot pass)")
     return CheckResult(comparison=comparison, run_dir=str(run_dir), baseline_path=str(baseline),
                        suite=str(now["suite"]), policy=policy, changed=_changed(base["run"], now))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.gate.metrics import KEY
+from audit.gate.numbers import KEY
 from audit.gate.policy import Policy
 
 __all__ = ["compare_metrics", "STATUSES"]
@@ -45,7 +45,7 @@ def compare_metrics(baseline: pd.DataFrame, current: pd.DataFrame, *, policy: Po
     Parameters
     ----------
     baseline, current : pandas.DataFrame
-        Rows keyed by :data:`audit.gate.metrics.KEY` with ``value`` (and for the
+        Rows keyed by :data:`audit.gate.numbers.KEY` with ``value`` (and for the
         baseline ``lo``, ``hi``, ``direction``).
     policy : Policy
         Tolerances and which metrics and attributes to gate.

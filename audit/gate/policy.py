@@ -3,7 +3,7 @@
 A policy file looks like::
 
     default_tolerance: 0.05        # absolute, in the metric's own units
-    tolerance:                     # per metric name (see audit.gate.metrics.METRICS)
+    tolerance:                     # per metric name (see audit.results.columns.GATED)
       abs_npmi_gap: 0.10
       normalized_entropy: 0.03
     ignore_metrics: [mad_from_uniform]
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audit.errors import SpecError, UserError
-from audit.gate.metrics import METRICS
+from audit.gate.numbers import METRICS
 
 __all__ = ["Policy", "read_policy", "DEFAULT_TOLERANCE", "RULES"]
 
@@ -53,6 +53,7 @@ class Policy:
     attributes: tuple[str, ...] | None = None
     fail_on_missing: bool = True
     rule: str = "combined"
+    file: str = field(default="", compare=False)  # the policy file, named in errors
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -151,4 +152,5 @@ def read_policy(path: str | Path) -> Policy:
         ignore_metrics=tuple(ignore if isinstance(ignore, list) else [ignore]),
         attributes=None if attrs is None else tuple(attrs),
         fail_on_missing=missing,
+        file=str(path),
     )

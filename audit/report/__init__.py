@@ -1,12 +1,13 @@
-"""Audit reports: one self-contained HTML file (plotly embedded), results.json, parquet tables, summary.md.
+"""Audit reports: one self-contained HTML file (plotly embedded), report.json, parquet tables, summary.md.
 
 Build sections from blocks (:class:`Text`, :class:`Table`, :class:`Chart`,
-:class:`ImageGrid`, :class:`Code`) or with :func:`association_section`, then
-call :func:`build_report`; :func:`report_from_run_dir` does it all for a probe
-run directory. Importing this package does not import plotly.
+:class:`ImageGrid`, :class:`Code`) or from a results table with
+:func:`results_section`, then call :func:`build_report`;
+:func:`report_from_run_dir` does it all for a probe run directory (reading its
+results table, never recomputing it). Importing this package does not import plotly.
 """
 
-from audit.report.analysis import CAVEATS, association_section, image_grid, labeler_card_section
+from audit.report.analysis import CAVEATS, image_grid, labeler_card_section, results_section
 from audit.report.blocks import Block, Chart, Code, GridItem, ImageGrid, RenderContext, ReportSection, Table, Text
 from audit.report.build import build_report
 from audit.report.escape import esc, script_json
@@ -24,7 +25,6 @@ __all__ = [
     "ReportSection",
     "Table",
     "Text",
-    "association_section",
     "build_report",
     "esc",
     "export_pngs",
@@ -34,5 +34,6 @@ __all__ = [
     "read_run_dir",
     "read_table",
     "report_from_run_dir",
+    "results_section",
     "script_json",
 ]

@@ -1,9 +1,4 @@
-"""Report sections computed from a per-image table: associations, labeler card, image grids.
-
-Both the probe-run report and the dataset audit call these with their own
-per-image tables (one row per image, a cluster column, concept and attribute
-columns).
-"""
+"""Report sections of a probe run: associations (read from the results table), labeler card, image grids."""
 
 from __future__ import annotations
 
@@ -13,77 +8,127 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.metrics import AuditFrame, most_skewed
+from audit.metrics import most_skewed
 from audit.report.blocks import Chart, GridItem, ImageGrid, ReportSection, Table, Text
 from audit.report.figures import bars_with_intervals, gap_bars, npmi_heatmap
+from audit.results import columns as C
+from audit.results.views import by_concept, by_group, gaps, headline
 
-__all__ = ["association_section", "labeler_card_section", "image_grid", "CAVEATS", "NON_ANSWERS"]
-
-#: Label values that are explicit non-answers (kept visible, counted on the labeler card).
-NON_ANSWERS = ("no_face", "unreadable", "unknown", "none")
+__all__ = ["results_section", "labeler_card_section", "image_grid", "CAVEATS"]
 
 #: Caveats printed on every labeler card.
 CAVEATS = (
     "Presentation labels describe how a person is drawn, not anyone's gender identity.",
     "Skin tone is estimated from rendered pixels on the Monk scale and is sensitive to lighting and style.",
-    "Intervals are percentile cluster-bootstrap intervals over prompts: images of one prompt are not independent.",
+    "Intervals are cluster intervals over prompts (the method is named beside each number): images of one prompt "
+    "are not independent.",
     "Raw numbers carry the labelers' errors; corrected columns assume the confusion matrix measured on validation "
     "renders also holds for these images.",
-    "nPMI is -1 for pairs never observed; with few images per concept that is weak evidence.",
+    "nPMI of a pair never observed is undefined: it is shown blank and marked 'not observed', not as -1.",
 )
 
 
-def _frame(data, *, concept, attribute, cluster, reference, confusion, values, n_resamples, confidence,
-           seed) -> AuditFrame:
-    return AuditFrame(
-        data, concept=concept, attribute=attribute, cluster=cluster, reference=reference, confusion=confusion,
-        attributes=values, n_resamples=n_resamples, confidence=confidence, seed=seed,
-    )
+def _attribute_blocks(sec: ReportSection, rows: pd.DataFrame, *, slot: str, attribute: str, k: int) -> dict:
+    """Blocks of one slot x attribute cut, all read from its result rows."""
+    label = f"{slot} x {attribute}"
+    column = attribute if attribute != slot else f"{attribute}_label"  # the label beside the prompt's slot
+    group = by_group(rows, concept=slot, attribute=column)
+    if group.empty:
+        return {}
+    conc = by_concept(rows, concept=slot)
+    head = headline(rows)
+    method = rows["method"].mode().iloc[0] if len(rows) else ""
+    n_images = int(conc["n"].sum()) if "n" in conc else 0
+    non = int(rows.loc[(rows.metric == C.NON_ANSWER_SHARE) & ~rows.corrected, "n"].sum())
+    res: dict = {"n_images": n_images, "n_non_answer": non}
+    sec.blocks.append(Text(
+        f"{label}: {n_images} images, {len(conc)} {slot} values; intervals: {method}"
+        + (f"; {non} images with no answer ({', '.join(C.NON_ANSWERS)}) left out of the shares." if non else ".")))
+    if "npmi" in group:
+        sec.blocks.append(Chart(f"npmi-{attribute}", npmi_heatmap(group, concept=slot, attribute=column,
+                                                                  title=f"nPMI: {label} (blank: not observed)")))
+    if "npmi_corrected" in group:
+        sec.blocks.append(Chart(f"npmi-{attribute}-corrected", npmi_heatmap(
+            group, concept=slot, attribute=column, value="npmi_corrected",
+            title=f"nPMI corrected for labeler error: {label}")))
+    has_ref = "proportion_ref" in group and group["proportion_ref"].notna().any()
+    n_values = group.index.get_level_values(column).nunique()
+    if "proportion_lo" in group and (has_ref or n_values <= 4):
+        sec.blocks.append(Chart(f"shares-{attribute}", bars_with_intervals(
+            group, concept=slot, attribute=column,
+            title=f"Share of each {attribute} per {slot} (bars, intervals: {method})"
+                  + (" vs reference (markers)" if has_ref else ""))))
+    if has_ref:
+        gap = rows[(rows.metric == C.REFERENCE_GAP) & ~rows.corrected]
+        sec.summary.append(f"{label}: mean |share - reference| {gap.estimate.abs().mean():.3f} over {len(gap)} values")
+    sec.blocks.append(Table(f"headline-{attribute}", head, caption=f"{label}: headline numbers"))
+    gap_rows = gaps(rows, concept=slot)
+    if len(gap_rows):
+        top = most_skewed(gap_rows, k=k)
+        pair = gap_rows["groups"].iloc[0]
+        sec.blocks.append(Chart(f"skewed-{attribute}", gap_bars(top, concept=slot,
+                                                                title=f"Most skewed {slot}: nPMI({pair})")))
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top, caption=f"Most skewed {slot} ({label})"))
+        sec.summary.append(f"{label}: most skewed {slot} " + ", ".join(
+            f"{r[slot]} (gap {r['gap']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}])"
+            for r in top.to_dict("records")[:3] if pd.notna(r["gap"])))
+    elif C.MAD in conc:
+        top = most_skewed(conc.reset_index(), k=k, column=C.MAD)
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top,
+                                caption=f"{slot} furthest from uniform over {attribute} (mean absolute deviation)"))
+    else:
+        top = pd.DataFrame(columns=[slot])
+    res["most_skewed"] = [str(c) for c in top[slot]]
+    sec.blocks.append(Table(f"by-group-{attribute}", group.reset_index(), caption=f"{label}: by group"))
+    sec.blocks.append(Table(f"by-concept-{attribute}", conc.reset_index(),
+                            caption=f"{label}: deviation from uniform, normalized entropy, non-answers"))
+    amp = head[head.metric.isin(C.AMPLIFICATION)]
+    if len(amp):
+        sec.blocks.append(Table(f"amplification-{attribute}", amp, caption=f"Bias amplification ({label})"))
+        t_to_a = amp[(amp.metric == "biasamp_t_to_a") & ~amp.corrected]
+        if len(t_to_a):
+            sec.summary.append(f"{label}: BiasAmp->(T->A) {t_to_a.estimate.iloc[0]:+.3f}")
+    for metric, caption in ((C.COMPLIANCE, "compliance: share of images prompted with a value that show it"),
+                            (C.DEFAULT_DRIFT, "default drift: share without the axis words - 1/#groups"),
+                            (C.UNSAFE_RATE, "unsafe rate per value")):
+        sub = rows[rows.metric == metric]
+        if len(sub):
+            sec.blocks.append(Table(f"{metric}-{attribute}", sub[["concept", "value", "estimate", "lo", "hi", "n",
+                                                                  "total", "corrected", "note"]],
+                                    caption=f"{label}: {caption}"))
+    h = {r["metric"]: r for r in head[~head.corrected].to_dict("records")}
+    if C.MAD_MEAN in h and C.ENTROPY_MEAN in h:
+        ci = (lambda r: f" [{r['lo']:.3f}, {r['hi']:.3f}]" if pd.notna(r["lo"]) else "")  # noqa: E731
+        sec.summary.append(
+            f"{label}: mean deviation from uniform {h[C.MAD_MEAN]['estimate']:.3f}{ci(h[C.MAD_MEAN])}, "
+            f"mean normalized entropy {h[C.ENTROPY_MEAN]['estimate']:.3f}{ci(h[C.ENTROPY_MEAN])}")
+    return res
 
 
-def association_section(
-    data: pd.DataFrame,
+def results_section(
+    table: pd.DataFrame,
     *,
-    concept: str,
-    attributes: Sequence[str],
+    setting: str,
+    slot: str,
+    labelers: Sequence[str],
     title: str | None = None,
-    cluster: str | Sequence[str] | None = "prompt_id",
-    references: Mapping[str, pd.DataFrame] | None = None,
-    confusions: Mapping[str, pd.DataFrame] | None = None,
-    values: Mapping[str, Sequence[str]] | None = None,
-    groups: tuple[str, str] = ("feminine", "masculine"),
     k: int = 10,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
     grid: ImageGrid | None = None,
 ) -> ReportSection:
-    """One section for a concept: per attribute, nPMI heatmap, shares vs reference, skew ranking, tables.
+    """One section for a slot and setting: per labelled attribute, its nPMI heatmap, shares vs reference,
+    skew ranking and tables, all read from the results table (see :mod:`audit.results`).
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        One row per image with ``concept``, each attribute and the cluster column(s).
-    concept : str
-        E.g. ``"profession"``.
-    attributes : sequence of str
-        E.g. ``("presentation", "skin_group", "skin_tone")``; ones without data are skipped.
+    table : pandas.DataFrame
+        A results table.
+    setting, slot : str
+        The cut to show.
+    labelers : sequence of str
+        Labelers whose attributes are shown.
     title : str, optional
-    cluster : str or sequence or None, default "prompt_id"
-    references : mapping attribute -> DataFrame, optional
-        Reference ``[concept, attribute, p|n]`` per attribute (``n`` also gives amplification).
-    confusions : mapping attribute -> DataFrame, optional
-        Labeler confusion matrices for corrected columns.
-    values : mapping attribute -> sequence of str, optional
-        Every value an attribute can take (unobserved ones count as 0).
-        Explicit non-answers (:data:`NON_ANSWERS`, e.g. ``no_face``) are left
-        out of the shares and counted in the results as ``n_non_answer``.
-    groups : (str, str)
-        Groups of the nPMI gap (used when both occur).
     k : int
         How many concepts the skew ranking keeps.
-    n_resamples, confidence, seed
-        Bootstrap settings.
     grid : ImageGrid, optional
         Sample images appended to the section.
 
@@ -93,90 +138,25 @@ def association_section(
 
     Examples
     --------
-    >>> df = pd.DataFrame({"prompt_id": range(8), "job": ["ceo", "nurse"] * 4,
-    ...                    "presentation": ["masculine", "feminine"] * 3 + ["feminine", "masculine"]})
-    >>> s = association_section(df, concept="job", attributes=["presentation"], n_resamples=50)
-    >>> [r["metric"] for r in s.results["presentation"]["headline"]][:2]
-    ['mad_from_uniform_mean', 'normalized_entropy_mean']
+    >>> from audit.results import Options, results_table
+    >>> m = pd.DataFrame({"image_id": list("abcdefgh"), "prompt_id": list("abcdefgh"), "job": ["ceo", "nurse"] * 4})
+    >>> lab = pd.DataFrame({"image_id": list("abcdefgh"), "labeler": "w", "attribute": "presentation",
+    ...                     "value": ["masculine", "feminine"] * 3 + ["feminine", "no_face"]})
+    >>> t = results_table(m, lab, options=Options(n_resamples=50)).table
+    >>> s = results_section(t, setting="default", slot="job", labelers=["w"])
+    >>> s.results["presentation"]["n_non_answer"], s.results["presentation"]["most_skewed"][0]
+    (1, 'ceo')
     """
-    references, confusions, values = dict(references or {}), dict(confusions or {}), dict(values or {})
-    sec = ReportSection(title or f"{concept}", key=concept)
+    sec = ReportSection(title or slot, key=slot)
+    here = table[(table.setting == setting) & (table.slot == slot) & table.labeler.isin(list(labelers))]
+    known = list(C.KNOWN_VALUES)
+    attributes = sorted(here.attribute.unique(), key=lambda a: (known.index(a) if a in known else len(known), a))
     for attribute in attributes:
-        if attribute not in data:
-            continue
-        non_answer = data[attribute].astype(str).isin(NON_ANSWERS) & data[attribute].notna()
-        sub = data[~non_answer & data[concept].notna()]
-        if sub[attribute].notna().sum() == 0:
-            continue
-        af = _frame(
-            sub, concept=concept, attribute=attribute, cluster=cluster, reference=references.get(attribute),
-            confusion=confusions.get(attribute), values=values.get(attribute), n_resamples=n_resamples,
-            confidence=confidence, seed=seed,
-        )
-        label = f"{concept} x {attribute}"
-        by_group = af.by_group.join(af.by_group_ci)
-        res: dict = {"n_images": float(af.table.n.sum()), "n_non_answer": int(non_answer.sum())}
-        sec.blocks.append(Text(
-            f"{label}: {int(af.table.n.sum())} images, {len(af.table.concepts)} {concept} values"
-            + (f"; {int(non_answer.sum())} images with no answer ({', '.join(NON_ANSWERS)}) left out." if non_answer.any()
-               else ".")))
-        sec.blocks.append(Chart(f"npmi-{attribute}", npmi_heatmap(by_group, concept=concept, attribute=attribute,
-                                                                  title=f"nPMI: {label}")))
-        if af.corrected is not None:
-            sec.blocks.append(Chart(f"npmi-{attribute}-corrected", npmi_heatmap(
-                by_group, concept=concept, attribute=attribute, value="npmi_corrected",
-                title=f"nPMI corrected for labeler error: {label}")))
-        has_ref = "proportion_ref" in by_group and by_group["proportion_ref"].notna().any()
-        if has_ref or len(af.table.attributes) <= 4:
-            sec.blocks.append(Chart(f"shares-{attribute}", bars_with_intervals(
-                by_group, concept=concept, attribute=attribute,
-                title=f"Share of each {attribute} per {concept} (bars, {confidence:.0%} cluster-bootstrap CI)"
-                      + (" vs reference (markers)" if has_ref else ""))))
-        if has_ref:
-            res["mean_abs_difference_to_reference"] = float(np.nanmean(np.abs(by_group["difference_to_reference"])))
-            sec.summary.append(f"{label}: mean |share - reference| {res['mean_abs_difference_to_reference']:.3f}")
-        by_concept = af.by_concept.join(af.by_concept_ci)
-        has_groups = all(g in af.table.attributes for g in groups)
-        head = af.headline(groups=groups if has_groups else None)
-        res["headline"] = head.to_dict("records")
-        res["mad_from_uniform_mean"] = float(head.value[0])
-        res["normalized_entropy_mean"] = float(head.value[1])
-        sec.blocks.append(Table(f"headline-{attribute}", head,
-                                caption=f"{label}: headline numbers ({confidence:.0%} cluster-bootstrap intervals)"))
-        if has_groups:
-            gaps = af.gaps(groups=groups).reset_index()
-            top = most_skewed(gaps, k=k)
-            sec.blocks.append(Chart(f"skewed-{attribute}", gap_bars(
-                top, concept=concept, title=f"Most skewed {concept}: nPMI({groups[0]}) - nPMI({groups[1]})")))
-            sec.blocks.append(Table(f"most-skewed-{attribute}", top, caption=f"Most skewed {concept} ({label})"))
-            res["most_skewed"] = top.to_dict("records")
-            sec.summary.append(
-                f"{label}: most skewed {concept} " + ", ".join(
-                    f"{r[concept]} (gap {r['gap']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}])" for r in res["most_skewed"][:3]))
-        else:
-            ranked = by_concept.reset_index().rename(columns={"mad_from_uniform": "mad"})
-            top = most_skewed(ranked, k=k, column="mad")
-            sec.blocks.append(Table(f"most-skewed-{attribute}", top,
-                                    caption=f"{concept} furthest from uniform over {attribute} (mean absolute deviation)"))
-            res["most_skewed"] = top.to_dict("records")
-        sec.blocks.append(Table(f"by-group-{attribute}", by_group.reset_index(), caption=f"{label}: by group"))
-        sec.blocks.append(Table(f"by-concept-{attribute}", by_concept.reset_index(),
-                                caption=f"{label}: deviation from uniform and normalized entropy"))
-        if references.get(attribute) is not None and "n" in references[attribute].columns:
-            amp = af.amplification()
-            sec.blocks.append(Table(f"amplification-{attribute}", amp, caption=f"Bias amplification ({label})"))
-            res["amplification"] = amp.to_dict("records")
-            z = amp.set_index("metric")
-            sec.summary.append(f"{label}: BiasAmp->(T->A) {z.loc['biasamp_t_to_a', 'value']:+.3f}")
-        ci = (lambda r: f" [{r['lo']:.3f}, {r['hi']:.3f}]" if "lo" in r else "")  # noqa: E731
-        h = {r["metric"]: r for r in res["headline"]}
-        sec.summary.append(
-            f"{label}: mean deviation from uniform {h['mad_from_uniform_mean']['value']:.3f}"
-            f"{ci(h['mad_from_uniform_mean'])}, mean normalized entropy "
-            f"{h['normalized_entropy_mean']['value']:.3f}{ci(h['normalized_entropy_mean'])}")
-        sec.results[attribute] = res
+        res = _attribute_blocks(sec, here[here.attribute == attribute], slot=slot, attribute=attribute, k=k)
+        if res:
+            sec.results[attribute] = res
     if not sec.results:
-        sec.blocks.append(Text(f"No labelled images with {concept} set.", kind="caveat"))
+        sec.blocks.append(Text(f"No labelled images with {slot} set.", kind="caveat"))
     if grid is not None:
         sec.blocks.append(grid)
     return sec
@@ -194,7 +174,7 @@ def labeler_card_section(
     >>> labeler_card_section(lab).results["labelers"][0]["non_answer_share"]
     0.5
     """
-    g = labels.assign(non_answer=labels["value"].astype(str).isin(NON_ANSWERS))
+    g = labels.assign(non_answer=labels["value"].astype(str).isin(C.NON_ANSWERS))
     card = (
         g.groupby(["labeler", "attribute"], sort=True)
         .agg(rows=("value", "size"), values=("value", "nunique"), non_answer_share=("non_answer", "mean"),

@@ -1,4 +1,4 @@
-"""Write a report: self-contained ``report.html`` + ``results.json`` + ``summary.md`` + ``tables/*.parquet``."""
+"""Write a report: self-contained ``report.html`` + ``report.json`` (its index) + ``summary.md`` + ``tables/*.parquet``."""
 
 from __future__ import annotations
 
@@ -77,21 +77,24 @@ def build_report(
     title: str = "imagen-audit report",
     export_png: bool | None = None,
 ) -> Path:
-    """Render sections into ``out_dir``: report.html, results.json, summary.md, tables/, figures/.
+    """Render sections into ``out_dir``: report.html, report.json, summary.md, tables/, figures/.
+
+    ``report.json`` indexes the report (sections, tables, figures, PNG export); the numbers
+    of a probe run live in its results table (:mod:`audit.results`), not here.
 
     Parameters
     ----------
     sections : sequence of ReportSection
         In display order; a final "Run spec" section is added when ``spec`` is given.
     spec : dict or None
-        The run's spec, shown verbatim (escaped) and stored in results.json.
+        The run's spec, shown verbatim (escaped) and stored in report.json.
     out_dir : str or pathlib.Path
         Created if needed. Each file is written atomically; ``report.html`` last.
     title : str
         Page title (escaped).
     export_png : bool or None
         Write ``figures/*.png`` (None: only when kaleido or Chromium is available).
-        Export failures are recorded in results.json, never raised.
+        Export failures are recorded in report.json, never raised.
 
     Returns
     -------
@@ -139,7 +142,7 @@ def build_report(
         "figures": [name for _, name, _ in ctx.figures],
         "png_export": png,
     }
-    write_atomic(out / "results.json", json.dumps(json_safe(results), indent=2, allow_nan=False))
+    write_atomic(out / "report.json", json.dumps(json_safe(results), indent=2, allow_nan=False))
     md = [f"# {esc(title)}", ""]
     for sec in sections:
         md += [f"## {esc(sec.title)}", ""]

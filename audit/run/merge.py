@@ -1,4 +1,4 @@
-"""Finish a run: merge the committed shard parts, sweep orphan images, write results and report.
+"""Finish a run: merge the committed shard parts, sweep orphan images, write the results table and report.
 
 Examples
 --------
@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from audit.run.plan import Shard
-from audit.run.results import results_from_counts
-from audit.run.store import write_json_atomic, write_parquet_atomic
+from audit.run.store import write_parquet_atomic
 from audit.run.work import LABEL_KEYS, shard_dir
 
 __all__ = ["merge_parts", "orphan_images", "finish_run", "write_report"]
@@ -90,13 +90,17 @@ def write_report(run_dir: str | Path) -> Path | None:
 
 
 def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, references: list[dict],
-               settings: list[str], report: bool = True, progress: bool = False) -> dict:
-    """Merge parts, write ``manifest.parquet``, ``labels.parquet``, ``counts.parquet``, ``results.json``
-    and (when ``report``) ``report/report.html``; delete orphan images. Idempotent.
+               settings: list[str], report: bool = True, progress: bool = False):
+    """Merge parts, write ``manifest.parquet``, ``labels.parquet``, ``counts.parquet``, the results table
+    (``results.parquet`` and its JSON view ``results.json``, see :mod:`audit.results`) and (when
+    ``report``) ``report/report.html``; delete orphan images. Idempotent.
+
+    The suite's design (axes, ``metrics:``, references) is read from the run's ``spec.json``;
+    ``suite`` and ``references`` are what the caller recorded there.
 
     Returns
     -------
-    dict
+    audit.results.Results
         The results.
 
     Examples
@@ -118,10 +122,11 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
         write_parquet_atomic(run_dir / "counts.parquet", counts)
         bar.update(1)
         bar.set_postfix_str("metrics")
-        n_images = {str(k): int(v) for k, v in manifest.groupby("setting", sort=False).size().items()}
-        results = results_from_counts(counts, references=references, settings=settings, suite=suite,
-                                      n_images=n_images)
-        write_json_atomic(run_dir / "results.json", results)
+        from audit.results import results_table, write_results
+
+        spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
+        results = results_table(manifest, labels, spec=spec, settings=settings)
+        write_results(run_dir, results)
         bar.update(1)
         if report:
             bar.set_postfix_str("report")
