@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.metrics import wide_labels
 from audit.report.analysis import image_grid, labeler_card_section, results_section
 from audit.report.blocks import Text, slug
 from audit.report.build import build_report
@@ -89,7 +88,6 @@ def report_from_run_dir(
     views = [(str(lab), [lab]) for lab in names] if shared else [(None, names)]
     sections = []
     for labeler, labelers in views:
-        wide = wide_labels(labels[labels.labeler.isin(labelers)], manifest)
         for slot in slots:
             for setting in settings:
                 if not ((table.setting == setting) & (table.slot == slot) & table.labeler.isin(labelers)).any():
@@ -103,8 +101,10 @@ def report_from_run_dir(
                 for attr, note in here[["attribute", "note"]].drop_duplicates().itertuples(index=False):
                     sec.blocks.insert(0, Text(f"Reference for {attr}: {note}"))
                 first = next(iter(sec.results.values()), None)
-                if first and slot in wide.columns and "setting" in wide.columns:
-                    data = wide[(wide["setting"].astype(str) == setting) & wide[slot].notna()]
+                if first and slot in manifest.columns:
+                    data = manifest[manifest[slot].notna()]
+                    if "setting" in manifest.columns:
+                        data = data[data["setting"].astype(str) == setting]
                     sec.blocks.append(image_grid(data, root=run, concept=slot, values=first["most_skewed"][:4],
                                                  per_value=6, caption_columns=("prompt",), seed=seed))
                 sections.append(sec)
