@@ -329,6 +329,7 @@ def test_baselines_with_non_finite_numbers_exit_2(runs, case, field, tmp_path, c
     ("minus_inf_hi", ".hi: is -inf"),
     ("nan_without_note", ".estimate: is NaN with no note"),
     ("no_column", "field method: missing column"),
+    ("truncated_json", "results.json: field (file): is not valid JSON"),
 ])
 def test_broken_results_exit_2_for_check_and_baseline(runs, case, field, capsys):
     run = _copy(runs, f"broken-{case}")
@@ -346,9 +347,11 @@ def test_broken_results_exit_2_for_check_and_baseline(runs, case, field, capsys)
         _tamper_results(run, change)
     elif case == "no_column":
         _tamper_results(run, lambda f: f.drop(columns="method", inplace=True))
+    elif case == "truncated_json":
+        (run / "results.json").write_text((run / "results.json").read_text()[:100])
     assert main(["check", str(run), "--baseline", str(runs["baseline"])]) == 2
     err = capsys.readouterr().err
-    assert str(run / "results.parquet") in err and field in err and "fix:" in err and "Traceback" not in err
+    assert str(run / "results.") in err and field in err and "fix:" in err and "Traceback" not in err
     out = runs["folder"] / f"frozen-{case}.json"
     assert main(["baseline", str(run), "--out", str(out)]) == 2  # never frozen
     assert field in capsys.readouterr().err and not out.exists()

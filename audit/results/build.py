@@ -179,6 +179,8 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
     -------
     Results
     """
+    from audit.metrics import AuditFrame
+
     options = options or Options()
     design, extra, confusions = suite_design(spec), dict(references or {}), dict(confusions or {})
     unknown = [m for m in design["metrics"] if m not in METRICS]
@@ -221,8 +223,6 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                 answered = part[~non]
                 if answered.empty:
                     continue
-                from audit.metrics import AuditFrame
-
                 keys = {"setting": setting, "slot": slot, "labeler": str(labeler), "attribute": str(attribute)}
                 ref = None if slot == C.ANY else _references(design, extra, slot, str(attribute))
                 af = AuditFrame(answered, concept="concept", attribute="value", cluster=clusters or None,
@@ -230,7 +230,7 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                                 confusion=confusions.get(attribute), attributes=vocab,
                                 n_resamples=options.n_resamples, confidence=options.confidence, seed=options.seed)
                 cut = Cut(keys=keys, af=af, method=_method(af, options), axis=slot in design["axes"], reference=ref,
-                          non_answers=part.loc[non, "concept"].value_counts())
+                          non_answers=part.loc[non, "concept"].value_counts(), intervals=options.n_resamples > 0)
                 for name in wanted:
                     rows += METRICS[name](cut)
     table = pd.DataFrame(rows, columns=list(C.COLUMNS))

@@ -47,12 +47,15 @@ class Cut:
         ``[concept, value, p|n]`` (and ``source``) for this slot and attribute.
     non_answers : pandas.Series
         Images with an explicit non-answer per concept.
+    intervals : bool
+        The frame was built with resamples (its ``*_ci`` views exist).
     """
 
     keys: dict
     af: object
     method: str
     axis: bool = False
+    intervals: bool = True
     reference: pd.DataFrame | None = None
     non_answers: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
 
@@ -67,14 +70,14 @@ class Cut:
     def group(self) -> pd.DataFrame:
         """By-group numbers joined with their intervals (NaN intervals without resamples)."""
         out = self.af.by_group
-        if self.af._boot is not None:
+        if self.intervals:
             out = out.join(self.af.by_group_ci)
         return out
 
     @cached_property
     def concept(self) -> pd.DataFrame:
         out = self.af.by_concept
-        if self.af._boot is not None:
+        if self.intervals:
             out = out.join(self.af.by_concept_ci)
         return out
 
