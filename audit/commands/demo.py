@@ -96,6 +96,9 @@ def _run(args: argparse.Namespace) -> int:
           f"intervals: {method}):")
     for line in headline_lines(top):
         print(line)
+    if len(top) < 3:
+        print(f"  (only {len(top)} gap(s) observed: a profession whose images all show one group has no nPMI gap; "
+              "its shares are in the report)")
     for name, run in (("professions", prof), ("counterfactuals", cf)):
         print(f"report ({name}): {run.report_path or run.path}")
     return 0

@@ -60,7 +60,7 @@ SAMPLER_SPREAD = "sampler_spread"    # max - min over settings of an overall sha
 #: Bias amplification metrics (need reference counts); concept and value "*".
 AMPLIFICATION = ("biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t")
 
-#: The pair of values whose nPMI gap is reported, per attribute (binary attributes use their two values).
+#: The pair of values whose nPMI gap is reported, per attribute (other attributes get nPMI per cell only).
 GAP_GROUPS: dict[str, tuple[str, str]] = {"presentation": ("feminine", "masculine"), "skin_group": ("light", "dark")}
 #: Counterfactual axis -> (labelled attribute, {axis value: label value}) for compliance and default drift.
 #: An axis whose values are values of a labelled attribute of the same name needs no entry.

@@ -83,9 +83,10 @@ class Cut:
 
     @cached_property
     def pair(self) -> tuple[str, str] | None:
-        """The two values whose nPMI gap is reported (when both can occur and there are several concepts)."""
+        """The two values whose nPMI gap is reported (:data:`~audit.results.columns.GAP_GROUPS`; when both can
+        occur and there are several concepts)."""
         values = list(self.af.table.attributes)
-        pair = C.GAP_GROUPS.get(self.keys["attribute"]) or (tuple(values) if len(values) == 2 else None)
+        pair = C.GAP_GROUPS.get(self.keys["attribute"])
         if pair is None or not set(pair) <= set(values) or len(self.af.table.concepts) < 2:
             return None
         return pair
