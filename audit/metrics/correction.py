@@ -16,7 +16,17 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics.counts import contingency
 
-__all__ = ["confusion_array", "simplex_lsq", "simplex_lsq_batch", "correct_array", "rogan_gladen", "correct_counts"]
+__all__ = [
+    "confusion_array",
+    "confusion_is_counts",
+    "simplex_lsq",
+    "simplex_lsq_batch",
+    "correct_array",
+    "correct_draws",
+    "draw_confusions",
+    "rogan_gladen",
+    "correct_counts",
+]
 
 
 def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
@@ -49,6 +59,86 @@ def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
     if (rows <= 0).any() or (c < 0).any():
         raise UserError("confusion matrix: rows must be non-negative with a positive sum (fix: check the matrix)")
     return c / rows
+
+
+def confusion_is_counts(confusion: pd.DataFrame, labels=None) -> bool:
+    """Whether a confusion matrix holds validation counts (some row sum differs from 1) rather than shares.
+
+    Counts let corrected intervals carry the matrix's own sampling
+    uncertainty (:func:`draw_confusions`); shares are treated as exact.
+
+    Examples
+    --------
+    >>> confusion_is_counts(pd.DataFrame([[90, 10], [20, 80]], index=["f", "m"], columns=["f", "m"]))
+    True
+    >>> confusion_is_counts(pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["f", "m"], columns=["f", "m"]))
+    False
+    """
+    labels = [str(v) for v in (confusion.index if labels is None else labels)]
+    conf = confusion.copy()
+    conf.index, conf.columns = conf.index.astype(str), conf.columns.astype(str)
+    rows = conf.loc[[v for v in labels if v in conf.index], [v for v in labels if v in conf.columns]].sum(axis=1)
+    return bool(len(rows)) and not np.allclose(rows.to_numpy(dtype=float), 1.0, atol=1e-6)
+
+
+def draw_confusions(counts: np.ndarray, *, size: int, seed: int = 0, prior: float = 0.5) -> np.ndarray:
+    """Row-normalised confusion matrices drawn from each row's ``Dirichlet(counts + prior)`` posterior.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Validation counts ``C[true, predicted]``, shape ``(Y, Y)``.
+    size : int
+        Number of matrices.
+    seed : int, default 0
+    prior : float, default 0.5
+        Jeffreys pseudo-count per cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(size, Y, Y)``, rows summing to 1.
+
+    Examples
+    --------
+    >>> d = draw_confusions(np.array([[900.0, 100.0], [200.0, 800.0]]), size=2000)
+    >>> np.round(d.mean(axis=0), 2).tolist(), bool(np.allclose(d.sum(axis=-1), 1))
+    ([[0.9, 0.1], [0.2, 0.8]], True)
+    """
+    rng = np.random.default_rng(seed)
+    g = rng.standard_gamma(np.broadcast_to(np.asarray(counts, dtype=float) + prior, (size, *np.shape(counts))))
+    return g / g.sum(axis=-1, keepdims=True)
+
+
+def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
+    """:func:`correct_array` of resampled tables, draw ``r`` corrected with matrix ``r mod G``.
+
+    Parameters
+    ----------
+    tables : numpy.ndarray
+        Resampled counts ``(R, X, Y)``.
+    confusions : numpy.ndarray
+        ``(G, Y, Y)`` row-normalised matrices (e.g. :func:`draw_confusions`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Corrected counts, shape ``(R, X, Y)``.
+
+    Examples
+    --------
+    >>> C = np.array([[[0.9, 0.1], [0.2, 0.8]]])
+    >>> np.round(correct_draws(np.array([[[41.0, 59.0]]]), C), 6).tolist()
+    [[[30.0, 70.0]]]
+    """
+    tables = np.asarray(tables, dtype=float)
+    out = np.empty_like(tables)
+    which = np.arange(len(tables)) % len(confusions)
+    for g, c in enumerate(confusions):
+        sel = which == g
+        if sel.any():
+            out[sel] = correct_array(tables[sel], c)
+    return out
 
 
 def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
