@@ -53,10 +53,14 @@ __all__ = [
     "normalize_columns",
     "LAION_COLUMNS",
     "SAMPLE_SKIPS",
+    "BUILD_IN_PROGRESS",
     "output_mode",
 ]
 
 SHARD_DIGITS = 5
+#: Marker of a dataset folder whose build has started and not finished (the finished one writes
+#: ``build.json`` last and removes this).
+BUILD_IN_PROGRESS = "build.partial.json"
 
 #: Canonical column names and the spellings that map to them (matched case-insensitively).
 LAION_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.errors import UserError
-from audit.shards import LAION_COLUMNS, SAMPLE_SKIPS, ReadStats, iter_tar_samples, normalize_columns
+from audit.shards import BUILD_IN_PROGRESS, LAION_COLUMNS, SAMPLE_SKIPS, ReadStats, iter_tar_samples, normalize_columns
 
 __all__ = ["TextTask", "DatasetInput", "detect", "iter_task_batches", "IMAGE_EXTENSIONS", "TEXT_COLUMNS"]
 
@@ -195,6 +195,9 @@ def detect(path: str | Path, *, rows_per_task: int = 1_000_000, files_per_task: 
         if suffix.endswith(".tar"):
             return DatasetInput("webdataset", str(root), [TextTask("tar", str(root))], image_shards=[str(root)])
         raise UserError(f"{root}: not a .parquet or .tar file (fix: pass a LAION parquet, a tar shard or a folder)")
+    if (root / BUILD_IN_PROGRESS).exists() and not (root / "build.json").exists():
+        raise UserError(f"{root}: a dataset build here has not finished ({BUILD_IN_PROGRESS} without build.json): "
+                        "its shards are incomplete (fix: rerun the same `imagen-audit world build` to finish it)")
     tars = sorted(root.glob("*.tar"))
     parquets = sorted(p for p in root.glob("*.parquet"))
     shard_dirs = sorted(p for p in root.glob(_SHARD) if p.is_dir())
