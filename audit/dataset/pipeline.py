@@ -8,8 +8,13 @@ Outputs in ``out_dir``:
   when images were labelled;
 - ``dataset_card.md``; ``report.html`` (shared report builder; its tables and
   summary in ``report/``);
-- ``results.json`` (summary, arguments, versions), written last: a folder with
-  ``results.json`` is complete. Every file is written to a temporary name and renamed.
+- ``results.json`` (summary, arguments, versions, and ``reconciliation``: rows read =
+  counted + skipped by reason), written last: a folder with ``results.json`` is
+  complete. Every file is written to a temporary name and renamed.
+
+The input is detected before ``out_dir`` is made (a missing input leaves no
+folder behind); ``out_dir`` may not be the dataset or lie inside it, and is
+locked while the audit writes it (a second audit on it is refused).
 
 Examples
 --------
@@ -42,6 +47,7 @@ from audit.dataset.run import audit_text
 from audit.dataset.sources import DatasetInput, detect
 from audit.dataset.textstats import TextAuditor
 from audit.errors import UserError
+from audit.outdir import locked_output, refuse_inside
 from audit.shards import LAION_COLUMNS, atomic_write_bytes
 
 __all__ = ["run_dataset_audit", "write_parquet", "input_summary"]
@@ -164,11 +170,18 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
-    out.mkdir(parents=True, exist_ok=True)
+    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
+    ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
+    refuse_inside(out, ds.root, what="the dataset")
+    with locked_output(out, command="another dataset audit"):
+        return _audit_into(ds, out, lex=lex, t0=t0, workers=workers, scheduler=scheduler, labeler=labeler,
+                           max_images=max_images, batch_size=batch_size, progress=progress, argv=argv)
+
+
+def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, scheduler: str | None, labeler,
+                max_images: int | None, batch_size: int, progress: bool, argv: Sequence[str] | None) -> dict:
     # an earlier run's marker must not vouch for the files this run is about to replace
     (out / "results.json").unlink(missing_ok=True)
-    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
-    ds = detect(path)
     auditor = TextAuditor(lex)
     counts = audit_text(ds, auditor, workers=workers, scheduler=scheduler, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
@@ -196,6 +209,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
                       "rows_per_second": counts.n_rows / seconds if seconds > 0 else None},
         "lexicons": {"sources": list(lex.sources), "concepts": len(lex.concepts), "surfaces": len(lex.surfaces)},
         "captions": cap,
+        "reconciliation": counts.reconciliation(),
         "top_terms": _records(tf[tf.level == "concept"].head(25)[["term", "role", "rows", "share"]]),
         "per_query_rates": _records(pq_rates),
         "top_npmi": _records(co[co.n_both >= 5].dropna(subset=["npmi"]).sort_values("npmi", ascending=False)
@@ -208,7 +222,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
     except Exception as exc:  # noqa: BLE001 - the tables and card are written; keep them and say why
         report = f"not written: {type(exc).__name__}: {exc}"
-    results["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) + ["results.json"]
+    results["outputs"] = sorted(p.name for p in out.iterdir()
+                                if not p.name.endswith(".tmp") and not p.name.startswith(".")) + ["results.json"]
     results["report"] = report
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=_json_default).encode())
     return results
