@@ -187,6 +187,9 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
         torch.set_num_threads(job.threads)
     generator = _reuse("generator", job.generator_key, job.generator)
     labelers = _reuse("labelers", job.labelers_key, job.labelers)
+    bind = getattr(generator, "bind_run", None)  # HTTP / images adapters commit each answer under RUN_DIR/requests
+    if callable(bind):
+        bind(job.run_dir)
     rows = job.shard.rows
     ids, paths, label_frames = [], [], []
     for part in _batches(len(rows), job.batch_size):

@@ -13,7 +13,8 @@ from audit.errors import UserError
 __all__ = ["adapter_from_spec", "GENERATOR_FORMS"]
 
 #: The accepted forms of ``--generator``.
-GENERATOR_FORMS = ("builtin", "diffusers:PATH_OR_ID", "diffusers-if:STAGE1,STAGE2")
+GENERATOR_FORMS = ("builtin", "diffusers:PATH_OR_ID", "diffusers-if:STAGE1,STAGE2", "openai:URL[#MODEL&OPTIONS]",
+                   "a1111:URL[#OPTIONS]", "images:MANIFEST")
 
 
 def adapter_from_spec(spec: str, *, steps: int | None = None, guidance: float | None = None, device: str = "cpu",
@@ -59,4 +60,8 @@ def adapter_from_spec(spec: str, *, steps: int | None = None, guidance: float | 
             raise UserError(f"--generator {spec!r}: needs two stages (fix: diffusers-if:STAGE1_ID,STAGE2_ID)")
         return DeepFloydIFAdapter(stages[0], stages[1], device=device, dtype=dtype, allow_download=allow_download,
                                   **opts)
+    if sep and rest and kind in ("openai", "a1111", "images"):  # HTTP APIs and bring-your-own images
+        from generator.adapters.http_resolve import remote_adapter
+
+        return remote_adapter(kind, rest, steps=steps, guidance=guidance)
     raise UserError(f"--generator {spec!r} is not understood (fix: use one of {', '.join(GENERATOR_FORMS)})")
