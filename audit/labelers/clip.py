@@ -120,11 +120,14 @@ class CLIPLabeler:
 
     Examples
     --------
-    >>> CLIPLabeler.attributes_of(DEFAULT_PROMPTS)
+    >>> tuple(CLIPLabeler.attributes_of(DEFAULT_PROMPTS))
     ('presentation', 'skin_group', 'age_group', 'unsafe')
     """
 
     name = "clip"
+    #: Attribute -> values with the default prompt sets (an instance declares its own prompt sets').
+    attributes: Mapping[str, tuple[str, ...]] = {a: tuple(v) for a, v in DEFAULT_PROMPTS.items()}
+    domain = "photographs of people like those CLIP was trained on (web images); zero-shot, uncalibrated"
 
     def __init__(
         self, model: str | Path, *, prompts: Mapping[str, Any] | None = None, device: str = "cpu",
@@ -151,9 +154,9 @@ class CLIPLabeler:
         self._text = self._encode_prompts()
 
     @staticmethod
-    def attributes_of(prompts: Mapping[str, Any]) -> tuple[str, ...]:
-        """The attribute names of a prompt-set mapping, in order."""
-        return tuple(prompts)
+    def attributes_of(prompts: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Attribute -> values of a prompt-set mapping, in order."""
+        return {a: tuple(values) for a, values in prompts.items()}
 
     @staticmethod
     def _features(out: Any) -> Any:

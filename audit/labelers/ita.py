@@ -38,6 +38,8 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, check_batch, labels_frame, to_rgb_uint8
+from audit.schema import MST_HEX as SCHEMA_MST_HEX
+from audit.schema import MST_VALUES, SKIN_GROUP_NAMES
 
 __all__ = [
     "MST_HEX",
@@ -55,11 +57,8 @@ __all__ = [
     "ITALabeler",
 ]
 
-#: Monk Skin Tone swatches MST 1..10.
-MST_HEX: tuple[str, ...] = (
-    "#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
-    "#a07e56", "#825c43", "#604134", "#3a312a", "#292420",
-)
+#: Monk Skin Tone swatches MST 1..10, in order (from :data:`audit.schema.MST_HEX`).
+MST_HEX: tuple[str, ...] = tuple(SCHEMA_MST_HEX.values())
 MST_RGB = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in MST_HEX], dtype=np.uint8)
 
 #: ITA categories (name, lower bound exclusive, upper bound inclusive), degrees.
@@ -73,7 +72,7 @@ ITA_CATEGORIES: tuple[tuple[str, float, float], ...] = (
 )
 _ITA_NAMES = np.array([c[0] for c in ITA_CATEGORIES])
 _ITA_EDGES = np.array([55.0, 41.0, 28.0, 10.0, -30.0])  # descending
-_GROUPS = ("light", "medium", "dark")
+_GROUPS = SKIN_GROUP_NAMES
 _MST_NAMES = np.array([str(k) for k in range(11)], dtype=object)
 
 # ---------------------------------------------------------------------------
@@ -542,7 +541,9 @@ class ITALabeler:
     """
 
     name = "ita"
-    attributes = ("skin_tone", "skin_group", "ita_category", "ita", "skin_region")
+    attributes = {"skin_tone": MST_VALUES, "skin_group": SKIN_GROUP_NAMES,
+                  "ita_category": tuple(c[0] for c in ITA_CATEGORIES), "ita": (), "skin_region": ("face", "whole_image")}
+    domain = "photographs or renders with visible skin, lit by roughly white light (colorimetry, no model)"
 
     def __init__(
         self, *, faces: bool = True, match: Literal["lab", "l_ita"] = "l_ita", rule: SkinRule = SkinRule(),
@@ -666,11 +667,12 @@ class ITALabeler:
             score[bad, :4] = np.nan
             probs[bad, :4] = None
             reason[bad, :4] = why[:, None]
-        k = len(self.attributes)
+        names = tuple(self.attributes)
+        k = len(names)
         return pd.DataFrame({
             "image_id": np.repeat(np.asarray(ids, dtype=object), k),
             "labeler": self.name,
-            "attribute": np.tile(np.asarray(self.attributes, dtype=object), n),
+            "attribute": np.tile(np.asarray(names, dtype=object), n),
             "value": values.ravel(),
             "confidence": conf.ravel().astype(float),
             "probs": probs.ravel(),

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -34,38 +34,20 @@ import pandas as pd
 from audit.errors import UserError
 from audit.labelers.base import check_batch, label_row, labels_frame, to_rgb_uint8
 from audit.resources import data_path
-from audit.schema import OUT_OF_DOMAIN
+from audit.schema import OUT_OF_DOMAIN, SKIN_GROUP_NAMES, WORLD_ATTRIBUTES, skin_group
 
 __all__ = ["WorldLabeler", "HEADS", "DEFAULT_DIR", "build_model", "prepare_batch", "skin_group_of"]
 
-#: Attribute -> class names, in head order. Skin tones are "1".."10".
+#: Attribute -> class names, in head order (the world vocabulary of :mod:`audit.schema`).
 HEADS: dict[str, tuple[str, ...]] = {
-    "profession": (
-        "nurse", "doctor", "firefighter", "chef", "teacher", "engineer", "scientist", "mechanic",
-        "carpenter", "electrician", "librarian", "receptionist", "hairdresser", "baker", "lawyer",
-        "cashier", "janitor", "painter", "plumber", "pharmacist", "programmer", "pilot", "farmer",
-        "police officer",
-    ),
-    "skin_tone": tuple(str(t) for t in range(1, 11)),
-    "presentation": ("feminine", "masculine", "androgynous"),
-    "age_group": ("young", "adult", "older"),
-    "activity": ("cooking", "reading", "sports", "office", "outdoors", "music"),
-    "unsafe": ("false", "true"),
+    k: WORLD_ATTRIBUTES[k] for k in ("profession", "skin_tone", "presentation", "age_group", "activity", "unsafe")
 }
 DEFAULT_DIR = data_path("weights", "world-labeler")
 SIZE = 64
 
 
-def skin_group_of(tone: int | str) -> str:
-    """Monk tone -> ``light`` (1-3), ``medium`` (4-6), ``dark`` (7-10).
-
-    Examples
-    --------
-    >>> skin_group_of("9")
-    'dark'
-    """
-    t = int(tone)
-    return "light" if t <= 3 else "medium" if t <= 6 else "dark"
+#: Monk tone -> ``light`` (1-3), ``medium`` (4-6), ``dark`` (7-10) (:func:`audit.schema.skin_group`).
+skin_group_of = skin_group
 
 
 def build_model(*, width: int = 32, heads: dict[str, tuple[str, ...]] = HEADS):
@@ -153,7 +135,9 @@ class WorldLabeler:
     device: str = "cpu"
     domain_model: Any = None
     name: str = "world"
-    attributes: tuple[str, ...] = (*HEADS, "skin_group")
+    #: Attribute -> values it emits: the heads and the derived ``skin_group``.
+    attributes: ClassVar[Mapping[str, tuple[str, ...]]] = {**HEADS, "skin_group": SKIN_GROUP_NAMES}
+    domain: ClassVar[str] = "64 x 64 renders of the synthetic world (one person, plain background)"
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu",
@@ -262,7 +246,7 @@ class WorldLabeler:
                                       confidence=float(p[j]), probs=dict(zip(classes, p)), score=novelty[i]))
             tone_p = probs["skin_tone"][i]
             grp = {g: float(sum(tone_p[int(t) - 1] for t in HEADS["skin_tone"] if skin_group_of(t) == g))
-                   for g in ("light", "medium", "dark")}
+                   for g in SKIN_GROUP_NAMES}
             best = max(grp, key=grp.get)
             rows.append(label_row(image_id, labeler=self.name, attribute="skin_group", value=best,
                                   confidence=grp[best], probs=grp, score=novelty[i]))
@@ -304,7 +288,7 @@ class WorldLabeler:
             raw = self.card.get(split, {}).get("confusion", {}).get("skin_tone")
             if raw is None:
                 return None
-            names = ["light", "medium", "dark"]
+            names = list(SKIN_GROUP_NAMES)
             member = np.array([[skin_group_of(t) == g for g in names] for t in raw["classes"]], dtype=float)
             counts = member.T @ np.asarray(raw["matrix"], dtype=float) @ member
             return pd.DataFrame(counts / counts.sum(axis=1, keepdims=True), index=names, columns=names)
