@@ -113,6 +113,9 @@ def draw_confusions(counts: np.ndarray, *, size: int, seed: int = 0, prior: floa
 def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
     """:func:`correct_array` of resampled tables, draw ``r`` corrected with matrix ``r mod G``.
 
+    With up to 6 classes every face of the simplex is solved for all draws in
+    one batched call; beyond that the draws are grouped by matrix.
+
     Parameters
     ----------
     tables : numpy.ndarray
@@ -132,13 +135,43 @@ def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
     [[[30.0, 70.0]]]
     """
     tables = np.asarray(tables, dtype=float)
-    out = np.empty_like(tables)
+    confusions = np.asarray(confusions, dtype=float)
     which = np.arange(len(tables)) % len(confusions)
-    for g, c in enumerate(confusions):
-        sel = which == g
-        if sel.any():
-            out[sel] = correct_array(tables[sel], c)
-    return out
+    k = tables.shape[-1]
+    if k > 6:
+        out = np.empty_like(tables)
+        for g, c in enumerate(confusions):
+            sel = which == g
+            if sel.any():
+                out[sel] = correct_array(tables[sel], c)
+        return out
+    from itertools import combinations
+
+    total = tables.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.nan_to_num(tables / total)  # (R, X, Y)
+    ct = np.swapaxes(confusions[which], -1, -2)  # (R, Y, Y): ct[r] = C_r^T
+    best = np.zeros_like(q)
+    best_err = np.full(q.shape[:-1], np.inf)
+    for size in range(1, k + 1):
+        for support in combinations(range(k), size):
+            a = ct[:, :, support]  # (R, Y, s)
+            kkt = np.zeros((len(a), size + 1, size + 1))
+            kkt[:, :size, :size] = 2 * np.swapaxes(a, -1, -2) @ a
+            kkt[:, :size, size] = kkt[:, size, :size] = 1.0
+            inv = np.linalg.pinv(kkt)
+            lin = inv[:, :size, :size] @ (2 * np.swapaxes(a, -1, -2))  # (R, s, Y)
+            p_s = q @ np.swapaxes(lin, -1, -2) + inv[:, None, :size, size]  # (R, X, s)
+            resid = q - p_s @ np.swapaxes(a, -1, -2)
+            err = np.einsum("rxy,rxy->rx", resid, resid)
+            take = (p_s >= -1e-12).all(axis=-1) & (err < best_err - 1e-15)
+            if take.any():
+                best_err = np.where(take, err, best_err)
+                row = np.zeros_like(q)
+                row[..., list(support)] = np.clip(p_s, 0.0, None)
+                best = np.where(take[..., None], row, best)
+    best /= np.where(best.sum(axis=-1, keepdims=True) > 0, best.sum(axis=-1, keepdims=True), 1.0)
+    return np.where(total > 0, best * total, 0.0)
 
 
 def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
