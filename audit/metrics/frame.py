@@ -114,6 +114,7 @@ class AuditFrame:
             raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(_CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
         self.npmi_prior = float(npmi_prior)
+        self._drawing: str | None = None
         observed = sort_labels(data[attribute].dropna().astype(str).unique())
         labels = None if attributes is None else tuple(map(str, attributes))
         if labels is not None:
@@ -167,8 +168,10 @@ class AuditFrame:
         return self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n")
 
     def _npmi(self, n: np.ndarray) -> np.ndarray:
-        # Jeffreys draws already carry the prior: nPMI of a draw is the population nPMI it stands for
-        drawn = getattr(self, "_drawing", False) and self.method.startswith("jeffreys")
+        # Raw Jeffreys draws already carry the prior (nPMI of a draw is the population nPMI it stands
+        # for); corrected draws can sit on the simplex's boundary (exact zeros), so they are smoothed
+        # like the point estimate.
+        drawn = self._drawing == "raw" and self.method.startswith("jeffreys")
         return npmi_array(n, prior=0.0 if drawn else self.npmi_prior)
 
     def _methods(self, cols: dict, *, corrected: bool = True) -> dict:
@@ -192,11 +195,11 @@ class AuditFrame:
     def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
-        self._drawing = True
+        self._drawing = "corrected" if corrected else "raw"
         try:
             values = fn(self._boot_corrected if corrected else self._boot)
         finally:
-            self._drawing = False
+            self._drawing = None
         return percentile_interval(values, confidence=self.confidence)
 
     def _proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
