@@ -3,8 +3,10 @@
 All association figures come from the document-level co-occurrence counts:
 for identity term ``x`` and concept ``y`` over ``N`` captions, the 2 x 2 table
 ``[[n_xy, n_x - n_xy], [n_y - n_xy, N - n_x - n_y + n_xy]]`` goes through
-:func:`audit.metrics.npmi_array`, whose cell ``[0, 0]`` is nPMI(x present,
-y present). Rates use :func:`audit.metrics.wilson_interval`. Image label shares
+:func:`audit.metrics.npmi_array` with the Jeffreys pseudo-count
+(``prior=0.5``, the estimator :class:`audit.metrics.AuditFrame` reports, so a
+pair never seen together is not fixed at -1), whose cell ``[0, 0]`` is
+nPMI(x present, y present). Rates use :func:`audit.metrics.wilson_interval`. Image label shares
 per caption concept (:func:`image_shares`) use :class:`audit.metrics.AuditFrame`.
 
 Examples
@@ -29,6 +31,9 @@ from audit.dataset.textstats import LENGTH_BINS, LONG_CAPTION, STOPWORD_SAMPLE, 
 from audit.metrics import npmi_array, wilson_interval
 
 __all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "image_shares", "ALL"]
+
+#: Pseudo-count per cell of the co-occurrence nPMI (Jeffreys; the same as AuditFrame's default).
+NPMI_PRIOR = 0.5
 
 #: The pseudo-query for the whole dataset in :func:`per_query_rates`.
 ALL = "(all captions)"
@@ -94,8 +99,8 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     >>> lex = load_lexicons()
     >>> c = TextAuditor(lex).count_batch(pa.RecordBatch.from_pydict({"text": ["a woman nurse", "a man", "a chef"]}))
     >>> t = cooccurrence(c, lex).set_index(["identity", "concept"])
-    >>> round(float(t.loc[("gender:woman", "profession:nurse"), "npmi"]), 3)
-    1.0
+    >>> round(float(t.loc[("gender:woman", "profession:nurse"), "npmi"]), 3)  # 1.0 unsmoothed, from 3 captions
+    0.522
     """
     labels = counts.labels
     roles = dict(zip(lexicon.concepts, lexicon.roles))
@@ -115,7 +120,7 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     nx_eff = np.where(is_nsfw, counts.pair[xi, known], nx).astype(float)
     tables = np.stack([np.stack([nxy, nx_eff - nxy], -1), np.stack([ny - nxy, total - nx_eff - ny + nxy], -1)], -2)
     with np.errstate(invalid="ignore"):
-        val = npmi_array(tables)[:, 0, 0]
+        val = npmi_array(tables, prior=NPMI_PRIOR)[:, 0, 0]
     val = np.where((nx_eff > 0) & (ny > 0), val, np.nan)
     return pd.DataFrame({
         "identity": [labels[i] for i in xi], "concept": [labels[j] for j in yi],
