@@ -152,9 +152,13 @@ class AuditFrame:
                 raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
                 k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
                 n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
-                self._boot_corrected = correct_draws(self._boot, draw_confusions(k, size=n_mats, seed=seed + 1))
+                self._boot_corrected = correct_draws(self._corr_draws(), draw_confusions(k, size=n_mats, seed=seed + 1))
             elif self._boot is not None:
-                self._boot_corrected = correct_array(self._boot, self._conf)
+                self._boot_corrected = correct_array(self._corr_draws(), self._conf)
+
+    def _corr_draws(self) -> np.ndarray:
+        """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
+        return self._boot if len(self.table.attributes) <= 12 else self._boot[:200]
 
     def _draw(self, cc, *, n_resamples: int, seed: int) -> np.ndarray:
         if self.method.startswith("jeffreys"):
