@@ -6,9 +6,10 @@ by a :class:`audit.labelers.Labeler`, and its caption tagged with the lexicons.
 Outputs:
 
 - ``image_labels.parquet``: the shared labels table;
-- ``image_by_concept.parquet``: P(label value | caption concept) with Wilson
-  intervals (counts from :func:`audit.metrics.count_pairs`), and corrected for
-  labeler error when the labeler has a confusion matrix (``share_corrected``);
+- ``image_by_concept.parquet``: P(label value | caption concept), raw and corrected
+  for labeler error when the labeler has a confusion matrix (``share_corrected``),
+  each with an interval and its ``method``, zero counts included
+  (:func:`audit.dataset.results.image_shares`);
 - ``caption_image_agreement.parquet``: how often the label agrees with what the
   caption states (caption says "woman" -> presentation ``feminine``; "dark-skinned"
   -> skin group ``dark``; a profession -> that profession; an unsafe term ->
@@ -274,7 +275,9 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
     labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["image_id", "labeler", "attribute", "value", "confidence"])
     concepts = _concepts_per_image(ids_all, caps_all, lexicon)
-    by_concept = corrected_shares(labels_by_concept(labels, concepts), labeler)
+    from audit.dataset.results import image_shares
+
+    by_concept = image_shares(labels, concepts, labeler=labeler)
     agreement = agreement_table(labels, concepts, unsafe_concepts=lexicon.role_of("unsafe"))
     write_parquet(labels, out_dir / "image_labels.parquet")
     write_parquet(by_concept, out_dir / "image_by_concept.parquet")

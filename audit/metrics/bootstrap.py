@@ -218,8 +218,13 @@ def cluster_bootstrap(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    stratified: bool = False,
 ) -> pd.DataFrame:
     """Point estimate and cluster-bootstrap percentile interval of a table statistic.
+
+    With few clusters per concept a percentile interval is too narrow (measured
+    in ``docs/metrics.md``); :class:`~audit.metrics.AuditFrame` chooses a method
+    whose coverage is measured.
 
     Parameters
     ----------
@@ -237,12 +242,15 @@ def cluster_bootstrap(
         Per-row weight column.
     n_resamples, confidence, seed
         Bootstrap settings.
+    stratified : bool, default False
+        Resample clusters within each concept (see :func:`bootstrap_tables`).
 
     Returns
     -------
     pandas.DataFrame
         Key columns that apply (concept and attribute, concept only, or none),
-        then ``estimate, se, lo, hi``.
+        then ``estimate, se, lo, hi, method`` (``cluster_bootstrap`` or
+        ``stratified_bootstrap``).
 
     Examples
     --------
@@ -250,12 +258,12 @@ def cluster_bootstrap(
     >>> df = pd.DataFrame({"p": range(40), "c": ["x", "y"] * 20, "a": ["f", "f", "m", "m"] * 10})
     >>> r = cluster_bootstrap(df, statistic=npmi_array, concept="c", attribute="a", cluster="p", n_resamples=50)
     >>> list(r.columns)
-    ['c', 'a', 'estimate', 'se', 'lo', 'hi']
+    ['c', 'a', 'estimate', 'se', 'lo', 'hi', 'method']
     """
     cc = cluster_counts(df, concept=concept, attribute=attribute, cluster=cluster, weight=weight)
     t = cc.table()
     est = np.asarray(statistic(t.n), dtype=float)
-    boot = np.asarray(statistic(bootstrap_tables(cc, n_resamples=n_resamples, seed=seed)), dtype=float)
+    boot = np.asarray(statistic(bootstrap_tables(cc, n_resamples=n_resamples, seed=seed, stratified=stratified)), dtype=float)
     lo, hi = percentile_interval(boot, confidence=confidence)
     with np.errstate(all="ignore"):
         import warnings
@@ -263,7 +271,9 @@ def cluster_bootstrap(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             se = np.nanstd(boot, axis=0, ddof=1)
-    return _label(est, se, lo, hi, t, concept=concept, attribute=attribute)
+    out = _label(est, se, lo, hi, t, concept=concept, attribute=attribute)
+    out["method"] = "stratified_bootstrap" if stratified else "cluster_bootstrap"
+    return out
 
 
 def _label(est, se, lo, hi, t: Contingency, *, concept: str, attribute: str) -> pd.DataFrame:

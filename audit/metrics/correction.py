@@ -21,6 +21,7 @@ __all__ = [
     "confusion_is_counts",
     "simplex_lsq",
     "simplex_lsq_batch",
+    "simplex_lsq_pg",
     "correct_array",
     "correct_draws",
     "draw_confusions",
@@ -113,6 +114,9 @@ def draw_confusions(counts: np.ndarray, *, size: int, seed: int = 0, prior: floa
 def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
     """:func:`correct_array` of resampled tables, draw ``r`` corrected with matrix ``r mod G``.
 
+    With up to 6 classes every face of the simplex is solved for all draws in
+    one batched call; beyond that the draws are grouped by matrix.
+
     Parameters
     ----------
     tables : numpy.ndarray
@@ -132,13 +136,43 @@ def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
     [[[30.0, 70.0]]]
     """
     tables = np.asarray(tables, dtype=float)
-    out = np.empty_like(tables)
+    confusions = np.asarray(confusions, dtype=float)
     which = np.arange(len(tables)) % len(confusions)
-    for g, c in enumerate(confusions):
-        sel = which == g
-        if sel.any():
-            out[sel] = correct_array(tables[sel], c)
-    return out
+    k = tables.shape[-1]
+    if k > 6:
+        out = np.empty_like(tables)
+        for g, c in enumerate(confusions):
+            sel = which == g
+            if sel.any():
+                out[sel] = correct_array(tables[sel], c)
+        return out
+    from itertools import combinations
+
+    total = tables.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.nan_to_num(tables / total)  # (R, X, Y)
+    ct = np.swapaxes(confusions[which], -1, -2)  # (R, Y, Y): ct[r] = C_r^T
+    best = np.zeros_like(q)
+    best_err = np.full(q.shape[:-1], np.inf)
+    for size in range(1, k + 1):
+        for support in combinations(range(k), size):
+            a = ct[:, :, support]  # (R, Y, s)
+            kkt = np.zeros((len(a), size + 1, size + 1))
+            kkt[:, :size, :size] = 2 * np.swapaxes(a, -1, -2) @ a
+            kkt[:, :size, size] = kkt[:, size, :size] = 1.0
+            inv = np.linalg.pinv(kkt)
+            lin = inv[:, :size, :size] @ (2 * np.swapaxes(a, -1, -2))  # (R, s, Y)
+            p_s = q @ np.swapaxes(lin, -1, -2) + inv[:, None, :size, size]  # (R, X, s)
+            resid = q - p_s @ np.swapaxes(a, -1, -2)
+            err = np.einsum("rxy,rxy->rx", resid, resid)
+            take = (p_s >= -1e-12).all(axis=-1) & (err < best_err - 1e-15)
+            if take.any():
+                best_err = np.where(take, err, best_err)
+                row = np.zeros_like(q)
+                row[..., list(support)] = np.clip(p_s, 0.0, None)
+                best = np.where(take[..., None], row, best)
+    best /= np.where(best.sum(axis=-1, keepdims=True) > 0, best.sum(axis=-1, keepdims=True), 1.0)
+    return np.where(total > 0, best * total, 0.0)
 
 
 def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
@@ -255,8 +289,54 @@ def simplex_lsq_batch(observed: np.ndarray, confusion: np.ndarray, *, max_classe
     return best.reshape(q.shape)
 
 
+def _project_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``v`` onto the probability simplex (Duchi et al. 2008)."""
+    u = -np.sort(-v, axis=-1)
+    css = np.cumsum(u, axis=-1) - 1.0
+    idx = np.arange(1, v.shape[-1] + 1)
+    rho = np.count_nonzero(u - css / idx > 0, axis=-1)
+    theta = np.take_along_axis(css, (rho - 1)[..., None], axis=-1) / rho[..., None]
+    return np.clip(v - theta, 0.0, None)
+
+
+def simplex_lsq_pg(observed: np.ndarray, confusion: np.ndarray, *, iters: int = 400) -> np.ndarray:
+    """Vectorised approximate :func:`simplex_lsq` for many classes: accelerated projected gradient (FISTA).
+
+    Used for resampled tables when the class count is beyond :func:`simplex_lsq_batch`'s
+    face enumeration (e.g. 24 professions).
+
+    Examples
+    --------
+    >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> np.round(simplex_lsq_pg(np.array([[0.41, 0.59], [0.1, 0.9]]), C), 4).tolist()
+    [[0.3, 0.7], [0.0, 1.0]]
+    """
+    q = np.asarray(observed, dtype=float)
+    ct = np.asarray(confusion, dtype=float).T
+    flat = q.reshape(-1, q.shape[-1])
+    bad = np.isnan(flat).any(axis=1)
+    flat = np.where(bad[:, None], 1.0 / flat.shape[1], flat)
+    gram, lin = ct.T @ ct, flat @ ct  # gradient of 0.5 ||ct p - q||^2 is p gram - lin (row form)
+    step = 1.0 / max(float(np.linalg.eigvalsh(gram).max()), 1e-12)
+    p = _project_simplex(flat.copy())
+    y, t = p, 1.0
+    for i in range(iters):
+        nxt = _project_simplex(y - step * (y @ gram - lin))
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        y = nxt + ((t - 1.0) / t_next) * (nxt - p)
+        done = i % 10 == 9 and float(np.abs(nxt - p).max(initial=0.0)) < 1e-10
+        p, t = nxt, t_next
+        if done:
+            break
+    p[bad] = np.nan
+    return p.reshape(q.shape)
+
+
 def correct_array(n: np.ndarray, confusion: np.ndarray) -> np.ndarray:
     """Corrected count arrays ``(..., X, Y)``: each concept's shares replaced by :func:`simplex_lsq_batch`.
+
+    Beyond 12 classes a single table goes through :func:`simplex_lsq` (exact) and
+    batches of tables through :func:`simplex_lsq_pg`.
 
     Examples
     --------
@@ -267,7 +347,13 @@ def correct_array(n: np.ndarray, confusion: np.ndarray) -> np.ndarray:
     n = np.asarray(n, dtype=float)
     total = n.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = simplex_lsq_batch(n / total, confusion)
+        q = n / total
+        if n.shape[-1] <= 12:
+            p = simplex_lsq_batch(q, confusion)
+        elif n.ndim <= 2:
+            p = simplex_lsq(q, confusion)
+        else:
+            p = simplex_lsq_pg(q, confusion)
     return np.where(total > 0, np.nan_to_num(p) * total, 0.0)
 
 

@@ -114,6 +114,7 @@ class AuditFrame:
             raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(_CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
         self.npmi_prior = float(npmi_prior)
+        self._drawing: str | None = None
         observed = sort_labels(data[attribute].dropna().astype(str).unique())
         labels = None if attributes is None else tuple(map(str, attributes))
         if labels is not None:
@@ -150,10 +151,14 @@ class AuditFrame:
                 raw = confusion.copy()
                 raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
                 k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
-                n_mats = min(n_resamples, 100 if len(cc.attributes) <= 6 else 20)
-                self._boot_corrected = correct_draws(self._boot, draw_confusions(k, size=n_mats, seed=seed + 1))
+                n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
+                self._boot_corrected = correct_draws(self._corr_draws(), draw_confusions(k, size=n_mats, seed=seed + 1))
             elif self._boot is not None:
-                self._boot_corrected = correct_array(self._boot, self._conf)
+                self._boot_corrected = correct_array(self._corr_draws(), self._conf)
+
+    def _corr_draws(self) -> np.ndarray:
+        """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
+        return self._boot if len(self.table.attributes) <= 12 else self._boot[:200]
 
     def _draw(self, cc, *, n_resamples: int, seed: int) -> np.ndarray:
         if self.method.startswith("jeffreys"):
@@ -167,7 +172,11 @@ class AuditFrame:
         return self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n")
 
     def _npmi(self, n: np.ndarray) -> np.ndarray:
-        return npmi_array(n, prior=self.npmi_prior)
+        # Raw Jeffreys draws already carry the prior (nPMI of a draw is the population nPMI it stands
+        # for); corrected draws can sit on the simplex's boundary (exact zeros), so they are smoothed
+        # like the point estimate.
+        drawn = self._drawing == "raw" and self.method.startswith("jeffreys")
+        return npmi_array(n, prior=0.0 if drawn else self.npmi_prior)
 
     def _methods(self, cols: dict, *, corrected: bool = True) -> dict:
         if self._boot is not None:
@@ -190,7 +199,12 @@ class AuditFrame:
     def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
-        return percentile_interval(fn(self._boot_corrected if corrected else self._boot), confidence=self.confidence)
+        self._drawing = "corrected" if corrected else "raw"
+        try:
+            values = fn(self._boot_corrected if corrected else self._boot)
+        finally:
+            self._drawing = None
+        return percentile_interval(values, confidence=self.confidence)
 
     def _proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
         """Proportion intervals: closed-form Beta marginals of the Jeffreys posterior, else percentiles."""

@@ -83,7 +83,10 @@ def percentile_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tup
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.nanquantile(samples, [a, 1.0 - a], axis=0)
+            if np.isnan(samples).any():
+                lo, hi = np.nanquantile(samples, [a, 1.0 - a], axis=0)
+            else:
+                lo, hi = np.quantile(samples, [a, 1.0 - a], axis=0)
     return lo, hi
 
 
