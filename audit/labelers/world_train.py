@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from audit.checkpoint import load_checkpoint, save_checkpoint
 from audit.labelers.world import HEADS, build_model, skin_group_of
 from audit.shards import atomic_write_bytes
 
@@ -236,7 +237,7 @@ def train_world_labeler(
     ----------
     out
         Folder for ``model.safetensors``, ``config.json``, ``card.json``, ``card.md``
-        (and ``checkpoint.pt`` while training; a rerun resumes from it).
+        (and ``checkpoint.safetensors`` while training, safetensors + JSON, no pickle; a rerun resumes from it).
     n_train, n_eval
         Training pool and held-out sizes (renders from seeds ``seed`` and ``seed + 1``).
     minutes
@@ -266,9 +267,9 @@ def train_world_labeler(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     state = {"step": 0, "elapsed": 0.0}
     gen = torch.Generator().manual_seed(seed)
-    ckpt = out / "checkpoint.pt"
+    ckpt = out / "checkpoint.safetensors"
     if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+        saved = load_checkpoint(ckpt)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
@@ -306,9 +307,8 @@ def train_world_labeler(
         if state["step"] % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", step=state["step"])
         if time.time() - last_ckpt > checkpoint_minutes * 60:
-            buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "gen": gen.get_state()}, buf)
-            atomic_write_bytes(ckpt, buf.getvalue())
+            save_checkpoint(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                                   "gen": gen.get_state()})
             last_ckpt = time.time()
     bar.close()
     eval_images, eval_attrs = render_pool(n_eval, seed=seed + 1, progress=progress)
