@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from audit.checkpoint import load_checkpoint, save_checkpoint
+from audit.outdir import locked_output
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, blur_augment, build_unet,
@@ -213,11 +214,23 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     that stage's EMA U-Net: matching weights are copied and new attention layers start as
     identities (:func:`generator.cascade.warm_start`). It is ignored when a checkpoint resumes.
 
+    The stage folder ``out/STAGE`` is locked while training writes it: a second run on it is refused.
+
     Returns
     -------
     dict
         ``{"step", "elapsed_minutes", "loss"}`` at the end.
     """
+    stage_dir = Path(out) / cfg.stage
+    with locked_output(stage_dir, command=f"another training run of the {cfg.stage} stage"):
+        return _train_stage(data, out=out, cfg=cfg, minutes=minutes, steps=steps, seed=seed,
+                            checkpoint_minutes=checkpoint_minutes, progress=progress, log_every=log_every,
+                            init_from=init_from)
+
+
+def _train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float | None = None,
+                 steps: int | None = None, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+                 log_every: int = 50, init_from: str | Path | None = None) -> dict:
     from diffusers import DDPMScheduler
     from tqdm import tqdm
 

@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from audit.checkpoint import load_checkpoint, save_checkpoint
+from audit.outdir import locked_output
 from audit.labelers.world import HEADS, build_model, skin_group_of
 from audit.shards import atomic_write_bytes
 
@@ -248,11 +249,24 @@ def train_world_labeler(
     width
         Base channel width of the CNN.
 
+    ``out`` is locked while training writes it: a second run on it is refused.
+
     Returns
     -------
     dict
         The labeler card.
     """
+    with locked_output(Path(out), command="another labeler training run"):
+        return _train_world_labeler(out=out, n_train=n_train, n_eval=n_eval, minutes=minutes, width=width,
+                                    batch_size=batch_size, lr=lr, seed=seed, checkpoint_minutes=checkpoint_minutes,
+                                    progress=progress, steps=steps)
+
+
+def _train_world_labeler(
+    *, out: str | Path, n_train: int = 60000, n_eval: int = 6000, minutes: float = 20.0, width: int = 32,
+    batch_size: int = 128, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+    steps: int | None = None,
+) -> dict:
     import torch
     import torch.nn.functional as F
     from safetensors.torch import save_file
