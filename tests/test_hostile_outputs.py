@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from audit.report.export import CHROMIUM_FLAGS, find_chromium, no_network_prefix
+from audit.report.export import CHROMIUM_FLAGS, no_network_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,15 +68,4 @@ def test_chromium_runs_without_network():
     out = subprocess.run([*prefix, sys.executable, "-c", "import socket; print(sorted(n for _, n in socket.if_nameindex()))"],
                          capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "['lo']", out  # a fresh network namespace: loopback only, nothing outside
-
-
-@pytest.mark.browser
-def test_png_export_still_works_offline(tmp_path):
-    if find_chromium() is None:
-        pytest.skip("no Chromium")
-    import plotly.graph_objects as go
-
-    from audit.report import export
-
-    export._chromium([go.Figure(go.Bar(x=["a"], y=[1]))], [tmp_path / "f.png"], browser=find_chromium(), timeout=120)
-    assert Image.open(tmp_path / "f.png").size[0] > 100
+    # that Chromium still renders inside it: tests/test_report_build.py::test_png_export_chromium_fallback
