@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from audit.checkpoint import load_checkpoint
 from audit.errors import UserError
 from generator.cascade import (
     BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, UNetPreset, build_unet, dynamic_threshold, make_scheduler,
@@ -200,7 +201,7 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
     data = _random_training_data(16)
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=4, warmup=2)
     first = train_stage(data, out=tmp_path, cfg=cfg, steps=2, progress=False)
-    assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.pt").exists()
+    assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.safetensors").exists()
     second = train_stage(data, out=tmp_path, cfg=cfg, steps=4, progress=False)
     assert second["step"] > first["step"]                       # continued, not restarted
     log = (tmp_path / "base" / "train_log.jsonl")
@@ -236,7 +237,7 @@ def test_step_budget_is_exact_and_resumes(tmp_path):
     # resuming with a lower --lr continues at that rate (learning-rate decay by resume)
     decayed = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2, lr=1e-4)
     assert train_stage(data, out=tmp_path, cfg=decayed, steps=6, progress=False)["step"] == 6
-    saved = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=False)
+    saved = load_checkpoint(tmp_path / "base" / "checkpoint.safetensors")  # safetensors + JSON, no pickle
     assert saved["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="budget"):
         train_stage(data, out=tmp_path, cfg=cfg, progress=False)

@@ -103,7 +103,7 @@ def test_training_writes_weights_and_card_and_is_reproducible_by_steps(tmp_path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     lab = WorldLabeler.from_pretrained(tmp_path / "a")
     assert lab.confusion("profession").shape == (24, 24)
-    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+    assert not (tmp_path / "a" / "checkpoint.safetensors").exists()
 
 
 # ---------------------------------------------------------------------------

@@ -73,6 +73,10 @@ def _audit(args: argparse.Namespace) -> int:
     cap, ex = res["captions"], res["execution"]
     print(f"{cap['rows']:,} captions ({ex['rows_per_second'] or 0:,.0f} rows/s); "
           f"{cap['duplicate_rows']:,} duplicates, {cap['null']:,} null, {cap['empty']:,} empty")
+    rec = res["reconciliation"]
+    skipped = ", ".join(f"{k}: {v:,}" for k, v in rec["skipped"].items())
+    print(f"rows read {rec['read']:,} = counted {rec['counted']:,} + skipped {sum(rec['skipped'].values()):,}"
+          + (f" ({skipped})" if skipped else ""))
     for reason, n in sorted(cap["problems"].items()):
         print(f"skipped/repaired {reason}: {n:,}", file=sys.stderr)
     for note in res["input"]["notes"]:

@@ -188,7 +188,9 @@ def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_conc
     for c in unsafe_concepts:
         expect[c] = ("unsafe", "true")
     rows = []
-    value_of = labels.set_index(["image_id", "attribute"])["value"] if len(labels) else pd.Series(dtype=object)
+    # one value per (image, attribute): a repeated image id (two files with one stem) must not break the join
+    value_of = labels.drop_duplicates(["image_id", "attribute"]).set_index(["image_id", "attribute"])["value"] \
+        if len(labels) else pd.Series(dtype=object)
     for concept, (attr, want) in sorted(expect.items()):
         imgs = concepts.loc[concepts["concept"] == concept, "image_id"].unique()
         if not len(imgs):

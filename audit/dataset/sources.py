@@ -319,11 +319,35 @@ def _parquet_batches(task: TextTask, *, batch_size: int, problems: ReadStats) ->
             chunk, rows = [], 0
 
 
+def _coalesce(batches: Iterator[pa.RecordBatch], *, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Join small batches (one per row group when a column is read as a dictionary) up to ``batch_size`` rows."""
+    buf: list[pa.RecordBatch] = []
+    rows = 0
+    for b in batches:
+        if b.num_rows >= batch_size and not buf:
+            yield b
+            continue
+        buf.append(b)
+        rows += b.num_rows
+        if rows >= batch_size:
+            yield from _join(buf)
+            buf, rows = [], 0
+    if buf:
+        yield from _join(buf)
+
+
+def _join(buf: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    if len(buf) == 1:
+        return buf
+    return pa.Table.from_batches(buf).unify_dictionaries().combine_chunks().to_batches()
+
+
 def _read_chunk(pf: pq.ParquetFile, chunk: list[int], *, wanted: list[str], mapping: dict[str, str],
                 batch_size: int, src: str, problems: ReadStats) -> Iterator[tuple[pa.RecordBatch, str]]:
     done = 0
     try:
-        for batch in pf.iter_batches(batch_size=batch_size, row_groups=chunk, columns=wanted, use_threads=False):
+        for batch in _coalesce(pf.iter_batches(batch_size=batch_size, row_groups=chunk, columns=wanted,
+                                               use_threads=False), batch_size=batch_size):
             done += batch.num_rows
             yield _canonical(batch, mapping), src
         return
