@@ -216,7 +216,7 @@ class TextAuditor:
         self.labels = tuple(lexicon.concepts) + FLAGS
         self.punsafe_threshold = punsafe_threshold
         self.exact_distinct_limit = exact_distinct_limit
-        self._tagger = Tagger(lexicon.surfaces)
+        self._tagger = Tagger.for_lexicon(lexicon)
         self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
         k = len(lexicon.concepts)
         # surface -> concept ids as CSR arrays
