@@ -121,12 +121,53 @@ def duckdb_baseline(path: Path, patterns: dict[str, str], rows: int, threads: in
     return time.perf_counter() - t0
 
 
+def cpu_compare(path: Path, lex, *, rows: int, repeats: int) -> None:
+    """Captions per CPU-second of ``count_batch`` in this process, interleaved: load-independent-ish.
+
+    The previous tagger (v1 lexicons, plain whole-word matching) is the baseline;
+    the v2 lexicons with plain matching separate the lexicon's cost from the rules'.
+    """
+    import pyarrow as pa
+
+    from audit.dataset.lexicon import load_lexicons
+    from audit.dataset.tagger import Tagger
+
+    v1 = load_lexicons(sorted((Path(__file__).resolve().parent.parent / "tests" / "data" / "lexicons_v1")
+                              .glob("*.yaml")), include_defaults=False)
+    auditors = {"v1 lexicons, plain (previous tagger)": PlainAuditor(v1), "v2 lexicons, plain": PlainAuditor(lex),
+                "v2 lexicons + sense rules (new)": TextAuditor(lex)}
+    pf = pq.ParquetFile(path)
+    batches = []
+    for b in pf.iter_batches(batch_size=131_072, columns=["TEXT"]):
+        batches.append(pa.RecordBatch.from_arrays([b.column(0)], names=["text"]))
+        if sum(x.num_rows for x in batches) >= rows:
+            break
+    n = sum(x.num_rows for x in batches)
+    for aud in auditors.values():  # warm-up (DuckDB connection, automata)
+        aud.count_batch(batches[0])
+    cpu = {k: [] for k in auditors}
+    for _ in range(repeats):
+        for name, aud in auditors.items():
+            t0 = time.process_time()
+            for b in batches:
+                aud.count_batch(b)
+            cpu[name].append(time.process_time() - t0)
+    base = statistics.median(cpu["v1 lexicons, plain (previous tagger)"])
+    print(f"in-process count_batch, {n:,} rows in batches of 131,072, CPU seconds (median of {repeats}, interleaved):")
+    for name, ts in cpu.items():
+        m = statistics.median(ts)
+        print(f"  {name:38s} {m:6.2f} s = {n / m:10,.0f} captions per CPU-second (x2 cores: {2 * n / m:11,.0f}/s); "
+              f"ratio to previous {base / m:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--plain-repeats", type=int, default=3, help="runs of the plain-tagging baseline (0: skip)")
+    ap.add_argument("--cpu-rows", type=int, default=2_000_000,
+                    help="rows for the in-process CPU comparison of taggers (0: skip)")
     ap.add_argument("--pandas-rows", type=int, default=200_000)
     ap.add_argument("--duckdb-rows", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -190,6 +231,9 @@ def main() -> None:
               f"captions/s; CPU {cp:.2f} s = {args.rows / cp:,.0f} captions per CPU-second")
         print(f"  ratio with rules / plain: {rate / (args.rows / tp):.2f}x wall, {cp / cpu:.2f}x CPU throughput; "
               f"hits kept by the rules: {counts.surface_rows.sum():,} of {plain_counts.surface_rows.sum():,}")
+
+    if args.cpu_rows:
+        cpu_compare(path, lex, rows=args.cpu_rows, repeats=args.repeats)
 
     patterns = category_patterns(lex)
     pd_times = [pandas_baseline(path, patterns, args.pandas_rows) for _ in range(args.repeats)]

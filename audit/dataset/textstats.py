@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from audit.dataset.columns import caption_strings, nsfw_flags
 from audit.dataset.distinct import DistinctCounter, sorted_unique
+from audit.dataset.language import english_mask
 from audit.dataset.lexicon import Lexicon, load_stopwords
 from audit.dataset.tagger import Tagger, string_buffer
 
@@ -402,3 +403,4 @@ class TextAuditor:
         s["mostly_ascii_letters_rows"] = int(w[share >= 0.5].sum())
         s["stopword_ratio_sum"] = float((np.minimum(ratio, 1.0) * w).sum())
         s["stopword_any_rows"] = int(w[stops > 0].sum())
+        s["non_english_rows"] = int(w[~english_mask(sample)].sum())
