@@ -121,6 +121,25 @@ def test_professions_use_the_worlds_names_and_synonyms():
             assert not {c for c in hits if c.startswith("profession:")} - {want}, (w, hits)
 
 
+def test_world_captions_keep_their_profession_and_age_words():
+    """Captions written by the world name a profession: the tagger finds that very profession."""
+    from generator.world.captions import write_captions
+    from generator.world.spec import load_spec, sample_attributes
+
+    rng = np.random.default_rng(0)
+    spec = load_spec()
+    people = sample_attributes(spec, n=1500, rng=rng).assign(unsafe_prop=0)
+    caps = write_captions(people, spec=spec, rng=rng)
+    got = concepts(caps["TEXT"].tolist())
+    named = [(k, p) for k, p in enumerate(caps["caption_profession"]) if isinstance(p, str)]
+    same = sum(f"profession:{p.replace(' ', '_')}" in got[k] for k, p in named)
+    assert same >= 0.97 * len(named)  # the rest: typos the world injects
+    ages = {"young": "age:young_adult", "adult": "age:adult", "older": "age:older"}
+    aged = [(k, a) for k, a in enumerate(caps["caption_age_group"]) if isinstance(a, str)]
+    assert sum(ages[a] in got[k] for k, a in aged) >= 0.97 * len(aged)
+    assert concepts(["a middle-aged nurse"])[0] >= {"age:adult"} and "age:older" not in concepts(["a middle-aged nurse"])[0]
+
+
 def test_slur_lexicon_is_opt_in_encoded_and_never_displayed():
     raw = data_path("lexicons", "slurs.yaml.b64").read_bytes()
     text = base64.b64decode(raw).decode("utf-8")
