@@ -83,7 +83,7 @@ def iter_image_samples(ds: DatasetInput, *, summary) -> Iterator[tuple[str, byte
 
 
 def _concepts_per_image(ids: list[str], captions: list[str | None], lexicon: Lexicon) -> pd.DataFrame:
-    tagger = Tagger(lexicon.surfaces)
+    tagger = Tagger.for_lexicon(lexicon)
     rows, sids = tagger.match(pa.array([c or "" for c in captions], pa.string()))
     pairs = {(int(r), c) for r, s in zip(rows, sids) for c in lexicon.surface_concepts[s]}
     return pd.DataFrame({"image_id": [ids[r] for r, _ in sorted(pairs)],

@@ -215,6 +215,10 @@ def caption_summary(counts: TextCounts) -> dict:
         "mostly_ascii_letters_share": ratio(s.get("mostly_ascii_letters_rows", 0), lang_n),
         "mean_stopword_ratio": ratio(s.get("stopword_ratio_sum", 0), lang_n),
         "any_stopword_share": ratio(s.get("stopword_any_rows", 0), lang_n),
+        "non_english_share": ratio(s.get("non_english_rows", 0), lang_n),
+        "non_english_note": "lexicon rates cover English captions only; the language guess "
+                            "(audit/dataset/language.py) finds about half of the non-English captions, "
+                            "so this share is a lower bound",
         "problems": dict(counts.problems),
         "problem_examples": list(counts.messages),
     }

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from audit.dataset.columns import caption_strings, nsfw_flags
 from audit.dataset.distinct import DistinctCounter, sorted_unique
+from audit.dataset.language import english_mask
 from audit.dataset.lexicon import Lexicon, load_stopwords
 from audit.dataset.tagger import Tagger, string_buffer
 
@@ -265,7 +266,7 @@ class TextAuditor:
         self.labels = tuple(lexicon.concepts) + FLAGS
         self.punsafe_threshold = punsafe_threshold
         self.exact_distinct_limit = exact_distinct_limit
-        self._tagger = Tagger(lexicon.surfaces)
+        self._tagger = Tagger.for_lexicon(lexicon)
         self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
         k = len(lexicon.concepts)
         # surface -> concept ids as CSR arrays
@@ -455,3 +456,4 @@ class TextAuditor:
         s["mostly_ascii_letters_rows"] = int(w[share >= 0.5].sum())
         s["stopword_ratio_sum"] = float((np.minimum(ratio, 1.0) * w).sum())
         s["stopword_any_rows"] = int(w[stops > 0].sum())
+        s["non_english_rows"] = int(w[~english_mask(sample)].sum())
