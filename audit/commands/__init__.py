@@ -8,6 +8,7 @@ from audit.commands import dataset, demo, evaluate, generate, label, report, tra
 from audit.commands import probe
 from audit.commands import gate
 from audit.commands import serve
+from audit.commands import annotate
 
 COMMANDS = [
     demo.register,
@@ -21,4 +22,5 @@ COMMANDS = [
     probe.register,
     gate.register,
     serve.register,
+    annotate.register,
 ]
