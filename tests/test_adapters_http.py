@@ -222,7 +222,7 @@ def test_spec_strings_resolve_and_refuse_what_the_api_cannot_do():
                           "endpoint": "https://api.openai.com/v1/images/generations", "model": "dall-e-3",
                           "size": "1024x1024", "seed_sent": False, "key_env": "OPENAI_API_KEY",
                           "response_format": "b64_json"}
-    with pytest.raises(UserError, match="takes no steps"):
+    with pytest.raises(UserError, match="takes no --steps"):
         adapter_from_spec("openai:http://h#m", steps=4)
     with pytest.raises(UserError, match="unknown option 'colour'"):
         adapter_from_spec("openai:http://h#m&colour=red")
@@ -307,3 +307,20 @@ def test_sigkill_mid_run_resumes_without_repeating_a_committed_request(suite, tm
                     assert im.convert("RGB").getpixel((0, 0)) == colour(row.prompt, row.seed)
     finally:
         server.close()
+
+
+def test_constructors_take_the_generator_table_options():
+    from generator.adapters.http_resolve import REMOTE_GENERATORS
+
+    # the CLI passes device/dtype/allow_download to every generator; they are ignored here
+    a = REMOTE_GENERATORS["openai"]("http://h#m", device="cpu", dtype="float32", allow_download=False, width=32,
+                                    height=16)
+    assert a.config()["size"] == "32x16"
+    with pytest.raises(UserError, match="size is '8x8' in the generator string and '32x16'"):
+        REMOTE_GENERATORS["openai"]("http://h#m&size=8x8", width=32, height=16)
+    with pytest.raises(UserError, match="takes no --negative-prompt"):
+        REMOTE_GENERATORS["openai"]("http://h", negative_prompt="blurry")
+    b = REMOTE_GENERATORS["a1111"]("http://h:7860", device="cpu", steps=20, guidance=7.0, width=512, height=768,
+                                   negative_prompt="blurry")
+    assert {k: b.config()[k] for k in ("steps", "guidance", "width", "height", "negative_prompt")} == \
+        {"steps": 20, "guidance": 7.0, "width": 512, "height": 768, "negative_prompt": "blurry"}

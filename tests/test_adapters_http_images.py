@@ -103,7 +103,7 @@ def test_bad_tables_are_clear_errors(tmp_path):
     (tmp_path / "c.csv").write_text("prompt,image\nx,\n")
     with pytest.raises(UserError, match="row 2: column `image` is empty"):
         adapter_from_spec(f"images:{tmp_path / 'c.csv'}")
-    with pytest.raises(UserError, match="takes no steps"):
+    with pytest.raises(UserError, match="takes no --steps"):
         adapter_from_spec(f"images:{tmp_path / 'c.csv'}", steps=3)
 
 
