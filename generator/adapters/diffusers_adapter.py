@@ -27,7 +27,7 @@ from audit.errors import UserError
 from generator.adapters.base import Settings
 
 __all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "one_image_per_prompt",
-           "apply_scheduler", "folder_fingerprint",
+           "apply_scheduler", "folder_fingerprint", "mark_safety_flags",
            "DTYPES"]
 
 #: dtype option names accepted by the adapters.
@@ -211,6 +211,30 @@ def apply_scheduler(pipe, default_scheduler, settings: Settings, *, label: str) 
     return kwargs
 
 
+def mark_safety_flags(images: list, flags) -> list:
+    """Mark each image with its pipeline's safety-checker verdict (``nsfw_content_detected``).
+
+    A flagged image (blacked out by the checker) is recorded as ``filtered`` with reason
+    ``nsfw_content_detected`` (see :mod:`generator.adapters.outcome`); a pipeline without a
+    checker (``flags`` None) leaves the images unmarked.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> ims = mark_safety_flags([Image.new("RGB", (1, 1)), Image.new("RGB", (1, 1))], [True, False])
+    >>> [im.info["filtered"] for im in ims], ims[0].info["filter_reason"]
+    ([True, False], 'nsfw_content_detected')
+    """
+    from generator.adapters.outcome import mark
+
+    if flags is None:
+        return images
+    flags = list(flags)
+    if len(flags) != len(images):
+        raise RuntimeError(f"the safety checker returned {len(flags)} verdicts for {len(images)} images")
+    return [mark(im, filtered=bool(f), reason="nsfw_content_detected") for im, f in zip(images, flags)]
+
+
 class DiffusersAdapter:
     """Any diffusers text-to-image pipeline (Stable Diffusion, SDXL, the built-in cascade, ...).
 
@@ -304,7 +328,8 @@ class DiffusersAdapter:
             output_type="pil",
             **kwargs,
         )
-        return one_image_per_prompt(out.images, prompts, source=f"{self.kind}:{self.path}")
+        images = one_image_per_prompt(out.images, prompts, source=f"{self.kind}:{self.path}")
+        return mark_safety_flags(images, getattr(out, "nsfw_content_detected", None))
 
     def config(self) -> dict[str, Any]:
         """Return the adapter's recipe and the model folder's fingerprint (for ``spec.json``)."""

@@ -63,5 +63,5 @@ def adapter_from_spec(spec: str, *, steps: int | None = None, guidance: float | 
     if sep and rest and kind in ("openai", "a1111", "images"):  # HTTP APIs and bring-your-own images
         from generator.adapters.http_resolve import remote_adapter
 
-        return remote_adapter(kind, rest, steps=steps, guidance=guidance)
+        return remote_adapter(kind, rest, steps=steps, guidance=guidance, height=height, width=width)
     raise UserError(f"--generator {spec!r} is not understood (fix: use one of {', '.join(GENERATOR_FORMS)})")
