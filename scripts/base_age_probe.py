@@ -45,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from audit.labelers.world_train import render_pool
-    from generator.api import load_builtin
+    from generator.api import load_cascade
     from generator.cascade import from_uint8, stage_resolution
     from generator.evaluate import probe_prompts
     from generator.world.vocab import AGE_GROUPS
 
     torch.manual_seed(args.seed)
-    pipe = load_builtin(args.weights)
+    pipe = load_cascade(args.weights)
     size = stage_resolution(pipe.base_unet)
     images, attrs = render_pool(args.n_train + args.n_eval, seed=args.seed, progress=False)
     y = torch.tensor([AGE_GROUPS.index(a) for a in attrs.age_group])

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from audit.labelers.ita import ITALabeler
     from audit.labelers.world import WorldLabeler
-    from generator.api import generate, load_builtin
+    from generator.api import generate, load_cascade
     from generator.world.captions import SKIN_WORDS
     from generator.world.vocab import PROFESSIONS
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.per_prompt)]
     asked = np.array([g for g, _ in rows])
     images = generate([t for _, t in rows], seeds=list(range(args.seed, args.seed + len(rows))),
-                      pipeline=load_builtin(args.weights), output_type="np")
+                      pipeline=load_cascade(args.weights), output_type="np")
     ids = [str(i) for i in range(len(images))]
     out = {"images": len(images)}
     for name, labeler in (("world", WorldLabeler.from_pretrained()), ("ita_faces", ITALabeler(faces=True)),

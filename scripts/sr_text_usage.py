@@ -36,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch.nn.functional as F
 
     from audit.labelers.world import WorldLabeler
-    from generator.api import load_builtin
+    from generator.api import load_cascade
     from generator.cascade import from_uint8, stage_resolution, to_uint8, upsample
     from generator.world.build import render_shard
     from generator.world.captions import AGE_WORDS
     from generator.world.spec import load_spec
     from generator.world.vocab import AGE_GROUPS
 
-    pipe = load_builtin(args.weights)
+    pipe = load_cascade(args.weights)
     labeler = WorldLabeler.from_pretrained()
     truth, images = render_shard(load_spec(), seed=args.seed, shard=0, count=args.n)
     x = from_uint8(images)

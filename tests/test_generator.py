@@ -134,13 +134,13 @@ def test_save_and_load_round_trip(tiny_pipe, tmp_path):
 
 def test_generate_api_and_cli(tiny_pipe, tmp_path):
     from audit.cli import main
-    from generator.api import SamplerSettings, generate, load_builtin
+    from generator.api import SamplerSettings, generate, load_cascade
 
     imgs = generate(["a nurse", "a nurse"], seeds=[1, 1], pipeline=tiny_pipe,
                     settings=SamplerSettings(steps=1, sr_steps=1), output_type="np")
     assert np.array_equal(imgs[0], imgs[1])
     with pytest.raises(UserError, match="no cascade pipeline"):
-        load_builtin(tmp_path / "none")
+        load_cascade(tmp_path / "none")
     tiny_pipe.save_pretrained(tmp_path / "w")
     assert main(["generate", "a nurse", "a chef", "--n", "2", "--steps", "1", "--sr-steps", "1",
                  "--weights", str(tmp_path / "w"), "--out", str(tmp_path / "out")]) == 0

@@ -123,6 +123,7 @@ class WorldLabeler:
     card: dict
     device: str = "cpu"
     name: str = "world"
+    folder: str | None = None  # where the weights came from (None: built in memory)
     #: Attribute -> values it emits: the heads and the derived ``skin_group``.
     attributes: ClassVar[Mapping[str, tuple[str, ...]]] = {**HEADS, "skin_group": SKIN_GROUP_NAMES}
     domain: ClassVar[str] = "64 x 64 renders of the synthetic world (one person, plain background)"
@@ -150,7 +151,11 @@ class WorldLabeler:
         model.eval().to(device)
         card_path = folder / "card.json"
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        return cls(model=model, card=card, device=device)
+        return cls(model=model, card=card, device=device, folder=str(folder))
+
+    def weight_files(self) -> list[Path]:
+        """The files the weights were loaded from (for the run spec's fingerprints)."""
+        return [] if self.folder is None else [Path(self.folder) / "model.safetensors", Path(self.folder) / "config.json"]
 
     def predict_proba(self, images: Sequence[Any], *, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Class probabilities per head, each ``(N, classes)``.
