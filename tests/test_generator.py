@@ -148,6 +148,11 @@ def test_generate_api_and_cli(tiny_pipe, tmp_path):
 
     m = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert len(m) == 4 and m.seed.tolist() == [0, 1, 2, 3] and (tmp_path / "out" / "0003.png").exists()
+    # every command's output folder is readable by the others: label reads what generate wrote
+    assert main(["label", str(tmp_path / "out"), "--labeler", "ita", "--no-faces", "--out",
+                 str(tmp_path / "out" / "labels.parquet"), "--no-progress"]) == 0
+    labels = pd.read_parquet(tmp_path / "out" / "labels.parquet")
+    assert sorted(labels.image_id.unique()) == m.image_id.tolist() == ["0000", "0001", "0002", "0003"]
     assert main(["generate", "a nurse", "--n", "-1", "--out", str(tmp_path / "o2"), "--weights", str(tmp_path / "w")]) == 2
     assert main(["generate", "a nurse", "--steps", "0", "--out", str(tmp_path / "o3"), "--weights", str(tmp_path / "w")]) == 2
 

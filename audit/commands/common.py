@@ -47,7 +47,6 @@ def add_labeler_options(p: argparse.ArgumentParser, *, device: bool = True) -> N
     g.add_argument("--clip-model", default=None, help="clip: local CLIP folder or hub id (hub ids need --allow-download)")
     g.add_argument("--clip-prompts", default=None, metavar="YAML",
                    help="clip: prompt sets, attribute: {value: prompt | [prompts]} (default: built-in sets)")
-    g.add_argument("--prompts", dest="clip_prompts", help=argparse.SUPPRESS)  # old spelling (label)
     g = p.add_argument_group("deepface labeler")
     g.add_argument("--deepface-home", default=None,
                    help="deepface: folder holding .deepface/weights (default $DEEPFACE_HOME or ~)")

@@ -40,7 +40,6 @@ def register(sub) -> None:
     a.add_argument("--workers", type=int, default=1, help="worker processes on a local Dask cluster (default 1)")
     a.add_argument("--dask-scheduler", dest="dask_scheduler", metavar="ADDRESS",
                    help="run on an existing Dask scheduler (tcp://host:8786)")
-    a.add_argument("--scheduler", dest="dask_scheduler", help=argparse.SUPPRESS)  # old spelling
     a.add_argument("--batch-size", type=int, default=131_072, help="caption rows per batch (default 131072)")
     add_labeler_options(a)
     add_progress_option(a)

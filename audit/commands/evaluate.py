@@ -49,7 +49,6 @@ def register(sub) -> None:
     g.add_argument("--per-prompt", type=int, default=2, help="images per evaluation prompt (default 2)")
     g.add_argument("--fid-n", type=int, default=1000, help="images per set for the world-FID (default 1000)")
     g.add_argument("--world-weights", default=None, help="world labeler folder (default: shipped weights)")
-    g.add_argument("--labeler", dest="world_weights", help=argparse.SUPPRESS)  # old spelling
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=None, help="also write the JSON here")
     add_progress_option(g)

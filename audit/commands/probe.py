@@ -144,7 +144,6 @@ def register(sub) -> None:
     pr.add_argument("--workers", type=int, default=None, help="run on a new Dask LocalCluster of N processes")
     pr.add_argument("--dask-scheduler", dest="dask_scheduler", default=None, metavar="ADDRESS",
                     help="run on an existing Dask scheduler (tcp://host:8786)")
-    pr.add_argument("--scheduler", dest="dask_scheduler", help=argparse.SUPPRESS)  # old spelling
     pr.add_argument("--shard-images", type=int, default=64, help="images per shard (default 64)")
     pr.add_argument("--batch-size", type=int, default=8, help="images per generator call (default 8)")
     pr.add_argument("--threads", type=int, default=None, help="torch threads per process")
