@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from tqdm.auto import tqdm
 from audit.dataset.lexicon import Lexicon
 from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
+from audit.files import write_parquet_atomic
 
 __all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
            "corrected_shares"]
@@ -235,56 +237,39 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
     dict or None
         Summary for ``results.json`` and the dataset card.
     """
-    from audit.dataset.pipeline import write_parquet
-    from audit.labelers.images import SkipSummary, decode_image
+    from audit.labelers.images import SkipSummary, SourceItem, label_items
+    from audit.schema import NON_ANSWERS
 
     if not ds.image_shards and not ds.image_files:
         return None
     summary = SkipSummary()
-    frames, ids_all, caps_all = [], [], []
-    batch_imgs, batch_ids = [], []
-    seen = 0
+    ids_all, caps_all = [], []
     total = len(ds.image_files) or None
     if max_images is not None:
         total = min(total or max_images, max_images)
-    bar = tqdm(total=total, unit="img", desc="images", disable=not progress)
+    items = (SourceItem(image_id, data, reason, origin=image_id, caption=caption)
+             for image_id, data, reason, caption in iter_image_samples(ds, summary=summary))
+    if max_images is not None:
+        items = itertools.islice(items, max_images)
 
-    def flush() -> None:
-        if batch_imgs:
-            frames.append(labeler.label(batch_imgs, image_ids=list(batch_ids)))
-            batch_imgs.clear()
-            batch_ids.clear()
+    def keep(read: list, labelled: list) -> None:
+        bar.update(len(read))
+        ids_all.extend(i.image_id for i in labelled)
+        caps_all.extend(i.caption for i in labelled)
 
-    try:
-        for image_id, data, reason, caption in iter_image_samples(ds, summary=summary):
-            if max_images is not None and seen >= max_images:
-                break
-            seen += 1
-            bar.update(1)
-            arr, why = (None, reason) if data is None else decode_image(data)
-            if arr is None:
-                summary.skip(why or "unreadable", image_id)
-                continue
-            batch_imgs.append(arr)
-            batch_ids.append(image_id)
-            ids_all.append(image_id)
-            caps_all.append(caption)
-            if len(batch_imgs) >= batch_size:
-                flush()
-        flush()
-    finally:
-        bar.close()
-    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["image_id", "labeler", "attribute", "value", "confidence"])
+    with tqdm(total=total, unit="img", desc="images", disable=not progress) as bar:
+        all_labels, counts = label_items(items, [labeler], summary=summary, batch_size=batch_size, on_batch=keep)
+    seen = counts.read
+    labels = all_labels[~all_labels["value"].astype(str).isin(NON_ANSWERS)]  # shares leave non-answers out
     concepts = _concepts_per_image(ids_all, caps_all, lexicon)
     from audit.dataset.results import image_shares
 
     by_concept = image_shares(labels, concepts, labeler=labeler)
     agreement = agreement_table(labels, concepts, unsafe_concepts=lexicon.role_of("unsafe"))
-    write_parquet(labels, out_dir / "image_labels.parquet")
-    write_parquet(by_concept, out_dir / "image_by_concept.parquet")
-    write_parquet(agreement, out_dir / "caption_image_agreement.parquet")
-    labelled = int(labels["image_id"].nunique()) if len(labels) else 0
+    write_parquet_atomic(out_dir / "image_labels.parquet", all_labels)
+    write_parquet_atomic(out_dir / "image_by_concept.parquet", by_concept)
+    write_parquet_atomic(out_dir / "caption_image_agreement.parquet", agreement)
+    labelled = counts.labelled
     pooled = {}
     for attr, grp in agreement.groupby("attribute"):
         pooled[attr] = float(grp["n_agree"].sum() / grp["n_images"].sum()) if grp["n_images"].sum() else None

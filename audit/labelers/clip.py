@@ -138,7 +138,7 @@ class CLIPLabeler:
         self.prompts = validate_prompt_sets(DEFAULT_PROMPTS if prompts is None else prompts)
         self.attributes = self.attributes_of(self.prompts)
         self.device = device
-        src = str(model)
+        src = self.source = str(model)
         local = Path(src).expanduser()
         if local.exists() and not local.is_dir():
             raise UserError(f"{src}: is a file, not a model folder (fix: pass the folder that holds config.json)")
@@ -152,6 +152,13 @@ class CLIPLabeler:
                 f"(fix: pass a local folder saved with save_pretrained, or {hint})"
             ) from exc
         self._text = self._encode_prompts()
+
+    def weight_files(self) -> list[Path]:
+        """The model's weight and config files when it was loaded from a local folder."""
+        root = Path(self.source).expanduser()
+        if not root.is_dir():
+            return []
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".json"))
 
     @staticmethod
     def attributes_of(prompts: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -127,6 +127,7 @@ class DeepFaceLabeler:
                 "(fix: copy the weight files there (see docs/labelers.md), set --deepface-home to the folder "
                 "that holds .deepface/weights, or pass --allow-download)"
             )
+        self.home = home
         os.environ["DEEPFACE_HOME"] = str(home)
         os.environ["DEEPFACE_BACKEND_ENGINE"] = backend
         try:
@@ -142,6 +143,11 @@ class DeepFaceLabeler:
             )
         self._deepface = DeepFace
         self.backend = backend
+
+    def weight_files(self) -> list[Path]:
+        """The demography weight files this labeler's actions read."""
+        folder = self.home / ".deepface" / "weights"
+        return [folder / WEIGHT_FILES[self.backend][a] for a in self.actions]
 
     @staticmethod
     def attributes_for(actions: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -135,6 +135,7 @@ class WorldLabeler:
     device: str = "cpu"
     domain_model: Any = None
     name: str = "world"
+    folder: str | None = None  # where the weights came from (None: built in memory)
     #: Attribute -> values it emits: the heads and the derived ``skin_group``.
     attributes: ClassVar[Mapping[str, tuple[str, ...]]] = {**HEADS, "skin_group": SKIN_GROUP_NAMES}
     domain: ClassVar[str] = "64 x 64 renders of the synthetic world (one person, plain background)"
@@ -177,7 +178,14 @@ class WorldLabeler:
                 warnings.warn(f"{folder / 'domain.safetensors'}: no domain model, so out-of-domain images get "
                               f"guesses, not `out_of_domain` (fix: run `python -m audit.labelers.world_domain "
                               f"--folder {folder}`)", UserWarning, stacklevel=2)
-        return cls(model=model, card=card, device=device, domain_model=domain_model)
+        return cls(model=model, card=card, device=device, domain_model=domain_model, folder=str(folder))
+
+    def weight_files(self) -> list[Path]:
+        """The files the weights were loaded from (for the run spec's fingerprints)."""
+        if self.folder is None:
+            return []
+        names = ("model.safetensors", "config.json", "domain.safetensors", "domain.json")
+        return [Path(self.folder) / n for n in names if (Path(self.folder) / n).exists()]
 
     def predict_proba(self, images: Sequence[Any], *, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Class probabilities per head, each ``(N, classes)``.
