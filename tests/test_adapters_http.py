@@ -89,8 +89,9 @@ class FaultServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt, seed = body.get("prompt"), body.get("seed")
                 if server.key and self.headers.get("Authorization") != f"Bearer {server.key}":
-                    return self._send(401, json.dumps({"error": {"message": "bad key", "code": "invalid_api_key"}})
-                                      .encode())
+                    given = self.headers.get("Authorization", "")  # echoed, as some APIs do
+                    return self._send(401, json.dumps({"error": {"message": f"Incorrect API key provided: {given}",
+                                                                 "code": "invalid_api_key"}}).encode())
                 with server.lock:
                     server.bodies.append(body)
                     k = (prompt, seed)

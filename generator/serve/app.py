@@ -59,7 +59,7 @@ class ServeLimits:
     max_prompt_chars: int = 1000
     max_body_bytes: int = 16384
     max_batch: int = 8
-    batch_wait_ms: float = 10.0
+    batch_wait_ms: float = 50.0
     max_queue: int = 64
 
 
