@@ -12,6 +12,7 @@ Usage::
     python benchmarks/serve_overhead.py                         # professions, 2 samples per prompt (~2 x 150 images)
     python benchmarks/serve_overhead.py --samples 16 --repeats 3 # the issue's setting (about 1,150 images per run)
     python benchmarks/serve_overhead.py --device cuda --threads 4
+    python benchmarks/serve_overhead.py --generate-only --threads 1  # generation alone, interleaved batches
 """
 
 from __future__ import annotations
@@ -81,6 +82,34 @@ def _timed(args, generator, root: Path, tag: str, options=None) -> tuple[float, 
     return time.perf_counter() - start, out
 
 
+def _generate_only(args, url: str) -> int:
+    """Generation alone: the two adapters on the same batches of 8 prompts, interleaved."""
+    from generator.adapters.base import Settings
+    from generator.adapters.resolve import adapter_from_spec
+
+    local = adapter_from_spec("builtin", device=args.device)
+    remote = adapter_from_spec(f"openai:{url}#imagen-world&seed=on&concurrency={args.batch_size}&timeout=600")
+    prompts = [f"a photo of a {p}" for p in ("nurse", "pilot", "chef", "janitor", "cashier", "doctor", "lawyer",
+                                             "farmer", "teacher", "plumber", "baker", "dentist")][:args.batch_size]
+    for adapter in (local, remote):  # warm up
+        adapter.generate(prompts, seeds=list(range(len(prompts))), settings=Settings())
+    t_local = t_remote = 0.0
+    for r in range(args.batches):
+        seeds = [1000 + r * len(prompts) + i for i in range(len(prompts))]
+        start = time.perf_counter()
+        local.generate(prompts, seeds=seeds, settings=Settings())
+        t_local += time.perf_counter() - start
+        start = time.perf_counter()
+        remote.generate(prompts, seeds=seeds, settings=Settings())
+        t_remote += time.perf_counter() - start
+    n = args.batches * len(prompts)
+    print(f"generation only: {args.batches} batches of {len(prompts)}, threads {args.threads or 'default'}")
+    print(f"baseline  builtin in-process:       {t_local:8.2f} s  ({n / t_local:.2f} images/s)")
+    print(f"figure    serve + openai: adapter:  {t_remote:8.2f} s  ({n / t_remote:.2f} images/s)")
+    print(f"ratio served / in-process: {t_remote / t_local:.3f}  (overhead {100 * (t_remote / t_local - 1):+.1f}%)")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", default="professions")
@@ -91,12 +120,20 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--labelers", default="world")
+    p.add_argument("--generate-only", action="store_true", help="time generation alone (no run, no labels)")
+    p.add_argument("--batches", type=int, default=4, help="batches for --generate-only (default 4)")
     args = p.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     proc, url = _start_server(args)
+    if args.generate_only:
+        try:
+            return _generate_only(args, url)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     spec = f"openai:{url}#imagen-world&seed=on&concurrency={args.batch_size}&timeout=600"
     local_times, served_times = [], []
     try:
