@@ -89,8 +89,9 @@ class FaultServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt, seed = body.get("prompt"), body.get("seed")
                 if server.key and self.headers.get("Authorization") != f"Bearer {server.key}":
-                    return self._send(401, json.dumps({"error": {"message": "bad key", "code": "invalid_api_key"}})
-                                      .encode())
+                    given = self.headers.get("Authorization", "")  # echoed, as some APIs do
+                    return self._send(401, json.dumps({"error": {"message": f"Incorrect API key provided: {given}",
+                                                                 "code": "invalid_api_key"}}).encode())
                 with server.lock:
                     server.bodies.append(body)
                     k = (prompt, seed)
@@ -324,3 +325,15 @@ def test_constructors_take_the_generator_table_options():
                                    negative_prompt="blurry")
     assert {k: b.config()[k] for k in ("steps", "guidance", "width", "height", "negative_prompt")} == \
         {"steps": 20, "guidance": 7.0, "width": 512, "height": 768, "negative_prompt": "blurry"}
+
+
+def test_adapters_pickle_for_dask_workers_after_a_run_bound_them(server, tmp_path):
+    import pickle
+
+    adapter = _adapter(server.url, concurrency=2)
+    adapter.bind_run(tmp_path)
+    first = adapter.generate(["a plain photo"], seeds=[9], settings=Settings())
+    copy = pickle.loads(pickle.dumps(adapter))
+    n = len(server.log)
+    again = copy.generate(["a plain photo"], seeds=[9], settings=Settings())  # read back from the journal
+    assert len(server.log) == n and again[0].tobytes() == first[0].tobytes()

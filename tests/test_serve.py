@@ -163,3 +163,12 @@ def test_batcher_gathers_concurrent_requests_and_refuses_when_full():
     assert results[:5] == [[f"p{i}/{i}"] for i in range(5)]
     assert isinstance(results[5], Busy)  # 5 + 2 images > max_queue 6
     assert [len(c) for c in calls] == [4, 1]  # concurrent requests shared one model call, up to max_batch
+
+
+def test_serve_refuses_an_unset_key_variable_before_loading(monkeypatch, capsys):
+    from audit.cli import main
+
+    monkeypatch.delenv("SERVE_TEST_UNSET", raising=False)
+    assert main(["serve", "--api-key-env", "SERVE_TEST_UNSET"]) == 2
+    assert "export SERVE_TEST_UNSET=" in capsys.readouterr().err
+    assert main(["serve", "--max-batch", "0"]) == 2

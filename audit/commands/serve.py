@@ -69,8 +69,8 @@ def register(sub) -> None:
     p.add_argument("--max-n", type=int, default=4, help="most images per request (default 4)")
     p.add_argument("--max-prompt-chars", type=int, default=1000, help="longest prompt (default 1000)")
     p.add_argument("--max-batch", type=int, default=8, help="most images per model call (default 8)")
-    p.add_argument("--batch-wait-ms", type=float, default=10.0,
-                   help="how long a request waits for others to share its model call (default 10)")
+    p.add_argument("--batch-wait-ms", type=float, default=50.0,
+                   help="how long a request waits for others to share its model call (default 50)")
     p.add_argument("--max-queue", type=int, default=64, help="most images waiting before 429 (default 64)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")

@@ -121,7 +121,8 @@ class A1111Adapter:
             fix = {401: "set key_env=NAME with NAME holding user:password of --api-auth",
                    404: "start the web UI with --api, and check the URL",
                    422: "check the options (width, height, sampler name)"}.get(exc.status, "check the request")
-            raise UserError(f"{self.label}: HTTP {exc.status}: {exc.message[:300]} (fix: {fix})") from None
+            message = "the server refused the credentials" if exc.status in (401, 403) else exc.message[:300]
+            raise UserError(f"{self.label}: HTTP {exc.status}: {message} (fix: {fix})") from None
 
     def generate(self, prompts: list[str], *, seeds: list[int], settings: Settings) -> list:
         """One txt2img request per prompt with its seed; return one marked ``PIL.Image`` per prompt.

@@ -249,6 +249,12 @@ class RequestJournal:
         self.root = Path(root)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:  # picklable for Dask workers (a lock is not)
+        return {"root": self.root}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["root"])
+
     def _paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
         return folder / f"{key}.json", folder / f"{key}.img"

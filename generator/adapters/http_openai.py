@@ -155,12 +155,14 @@ class OpenAIAdapter:
         except ApiRefusal as exc:
             if exc.status == 400 and (exc.code in REFUSAL_CODES or "safety system" in exc.message.lower()):
                 return Answer(None, exc.code or "content_policy", {"message": exc.message[:500]})
+            message = exc.message[:300]
+            if exc.status in (401, 403):  # servers may echo (part of) the key: never repeat it
+                message = "the server refused the credentials"
             fix = {401: f"set the key: add &key_env=NAME to the generator and export NAME (now: "
                         f"{self.key_env or 'no key_env'})",
                    403: "check the key's permissions for this model",
                    404: "check the URL and the model name"}.get(exc.status, "check the request options")
-            raise UserError(f"{self.label}: HTTP {exc.status} {exc.code or ''}: {exc.message[:300]} (fix: {fix})") \
-                from None
+            raise UserError(f"{self.label}: HTTP {exc.status} {exc.code or ''}: {message} (fix: {fix})") from None
 
     def generate(self, prompts: list[str], *, seeds: list[int], settings: Settings) -> list:
         """One request per prompt; return one ``PIL.Image`` per prompt, marked (filtered, seed_sent).

@@ -11,7 +11,9 @@ and ``GET /v1/models`` need no key.
 
 Examples
 --------
->>> app = create_app(lambda p, s: [b"png"] * len(p), model="m", size=(64, 64))   # doctest: +SKIP
+>>> app = create_app(lambda prompts, seeds: [b"png"] * len(prompts), model="m", size=(64, 64))
+>>> sorted(r.path for r in app.routes if r.path.startswith(("/v1", "/health")))
+['/health', '/v1/images/generations', '/v1/models']
 """
 
 # no `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time
@@ -59,7 +61,7 @@ class ServeLimits:
     max_prompt_chars: int = 1000
     max_body_bytes: int = 16384
     max_batch: int = 8
-    batch_wait_ms: float = 10.0
+    batch_wait_ms: float = 50.0
     max_queue: int = 64
 
 
