@@ -29,7 +29,7 @@ import pandas as pd
 from audit.errors import SpecError, UserError
 from audit.gate.numbers import KEY, GATED, gated_numbers
 from audit.results import Options, read_results, read_run_dir, results_for
-from audit.run.store import write_json_atomic
+from audit.files import write_json_atomic
 
 __all__ = ["SCHEMA", "make_baseline", "write_baseline", "read_baseline", "run_record", "metrics_frame",
            "references_from_records", "run_numbers"]
