@@ -97,8 +97,8 @@ def _run(args: argparse.Namespace) -> int:
     for line in headline_lines(top):
         print(line)
     if len(top) < 3:
-        print(f"  (only {len(top)} gap(s) observed: a profession whose images all show one group has no nPMI gap; "
-              "its shares are in the report)")
+        print(f"  (only {len(top)} nPMI gap(s) in the results table: presentation or skin_group was not labelled "
+              "with both of its groups possible; the shares are in the report)")
     for name, run in (("professions", prof), ("counterfactuals", cf)):
         print(f"report ({name}): {run.report_path or run.path}")
     return 0
