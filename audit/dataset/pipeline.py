@@ -128,7 +128,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
 def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequence[str | Path] = (),
                       include_default_lexicons: bool = True, workers: int = 1, scheduler: str | None = None,
                       labeler=None, max_images: int | None = None, batch_size: int = 131_072,
-                      progress: bool = True, argv: Sequence[str] | None = None) -> dict:
+                      progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False) -> dict:
     """Audit a LAION-style dataset and write every output to ``out_dir``.
 
     Parameters
@@ -141,6 +141,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         Extra lexicon files.
     include_default_lexicons
         Also use the starter lexicons.
+    include_slurs
+        Also count the opt-in slur lexicon (reported as ``slur#N`` counts and rates only).
     workers, scheduler
         Dask execution (see :func:`~audit.dataset.run.audit_text`).
     labeler
@@ -167,7 +169,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     out.mkdir(parents=True, exist_ok=True)
     # an earlier run's marker must not vouch for the files this run is about to replace
     (out / "results.json").unlink(missing_ok=True)
-    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
+    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons, include_slurs=include_slurs)
     ds = detect(path)
     auditor = TextAuditor(lex)
     counts = audit_text(ds, auditor, workers=workers, scheduler=scheduler, batch_size=batch_size, progress=progress)
