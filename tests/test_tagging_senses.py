@@ -75,7 +75,7 @@ def test_sense_rules_on_real_caption_shapes(caption, present, absent):
 
 def test_each_rule_can_be_switched_off_and_plain_matching_keeps_every_hit():
     caps = ["Women's leather jacket", "Japanese Audiobook", "female bird and male", "Elephant Baby",
-            "the never seen Truong Son muntjac", "http://x.org/women-shop now", "Rich Dad board game",
+            "the never seen Truong Son muntjac", "http://x.org/women-shop now", "rich dad board game",
             "The Liberty's Tina Charles, left, and Epiphanny Prince"]
     plain = concepts(caps, rules=())
     full = concepts(caps)
@@ -196,3 +196,25 @@ def test_new_tagger_keeps_its_measured_quality_on_the_labelled_set():
     assert pi.precision > old.loc["person identity", "precision"] + 0.3
     assert new.loc["sexual", "precision"] >= 0.8 and new.loc["sexual", "recall"] >= 0.8
     assert new.loc["sexual", "recall"] > old.loc["sexual", "recall"]
+
+
+def test_cli_counts_slurs_only_when_asked_and_never_prints_them(tmp_path):
+    """`dataset audit --slur-lexicon` counts the opt-in lexicon; outputs carry slur#N, not the words."""
+    import subprocess
+    import sys
+
+    lex = load_lexicons(include_slurs=True)
+    word = next(f for f, s in zip(lex.forms, lex.surfaces) if s.startswith("slur#"))
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"TEXT": [f"a {word} poster", "a nurse", "a woman"] * 5}), data)
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    for flag, out in (([], tmp_path / "off"), (["--slur-lexicon"], tmp_path / "on")):
+        r = subprocess.run([sys.executable, "-m", "audit.cli", "dataset", "audit", str(data), "--out", str(out),
+                            "--no-progress", *flag], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        texts = [p.read_text(errors="ignore") for p in out.rglob("*") if p.suffix in (".json", ".md", ".html")]
+        assert not any(word in t for t in texts) or not flag  # the caption text itself is never written
+        frames = [pd.read_parquet(p) for p in out.rglob("*.parquet")]
+        cells = {str(v) for f in frames for col in f.columns for v in f[col].tolist()}
+        assert word not in cells
+        assert any(c.startswith("slur#") for c in cells) == bool(flag)

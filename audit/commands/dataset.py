@@ -33,6 +33,8 @@ def register(sub) -> None:
     a.add_argument("--lexicon", action="append", default=[], metavar="FILE",
                    help="extra lexicon YAML file (repeatable)")
     a.add_argument("--no-default-lexicons", action="store_true", help="use only the --lexicon files")
+    a.add_argument("--slur-lexicon", action="store_true",
+                   help="also count the opt-in slur lexicon (shown as slur#N: counts and rates only)")
     a.add_argument("--labeler", help=f"label the dataset's images with this labeler ({', '.join(LABELERS)} "
                                       "or an installed plugin)")
     a.add_argument("--labeler-path", help=argparse.SUPPRESS)  # old spelling of --world-weights
@@ -62,7 +64,8 @@ def _audit(args: argparse.Namespace) -> int:
     res = run_dataset_audit(args.path, out_dir=args.out, lexicons=args.lexicon,
                             include_default_lexicons=not args.no_default_lexicons, workers=args.workers,
                             scheduler=args.dask_scheduler, labeler=labeler, max_images=args.max_images,
-                            batch_size=args.batch_size, progress=not args.no_progress, argv=sys.argv)
+                            batch_size=args.batch_size, progress=not args.no_progress, argv=sys.argv,
+                            include_slurs=args.slur_lexicon)
     cap, ex = res["captions"], res["execution"]
     print(f"{cap['rows']:,} captions ({ex['rows_per_second'] or 0:,.0f} rows/s); "
           f"{cap['duplicate_rows']:,} duplicates, {cap['null']:,} null, {cap['empty']:,} empty")

@@ -6,6 +6,8 @@ Modules, in data-flow order:
 - :mod:`audit.dataset.sources` -- layout detection and streaming of caption batches;
 - :mod:`audit.dataset.columns` -- clean caption strings and NSFW flags from raw columns;
 - :mod:`audit.dataset.tagger` -- whole-word Aho-Corasick tagging of a batch in one pass;
+- :mod:`audit.dataset.senses` -- sense rules: is a hit used in the counted sense (product, name, ...);
+- :mod:`audit.dataset.language` -- fast guess of non-English captions;
 - :mod:`audit.dataset.textstats` -- mergeable per-batch counts (:class:`TextCounts`);
 - :mod:`audit.dataset.distinct` -- exact-then-HyperLogLog distinct caption counter;
 - :mod:`audit.dataset.run` -- local or Dask execution over tasks, merging counts;
@@ -13,7 +15,8 @@ Modules, in data-flow order:
 - :mod:`audit.dataset.images` -- the image side (labels per caption concept, agreement);
 - :mod:`audit.dataset.card`, :mod:`audit.dataset.report` -- dataset card and HTML report;
 - :mod:`audit.dataset.pipeline` -- :func:`run_dataset_audit`, everything end to end;
-- :mod:`audit.dataset.synthetic` -- LAION-style rows for benchmarks and tests.
+- :mod:`audit.dataset.synthetic` -- LAION-style rows for benchmarks and tests;
+- :mod:`audit.dataset.caption_classifier` -- optional model-based caption classifier vs the lexicon.
 
 Nothing is imported here, so ``import audit.dataset`` is free.
 

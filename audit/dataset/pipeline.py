@@ -85,7 +85,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
 def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequence[str | Path] = (),
                       include_default_lexicons: bool = True, workers: int = 1, scheduler: str | None = None,
                       labeler=None, max_images: int | None = None, batch_size: int = 131_072,
-                      progress: bool = True, argv: Sequence[str] | None = None) -> dict:
+                      progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False) -> dict:
     """Audit a LAION-style dataset and write every output to ``out_dir``.
 
     Parameters
@@ -98,6 +98,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         Extra lexicon files.
     include_default_lexicons
         Also use the starter lexicons.
+    include_slurs
+        Also count the opt-in slur lexicon (reported as ``slur#N`` counts and rates only).
     workers, scheduler
         Dask execution (see :func:`~audit.dataset.run.audit_text`).
     labeler
@@ -121,7 +123,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
-    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
+    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons, include_slurs=include_slurs)
     ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
     refuse_inside(out, ds.root, what="the dataset")
     with locked_output(out, command="another dataset audit"):

@@ -178,8 +178,8 @@ class Senses:
         self.in_phrase = np.array([_inside(f, phrases) for f in forms], bool)
         self.audience = np.isin(np.array(forms, object), words["audience_forms"])
         self.sex_form = np.isin(np.array(forms, object), words["sex_forms"])
-        self.flagged = self.modifier | self.product | self.animal | self.in_phrase
-        self.name = (self.product | self.modifier) & ("name" in rules)
+        self.name = (np.array(["product" in s for s in senses], bool) | np.array(modifier, bool)) & ("name" in rules)
+        self.flagged = self.modifier | self.product | self.animal | self.in_phrase | self.name
         self.url = self.flagged & ("url" in rules)
         from audit.dataset.lexicon import load_stopwords
 
@@ -233,6 +233,8 @@ class Senses:
         word = _WORD[data]
         first = _ALNUM[data]
         first[1:] &= ~word[:-1]
+        starts = coffs[:-1][coffs[1:] > coffs[:-1]]
+        first[starts] = _ALNUM[data[starts]]  # a caption's first word starts a word whatever the last caption ended with
         widx = np.cumsum(first)  # word number of each byte (global, rows are contiguous)
         wstart = np.flatnonzero(first)  # first byte of word k (1-based) is wstart[k - 1]
         big = int(widx[-1]) + 10 if widx.size else 10

@@ -108,7 +108,7 @@ def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
     >>> print(_prefilter_pattern(["dr.", "café", "man"]))
     (?:\\bdr\\.|\\bman\\b)
     """
-    forms = sorted({s for s in surfaces if s.isascii()}, key=len, reverse=True)
+    forms = sorted({s for s in surfaces if s.isascii()}, key=lambda s: (-len(s), s))
     if not forms:
         return None
     alts = []

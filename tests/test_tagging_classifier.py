@@ -1,0 +1,88 @@
+"""The optional model-based caption classifier on a tiny random BERT saved to a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from audit.dataset.caption_classifier import CaptionClassifier, agreement, compare_with_lexicon
+from audit.errors import UserError
+
+FIXTURE = Path("/work/shared/fixtures/laion_captions_1000.parquet")
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    """A randomly initialised 2-label BERT classifier with a character-level WordPiece vocab, built offline."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-cls")
+    chars = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=160, num_labels=2,
+                     id2label={0: "neutral", 1: "toxic"}, label2id={"neutral": 0, "toxic": 1})
+    model = BertForSequenceClassification(cfg).eval()
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path, model, tok
+
+
+def test_predict_matches_a_direct_forward_pass(tiny_classifier):
+    import torch
+
+    path, model, tok = tiny_classifier
+    clf = CaptionClassifier(path, batch_size=3)
+    caps = ["a woman with a dog", "", None, "Double Teamed #2 Porn Movie", "Women's leather jacket", "x"]
+    p = clf.predict(caps)
+    assert np.isnan(p[1]) and np.isnan(p[2])  # nothing to read: a visible non-answer
+    for i in (0, 3, 4, 5):
+        enc = tok([caps[i]], return_tensors="pt", truncation=True, max_length=128)
+        with torch.inference_mode():
+            want = model(**enc).logits.softmax(-1)[0, 1].item()
+        assert p[i] == pytest.approx(want, abs=1e-5)
+    assert np.array_equal(p[~np.isnan(p)], clf.predict(caps)[~np.isnan(p)])  # deterministic
+
+
+def test_compare_with_lexicon_on_real_captions(tiny_classifier):
+    from audit.dataset.lexicon import load_lexicons
+    from audit.dataset.tagger import Tagger
+
+    path, _, _ = tiny_classifier
+    caps = [c or "" for c in pq.read_table(FIXTURE, columns=["TEXT"]).column("TEXT").to_pylist()]
+    lex = load_lexicons()
+    rows, ids = Tagger.for_lexicon(lex).match(pa.array(caps, pa.string()))
+    unsafe = np.zeros(len(caps), bool)
+    for r, s in zip(rows, ids):
+        if any(lex.roles[c] in ("unsafe", "toxic") for c in lex.surface_concepts[s]):
+            unsafe[r] = True
+    clf = CaptionClassifier(path)
+    res = compare_with_lexicon(caps, unsafe, clf, sample=200, threshold=0.5, seed=1)
+    assert res["read"] + res["unreadable"] == unsafe.sum() + 200
+    assert res["lexicon_rate"] == pytest.approx(unsafe.mean())
+    assert 0 <= res["model_rate"] <= 1
+    assert res["both"] + res["lexicon_only"] + res["model_only"] + res["neither"] == res["read"]
+    assert res["both"] + res["lexicon_only"] == int(unsafe.sum())  # no flagged caption is empty here
+
+
+def test_agreement_and_errors(tiny_classifier, tmp_path):
+    a = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
+    b = np.array([1, 1, 0, 1, 0, 0, 0, 0], bool)
+    got = agreement(a, b)
+    po, pe = 6 / 8, (3 / 8) * (3 / 8) + (5 / 8) * (5 / 8)
+    assert got["kappa"] == pytest.approx((po - pe) / (1 - pe))
+    assert (got["both"], got["lexicon_only"], got["model_only"], got["neither"]) == (2, 1, 1, 4)
+    with pytest.raises(UserError, match="not found"):
+        CaptionClassifier(tmp_path / "missing")
+    with pytest.raises(UserError, match="no positive label"):
+        CaptionClassifier(tiny_classifier[0], positive_labels=["hateful"])
+    with pytest.raises(UserError, match="not a text classifier"):
+        CaptionClassifier(tmp_path)
