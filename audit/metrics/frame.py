@@ -388,6 +388,15 @@ class AuditFrame:
                 rows.append(self._methods(row))
         return pd.DataFrame(rows)
 
+    def results(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
+        """One tidy row per estimate: ``concept, attribute, value, metric, estimate, lo, hi, n, method, corrected``.
+
+        See :func:`audit.metrics.tidy.tidy_results`.
+        """
+        from audit.metrics.tidy import tidy_results
+
+        return tidy_results(self, groups=groups)
+
     def amplification(self) -> pd.DataFrame:
         """Bias amplification against the reference counts: ``metric, value, lo, hi, method`` (+ corrected).
 
