@@ -224,3 +224,12 @@ def test_tidy_results_rows_match_the_views():
     assert gap.estimate.to_numpy() == pytest.approx(g.gap_corrected.to_numpy())
     assert (gap.method == "jeffreys_deff+confusion_resampled").all()
     assert len(t) == 2 * (3 * 3 * 2 + 3 * 2 + 3)  # raw + corrected: 2 cell metrics, 2 concept metrics, gaps
+
+
+def test_several_cluster_columns_use_the_largest_design_effect():
+    df, _ = _clustered(prompts=6, images=10, kappa=5.0, seed=9)
+    df["seed"] = np.arange(len(df))  # one image per seed: alone it would say "independent"
+    kw = dict(concept="profession", attribute="presentation", n_resamples=10)
+    both = AuditFrame(df, cluster=("prompt_id", "seed"), **kw)
+    prompt = AuditFrame(df, cluster="prompt_id", **kw)
+    assert both.design_effect == pytest.approx(prompt.design_effect) and both.design_effect > 1.5
