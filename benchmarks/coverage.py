@@ -156,6 +156,8 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="settings run in parallel processes")
+    ap.add_argument("--designs", nargs="*", default=None, help="only these designs, e.g. 3x16")
+    ap.add_argument("--effect", choices=("yes", "no", "both"), default="both", help="prompt random effect")
     args = ap.parse_args()
     runs = args.runs or (200 if args.quick else 1000)
     resamples = args.resamples or (400 if args.quick else 1000)
@@ -167,7 +169,9 @@ def main() -> None:
     header = f"{'design':<7} {'RE':<3} {'method':<21} {'estimand':<22} {'coverage':>8} {'worst':>6} {'width':>7} {'w/strat':>7}"
     print(header)
     print("-" * len(header))
-    settings = [(d, k, runs, resamples, args.seed) for d in DESIGNS for k in (None, KAPPA)]
+    designs = [d for d in DESIGNS if args.designs is None or f"{d[0]}x{d[1]}" in args.designs]
+    effects = {"yes": (KAPPA,), "no": (None,), "both": (None, KAPPA)}[args.effect]
+    settings = [(d, k, runs, resamples, args.seed) for d in designs for k in effects]
     if args.jobs > 1:
         from multiprocessing import Pool
 
