@@ -183,7 +183,11 @@ def main() -> None:
     for lines, fails in results:
         print("\n".join(lines) + "\n", flush=True)
         failures += fails
-    print(f"elapsed {time.perf_counter() - t0:.0f} s")
+    import resource
+
+    cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    print(f"elapsed {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} s CPU")
     print("gates (new method): coverage >= 0.93, worst cell >= 0.85, width <= 1.5x stratified bootstrap")
     print("ALL GATES PASS" if not failures else "GATE FAILURES:\n  " + "\n  ".join(failures))
 
