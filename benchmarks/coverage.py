@@ -122,16 +122,45 @@ def one_run(tally: Tally, df: pd.DataFrame, conf_counts: pd.DataFrame, *, resamp
             tally.method = raw.method, cor.method_corrected
 
 
+def run_setting(setting: tuple) -> tuple[list[str], list[str]]:
+    """All runs of one (design, random effect) setting: printed lines and gate failures."""
+    (prompts, images), kappa, runs, resamples, seed = setting
+    warnings.simplefilter("ignore", RuntimeWarning)
+    rng = np.random.default_rng([seed, prompts, images, 0 if kappa is None else 1])
+    tally = Tally()
+    for r in range(runs):
+        df, conf_counts = simulate(rng, prompts, images, kappa)
+        one_run(tally, df, conf_counts, resamples=resamples, seed=r)
+    design, re = f"{prompts}x{images}", "yes" if kappa else "no"
+    lines, failures = [], []
+    for key in sorted(tally.hits, key=lambda k: (k.split("|")[1], k.split("|")[2], METHODS.index(k.split("|")[0]))):
+        method, what, kind = key.split("|")
+        cov, worst, width = tally.coverage(key)
+        base = tally.coverage(f"stratified_bootstrap|{what}|{kind}")[2] if kind != "uncorrected" else np.nan
+        label = f"{what} {kind}"
+        name = tally.method[0] if (method == "auto" and kind == "raw") else (
+            tally.method[1] if method == "auto" else method)
+        lines.append(f"{design:<7} {re:<3} {name[:21]:<21} {label:<22} {cov:8.3f} {worst:6.3f} {width:7.3f} "
+                     f"{width / base if base == base else float('nan'):7.2f}")
+        if method == "auto" and kind != "uncorrected":
+            if cov < 0.93 or worst < 0.85 or width / base > 1.5:
+                failures.append(f"{design} RE={re} {label}: coverage {cov:.3f}, worst {worst:.3f}, "
+                                f"width ratio {width / base:.2f}")
+    return lines, failures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="200 runs per setting, 400 draws")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--resamples", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1, help="settings run in parallel processes")
+    ap.add_argument("--designs", nargs="*", default=None, help="only these designs, e.g. 3x16")
+    ap.add_argument("--effect", choices=("yes", "no", "both"), default="both", help="prompt random effect")
     args = ap.parse_args()
     runs = args.runs or (200 if args.quick else 1000)
     resamples = args.resamples or (400 if args.quick else 1000)
-    warnings.simplefilter("ignore", RuntimeWarning)
     t0 = time.perf_counter()
     print(f"{runs} simulated runs per setting, {resamples} resamples/draws per interval, 8 professions x 3 values, "
           f"prompt random effect Dirichlet(kappa={KAPPA:g} * p); confusion estimated from {VALIDATION_PER_CLASS} "
@@ -140,30 +169,25 @@ def main() -> None:
     header = f"{'design':<7} {'RE':<3} {'method':<21} {'estimand':<22} {'coverage':>8} {'worst':>6} {'width':>7} {'w/strat':>7}"
     print(header)
     print("-" * len(header))
+    designs = [d for d in DESIGNS if args.designs is None or f"{d[0]}x{d[1]}" in args.designs]
+    effects = {"yes": (KAPPA,), "no": (None,), "both": (None, KAPPA)}[args.effect]
+    settings = [(d, k, runs, resamples, args.seed) for d in designs for k in effects]
+    if args.jobs > 1:
+        from multiprocessing import Pool
+
+        with Pool(args.jobs) as pool:
+            results = pool.map(run_setting, settings)
+    else:
+        results = map(run_setting, settings)
     failures = []
-    for prompts, images in DESIGNS:
-        for kappa in (None, KAPPA):
-            rng = np.random.default_rng([args.seed, prompts, images, 0 if kappa is None else 1])
-            tally = Tally()
-            for r in range(runs):
-                df, conf_counts = simulate(rng, prompts, images, kappa)
-                one_run(tally, df, conf_counts, resamples=resamples, seed=r)
-            design, re = f"{prompts}x{images}", "yes" if kappa else "no"
-            for key in sorted(tally.hits, key=lambda k: (k.split("|")[1], k.split("|")[2], METHODS.index(k.split("|")[0]))):
-                method, what, kind = key.split("|")
-                cov, worst, width = tally.coverage(key)
-                base = tally.coverage(f"stratified_bootstrap|{what}|{kind}")[2] if kind != "uncorrected" else np.nan
-                label = f"{what} {kind}"
-                name = tally.method[0] if (method == "auto" and kind == "raw") else (
-                    tally.method[1] if method == "auto" else method)
-                print(f"{design:<7} {re:<3} {name[:21]:<21} {label:<22} {cov:8.3f} {worst:6.3f} {width:7.3f} "
-                      f"{width / base if base == base else float('nan'):7.2f}")
-                if method == "auto" and kind != "uncorrected":
-                    if cov < 0.93 or worst < 0.85 or width / base > 1.5:
-                        failures.append(f"{design} RE={re} {label}: coverage {cov:.3f}, worst {worst:.3f}, "
-                                        f"width ratio {width / base:.2f}")
-            print()
-    print(f"elapsed {time.perf_counter() - t0:.0f} s")
+    for lines, fails in results:
+        print("\n".join(lines) + "\n", flush=True)
+        failures += fails
+    import resource
+
+    cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    print(f"elapsed {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} s CPU")
     print("gates (new method): coverage >= 0.93, worst cell >= 0.85, width <= 1.5x stratified bootstrap")
     print("ALL GATES PASS" if not failures else "GATE FAILURES:\n  " + "\n  ".join(failures))
 

@@ -205,3 +205,31 @@ def test_new_method_covers_where_the_percentile_bootstrap_does_not():
     assert new.mean() >= 0.9 and new.min() >= 0.8, new
     assert old.mean() < new.mean() - 0.1, (old, new)
     assert (gap_hits / runs).mean() >= 0.88, gap_hits / runs
+
+
+def test_tidy_results_rows_match_the_views():
+    df, _ = _clustered(prompts=5, images=8, seed=8)
+    counts = pd.DataFrame([[90, 6, 4], [5, 92, 3], [20, 20, 60]], index=VALUES, columns=VALUES)
+    af = AuditFrame(df, concept="profession", attribute="presentation", confusion=counts, n_resamples=100)
+    t = af.results(groups=("feminine", "masculine"))
+    assert list(t.columns) == ["concept", "attribute", "value", "metric", "estimate", "lo", "hi", "n", "method",
+                               "corrected"]
+    row = t[(t.metric == "proportion") & (t.concept == "job1") & (t.value == "masculine") & ~t.corrected].iloc[0]
+    ci = af.by_group_ci.loc[("job1", "masculine")]
+    assert (row.estimate, row.lo, row.hi) == pytest.approx(
+        (af.by_group.loc[("job1", "masculine"), "proportion"], ci.proportion_lo, ci.proportion_hi))
+    assert row.n == (df.profession == "job1").sum() and row.method == "jeffreys_deff"
+    gap = t[(t.metric == "npmi_gap") & t.corrected].set_index("concept")
+    g = af.gaps(groups=("feminine", "masculine"))
+    assert gap.estimate.to_numpy() == pytest.approx(g.gap_corrected.to_numpy())
+    assert (gap.method == "jeffreys_deff+confusion_resampled").all()
+    assert len(t) == 2 * (3 * 3 * 2 + 3 * 2 + 3)  # raw + corrected: 2 cell metrics, 2 concept metrics, gaps
+
+
+def test_several_cluster_columns_use_the_largest_design_effect():
+    df, _ = _clustered(prompts=6, images=10, kappa=5.0, seed=9)
+    df["seed"] = np.arange(len(df))  # one image per seed: alone it would say "independent"
+    kw = dict(concept="profession", attribute="presentation", n_resamples=10)
+    both = AuditFrame(df, cluster=("prompt_id", "seed"), **kw)
+    prompt = AuditFrame(df, cluster="prompt_id", **kw)
+    assert both.design_effect == pytest.approx(prompt.design_effect) and both.design_effect > 1.5

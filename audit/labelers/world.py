@@ -255,7 +255,8 @@ class WorldLabeler:
             tone_p = probs["skin_tone"][i]
             grp = {g: float(sum(tone_p[int(t) - 1] for t in HEADS["skin_tone"] if skin_group_of(t) == g))
                    for g in SKIN_GROUP_NAMES}
-            best = max(grp, key=grp.get)
+            # the group of the most likely tone: the decision rule the card's skin_group matrix describes
+            best = skin_group_of(HEADS["skin_tone"][int(tone_p.argmax())])
             rows.append(label_row(image_id, labeler=self.name, attribute="skin_group", value=best,
                                   confidence=grp[best], probs=grp, score=novelty[i]))
         return labels_frame(rows)
@@ -275,6 +276,30 @@ class WorldLabeler:
                     probs[k].append(torch.softmax(head(e).float(), dim=1).cpu().numpy())
         out = {k: np.concatenate(v) if v else np.zeros((0, len(HEADS[k]))) for k, v in probs.items()}
         return out, (np.concatenate(feats) if feats else np.zeros((0, 0)))
+
+    def confusion_counts(self, attribute: str, *, split: str = "clean") -> pd.DataFrame | None:
+        """Validation counts behind :meth:`confusion` (rows true, columns predicted), if the card has them.
+
+        Counts let corrected intervals carry the matrix's own sampling uncertainty
+        (:class:`audit.metrics.AuditFrame`).
+
+        Examples
+        --------
+        >>> WorldLabeler(model=None, card={}).confusion_counts("presentation") is None
+        True
+        """
+        key = "skin_tone" if attribute == "skin_group" else attribute
+        cm = self.card.get(split, {}).get("confusion", {}).get(key)
+        if cm is None:
+            return None
+        counts = np.asarray(cm["matrix"], dtype=float)
+        if np.allclose(counts.sum(axis=1), 1.0) or (counts != np.round(counts)).any():
+            return None  # shares, not counts
+        if attribute == "skin_group":
+            names = list(SKIN_GROUP_NAMES)
+            member = np.array([[skin_group_of(t) == g for g in names] for t in cm["classes"]], dtype=float)
+            return pd.DataFrame(member.T @ counts @ member, index=names, columns=names)
+        return pd.DataFrame(counts, index=cm["classes"], columns=cm["classes"])
 
     def confusion(self, attribute: str, *, split: str = "clean") -> pd.DataFrame | None:
         """Row-normalised confusion matrix ``C[true, predicted]`` from the card, if present.

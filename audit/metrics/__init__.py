@@ -30,6 +30,7 @@ from audit.metrics.design import dispersion, posterior_tables, unit_strata
 from audit.metrics.frame import INTERVALS, AuditFrame
 from audit.metrics.intervals import beta_interval, percentile_interval, wilson_interval
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
+from audit.metrics.tidy import TIDY_COLUMNS, tidy_results
 from audit.metrics.representation import (
     entropy_array,
     mad_array,
@@ -44,6 +45,8 @@ from audit.metrics.representation import (
 __all__ = [
     "AuditFrame",
     "INTERVALS",
+    "TIDY_COLUMNS",
+    "tidy_results",
     "beta_interval",
     "confusion_is_counts",
     "correct_draws",

@@ -131,7 +131,12 @@ class AuditFrame:
         if not cc.concepts or not cc.attributes:
             raise UserError(f"AuditFrame: no rows with both {concept!r} and {attribute!r} set (fix: check the columns)")
         self.table: Contingency = cc.table()
-        self.method, self.design_effect, self.design_df = _resolve(interval, cc, cluster=cluster, confidence=confidence)
+        factors = [] if cluster is None or isinstance(cluster, str) else list(cluster)
+        per_factor = [cc] if len(factors) < 2 else [
+            cluster_counts(data, concept=concept, attribute=attribute, cluster=f, weight=weight, attributes=labels)
+            for f in factors]
+        self.method, self.design_effect, self.design_df = _resolve(interval, per_factor, cluster=cluster,
+                                                                   confidence=confidence)
         self._boot = self._draw(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
         self.reference = reference
         self._ref_p = (
@@ -388,6 +393,15 @@ class AuditFrame:
                 rows.append(self._methods(row))
         return pd.DataFrame(rows)
 
+    def results(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
+        """One tidy row per estimate: ``concept, attribute, value, metric, estimate, lo, hi, n, method, corrected``.
+
+        See :func:`audit.metrics.tidy.tidy_results`.
+        """
+        from audit.metrics.tidy import tidy_results
+
+        return tidy_results(self, groups=groups)
+
     def amplification(self) -> pd.DataFrame:
         """Bias amplification against the reference counts: ``metric, value, lo, hi, method`` (+ corrected).
 
@@ -424,13 +438,18 @@ class AuditFrame:
         return out
 
 
-def _resolve(interval: str, cc, *, cluster, confidence: float) -> tuple[str, float, int]:
-    """The interval method actually used, its design effect and the design effect's degrees of freedom."""
+def _resolve(interval: str, ccs, *, cluster, confidence: float) -> tuple[str, float, int]:
+    """The interval method actually used, its design effect and the design effect's degrees of freedom.
+
+    With several cluster columns the largest single-factor design effect is used.
+    """
     if interval in ("cluster_bootstrap", "stratified_bootstrap"):
         return interval, 1.0, 0
     if interval == "jeffreys_iid" or cluster is None:
         return "jeffreys_iid", 1.0, 0
-    phi, dof = dispersion(cc, confidence=confidence)
-    if dof == 0:
+    estimates = [dispersion(cc, confidence=confidence) for cc in ccs]
+    estimates = [e for e in estimates if e[1] > 0]
+    if not estimates:
         return "jeffreys_iid_ignores_prompt_effects", 1.0, 0
+    phi, dof = max(estimates)
     return "jeffreys_deff", phi, dof
