@@ -132,7 +132,7 @@ def _stratum_weights(image_ids, files: list[dict[str, Any]], key: tuple[str, str
 
 def corrected_shares(predicted, truth_pred: pd.DataFrame, *, classes: list[str], weights=None, n_boot: int = 400,
                      seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
-    """True shares corrected for labeler error, with a bootstrap interval over both the labels and the annotations.
+    """True shares corrected for labeler error, with a Bayesian-bootstrap interval over the labels and the annotations.
 
     Parameters
     ----------
@@ -171,11 +171,19 @@ def corrected_shares(predicted, truth_pred: pd.DataFrame, *, classes: list[str],
         return np.where(rows > 0, c / np.maximum(rows, 1e-12), np.eye(len(classes)))  # no annotation: no correction
 
     est = np.asarray(simplex_lsq(obs, matrix(t, p, w))).reshape(-1)
+    # Bayesian bootstrap with Jeffreys priors: observed shares ~ Dirichlet(counts + 1/2); each matrix row ~
+    # Dirichlet(its weighted shares x its annotated images + 1/2). Unlike resampling, a row with no errors
+    # among few annotations still admits some, so small samples do not give overconfident intervals.
+    raw = _pair_counts(t, p, classes)
+    m_hat = matrix(t, p, w)
+    row_n = raw.sum(1, keepdims=True)
+    obs_counts = obs * len(pred) if len(pred) else np.zeros(len(classes))
     boots = []
     for _ in range(n_boot):
-        q = rng.multinomial(len(pred), obs) / max(len(pred), 1)
-        j = rng.integers(0, len(t), len(t))
-        boots.append(np.asarray(simplex_lsq(q, matrix(t[j], p[j], w[j]))).reshape(-1))
+        q = rng.dirichlet(obs_counts + 0.5)
+        m = np.array([rng.dirichlet(m_hat[i] * row_n[i, 0] + 0.5) if row_n[i, 0] > 0 else np.eye(len(classes))[i]
+                      for i in range(len(classes))])
+        boots.append(np.asarray(simplex_lsq(q, m)).reshape(-1))
     a = (1 - confidence) / 2
     lo, hi = np.quantile(np.array(boots), [a, 1 - a], axis=0)
     return pd.DataFrame({"observed": obs, "estimate": est, "lo": np.minimum(lo, est), "hi": np.maximum(hi, est),
