@@ -20,7 +20,7 @@ from audit.report.figures import bars_with_intervals, gap_bars, npmi_heatmap
 __all__ = ["association_section", "labeler_card_section", "image_grid", "CAVEATS", "NON_ANSWERS"]
 
 #: Label values that are explicit non-answers (kept visible, counted on the labeler card).
-NON_ANSWERS = ("no_face", "unreadable", "unknown", "none")
+NON_ANSWERS = ("no_face", "out_of_domain", "unreadable", "unknown", "none")
 
 #: Caveats printed on every labeler card.
 CAVEATS = (
