@@ -39,6 +39,10 @@ def findings(run_dir, *, confusions: dict | None = None, n_resamples: int = 1000
                                       ("skin_group", ("light", "dark"), ("light", "medium", "dark"))):
         if attribute not in wide.columns:
             continue
+        from audit.report.analysis import NON_ANSWERS  # no_face / out_of_domain are not values to correct
+
+        col = wide[attribute]
+        wide = wide.assign(**{attribute: col.where(~col.astype(str).isin(NON_ANSWERS))})
         af = AuditFrame(wide, concept="profession", attribute=attribute, cluster="prompt_id", attributes=values,
                         confusion=(confusions or {}).get(attribute), n_resamples=n_resamples, seed=seed)
         g = af.gaps(groups=groups).reset_index()
