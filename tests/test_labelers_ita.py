@@ -184,3 +184,22 @@ def test_world_renders_agree_with_their_true_monk_tone():
     assert max(rates) - min(rates) <= 0.08, rates  # Haar: 86% light vs 45% dark
     assert np.mean(pred[face] == truth[face]) >= 0.6
     assert np.mean(np.abs(pred[face] - truth[face]) <= 1) >= 0.9
+
+
+def test_label_command_prints_the_non_answer_share(tmp_path, capsys):
+    import skimage.data
+    from PIL import Image
+
+    from audit.cli import main
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    Image.fromarray(skimage.data.astronaut()).save(src / "astronaut.png")
+    Image.fromarray(skimage.data.coffee()).save(src / "coffee.png")
+    out = tmp_path / "l.parquet"
+    assert main(["label", str(src), "--labeler", "ita", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "non-answer share: " in printed and "skin_tone 50.0%" in printed
+    df = pd.read_parquet(out)
+    assert set(df[df.image_id == "coffee.png"].value) == {"no_face"}
+    assert df[(df.image_id == "astronaut.png") & (df.attribute == "skin_region")].value.item() == "face"

@@ -4,9 +4,13 @@ Reads every ``RUN_DIR/annotations/*.json`` (one per annotator, see
 :mod:`audit.annotate.store`) and ``labels.parquet``; writes
 ``RUN_DIR/validation/accuracy.csv`` and ``RUN_DIR/validation/confusion.json``
 (per labeler and attribute: classes, counts ``C[true, predicted]``, the
-row-normalised matrix with Wilson intervals, non-answers per true class), which
+row-normalised matrix -- each annotated image weighted by its stratum's
+inverse sampling rate, since the sample is stratified on the labeler's answer --
+with Wilson intervals on the raw counts, non-answers per true class), which
 :func:`load_confusion` turns into the ``DataFrame`` the labeler-error
-correction (:mod:`audit.metrics.correction`) takes.
+correction (:mod:`audit.metrics.correction`) takes; :func:`corrected_shares`
+corrects observed shares with it and gives a bootstrap interval over both the
+audited labels and the annotations.
 
 The truth of an image is the majority of its annotators' answers ("can't
 tell" does not vote; a tie leaves the image out, counted as ``no_majority``).
@@ -33,7 +37,7 @@ import pandas as pd
 from audit.annotate.store import CANT_TELL, load_run_tables
 from audit.errors import UserError
 
-__all__ = ["krippendorff_alpha_nominal", "validate_run", "load_confusion"]
+__all__ = ["krippendorff_alpha_nominal", "validate_run", "load_confusion", "corrected_shares"]
 
 
 def krippendorff_alpha_nominal(units: list[list[str]]) -> float:
@@ -95,6 +99,97 @@ def _truths(files: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], dict[str
     return truths, votes
 
 
+def _pair_counts(truth, pred, classes: list[str], *, weights=None) -> np.ndarray:
+    """(Weighted) counts ``C[true, predicted]`` over ``classes`` (predicted non-answers are left out)."""
+    idx = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(classes), len(classes)))
+    w = np.ones(len(truth)) if weights is None else np.asarray(weights, dtype=float)
+    for t, p, x in zip(truth, pred, w):
+        if t in idx and p in idx:
+            out[idx[t], idx[p]] += x
+    return out
+
+
+def _stratum_weights(image_ids, files: list[dict[str, Any]], key: tuple[str, str], labels: pd.DataFrame,
+                     run_dir: Path) -> np.ndarray:
+    """Inverse sampling rates: the sample is stratified on (concept, labeler answer), so each annotated image
+    stands for ``N(stratum) / n(stratum annotated)`` images of the run; without them the matrix
+    ``P(predicted | true)`` would follow the sample's answer mix, not the run's."""
+    from audit.annotate.store import load_run_tables
+
+    items = {it["image_id"]: (it["concept"], it["labeler_value"]) for f in files
+             if (f["labeler"], f["attribute"]) == key for it in f["items"]}
+    concept = next((f.get("concept") for f in files if (f["labeler"], f["attribute"]) == key), None)
+    manifest, _ = load_run_tables(run_dir)
+    sel = labels[(labels.labeler == key[0]) & (labels.attribute == key[1])][["image_id", "value"]]
+    sel = sel.merge(manifest, on="image_id", how="inner")
+    conc = sel[concept].astype(str) if concept and concept in sel else pd.Series("", index=sel.index)
+    population = pd.Series(list(zip(conc, sel.value.astype(str)))).value_counts()
+    strata = [items.get(i) for i in image_ids]
+    sampled = pd.Series(strata).value_counts()
+    return np.array([population.get(s, 0) / sampled[s] if s is not None else 1.0 for s in strata], dtype=float)
+
+
+def corrected_shares(predicted, truth_pred: pd.DataFrame, *, classes: list[str], weights=None, n_boot: int = 400,
+                     seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """True shares corrected for labeler error, with a Bayesian-bootstrap interval over the labels and the annotations.
+
+    Parameters
+    ----------
+    predicted
+        The labeler's answers on the audited images (non-answers are left out).
+    truth_pred
+        Annotated images: columns ``truth`` and ``pred``.
+    classes
+        The attribute's values (matrix order).
+    weights
+        Stratum weights of the annotated images (see :func:`validate_run`); default equal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``classes``; ``observed``, ``estimate``, ``lo``, ``hi`` and ``n``.
+
+    Examples
+    --------
+    >>> tp = pd.DataFrame({"truth": ["a"] * 50 + ["b"] * 50, "pred": ["a"] * 45 + ["b"] * 5 + ["b"] * 50})
+    >>> r = corrected_shares(["a"] * 45 + ["b"] * 55, tp, classes=["a", "b"], n_boot=50)
+    >>> round(float(r.loc["a", "estimate"]), 2)
+    0.5
+    """
+    from audit.metrics.correction import simplex_lsq
+
+    rng = np.random.default_rng(seed)
+    pred = np.asarray([p for p in map(str, predicted) if p in classes])
+    obs = np.array([(pred == c).mean() for c in classes]) if len(pred) else np.full(len(classes), np.nan)
+    t, p = truth_pred["truth"].astype(str).to_numpy(), truth_pred["pred"].astype(str).to_numpy()
+    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=float)
+
+    def matrix(ti, pi, wi) -> np.ndarray:
+        c = _pair_counts(ti, pi, classes, weights=wi)
+        rows = c.sum(1, keepdims=True)
+        return np.where(rows > 0, c / np.maximum(rows, 1e-12), np.eye(len(classes)))  # no annotation: no correction
+
+    est = np.asarray(simplex_lsq(obs, matrix(t, p, w))).reshape(-1)
+    # Bayesian bootstrap with Jeffreys priors: observed shares ~ Dirichlet(counts + 1/2); each matrix row ~
+    # Dirichlet(its weighted shares x its annotated images + 1/2). Unlike resampling, a row with no errors
+    # among few annotations still admits some, so small samples do not give overconfident intervals.
+    raw = _pair_counts(t, p, classes)
+    m_hat = matrix(t, p, w)
+    row_n = raw.sum(1, keepdims=True)
+    obs_counts = obs * len(pred) if len(pred) else np.zeros(len(classes))
+    boots = []
+    for _ in range(n_boot):
+        q = rng.dirichlet(obs_counts + 0.5)
+        m = np.array([rng.dirichlet(m_hat[i] * row_n[i, 0] + 0.5) if row_n[i, 0] > 0 else np.eye(len(classes))[i]
+                      for i in range(len(classes))])
+        boots.append(np.asarray(simplex_lsq(q, m)).reshape(-1))
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(np.array(boots), [a, 1 - a], axis=0)
+    return pd.DataFrame({"observed": obs, "estimate": est, "lo": np.minimum(lo, est), "hi": np.maximum(hi, est),
+                         "n": len(pred)}, index=classes)
+
+
 def validate_run(run_dir: str | Path) -> dict[str, Any]:
     """Compute and write the validation of every annotated labeler x attribute of a run.
 
@@ -137,17 +232,16 @@ def validate_run(run_dir: str | Path) -> dict[str, Any]:
                          "correct": k, "accuracy": a, "lo": lo, "hi": hi,
                          "group_source": "annotation" if (g.skin_group_source == "annotation").all() and
                          (g.presentation_source == "annotation").all() else "labeler"})
-        counts = pd.crosstab(pd.Categorical(df.truth, categories=choices),
-                             pd.Categorical(df.pred.where(df.pred.isin(choices)), categories=choices), dropna=False)
-        counts = counts.reindex(index=choices, columns=choices, fill_value=0)
-        row_n = counts.sum(1).to_numpy()
-        k = counts.to_numpy()
+        k = _pair_counts(df.truth, df.pred, choices)
+        w = _stratum_weights(df.image_id, files, (labeler, attr), labels, run_dir)
+        kw = _pair_counts(df.truth, df.pred, choices, weights=w)
+        row_n = k.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
             lo, hi = wilson_interval(k, np.broadcast_to(row_n[:, None], k.shape))
-            matrix = np.where(row_n[:, None] > 0, k / np.maximum(row_n[:, None], 1), np.nan)
+            matrix = np.where(kw.sum(1)[:, None] > 0, kw / np.maximum(kw.sum(1)[:, None], 1e-12), np.nan)
         non_answers = df[~df.pred.isin(choices)].groupby("truth").pred.value_counts()
         confusion.setdefault(labeler, {})[attr] = {
-            "classes": choices, "counts": k.tolist(), "matrix": np.round(matrix, 6).tolist(),
+            "classes": choices, "counts": k.astype(int).tolist(), "matrix": np.round(matrix, 6).tolist(),
             "lo": np.round(lo, 6).tolist(), "hi": np.round(hi, 6).tolist(), "n": int(len(df)),
             "non_answers": {f"{t}|{p}": int(c) for (t, p), c in non_answers.items()},
             "images_annotated": len(answered), "no_majority": len(answered) - len(truth),

@@ -67,6 +67,11 @@ def run(args) -> int:
     write_parquet_atomic(args.out, df)  # the parquet last: its presence means the run finished
 
     print(f"labelled {counts.labelled} of {counts.read} images with {args.labeler}: {len(df)} rows -> {args.out}")
+    if len(df):  # non-answers (no_face, no_skin, out_of_domain, unreadable) stand beside every answer
+        from audit.labelers.ita import non_answer_shares
+
+        na = non_answer_shares(df)["non_answer"]
+        print("non-answer share: " + ", ".join(f"{a} {v:.1%}" for (_, a), v in na.items()))
     if summary.total:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
         print(f"skipped {summary.total}: {reasons} (details: {side})")

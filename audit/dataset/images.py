@@ -157,6 +157,9 @@ def corrected_shares(by_concept: pd.DataFrame, labeler) -> pd.DataFrame:
         conf = confusion(attr)
         if conf is None:
             continue
+        sub = sub[sub["value"].astype(str).isin([str(v) for v in conf.index])]  # non-answers stay uncorrected (NaN)
+        if sub.empty:
+            continue
         fixed = correct_counts(sub[["concept", "value", "n"]], conf, concept="concept", attribute="value")
         fixed["share_corrected"] = fixed["n"] / fixed.groupby("concept")["n"].transform("sum")
         key = fixed.set_index(["concept", "value"])["share_corrected"]

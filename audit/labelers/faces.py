@@ -134,7 +134,9 @@ class BlazeFaceDetector:
     model
         ``"short"`` (faces within ~2 m, the default) or ``"full"`` (full range).
     min_score
-        Detection threshold on the sigmoid score.
+        Detection threshold on the sigmoid score. 0.6: on scikit-image's LFW
+        subset (faces upscaled to 112 px on grey) every face is found and 10%
+        of its non-face patches (0.5: 22%; 0.7: 97% of faces, 2%).
     nms
         IoU threshold of the non-maximum suppression.
 
@@ -146,7 +148,7 @@ class BlazeFaceDetector:
     """
 
     model: str = "short"
-    min_score: float = 0.5
+    min_score: float = 0.6
     nms: float = 0.3
     name: str = "blazeface"
     domain: str = "real photos of people whose face spans at least ~5% of the short side"

@@ -270,10 +270,20 @@ def fit_domain(*, folder: str | Path | None = None, out: str | Path | None = Non
     val.update({k: lab.embed(v) for k, v in person_free_images(seed=seed).items()})
     rates = {k: {"n": len(v), "out_of_domain": round(float(model.out_of_domain(v).mean()), 4)} for k, v in val.items()}
     meta = {**model.meta, "domain": DOMAIN_TEXT, "seed": seed, "validation": rates,
-            "command": f"python -m audit.labelers.world_domain --out {out} --seed {seed}"}
+            "command": f"python -m audit.labelers.world_domain --out {_shown(out)} --seed {seed}"}
     model = NoveltyScore(mean=model.mean, precision=model.precision, threshold=model.threshold, meta=meta)
     model.save(out)
     return model
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (so recorded commands are portable)."""
+    from audit.labelers.world import DEFAULT_DIR
+
+    try:
+        return str(path.resolve().relative_to(DEFAULT_DIR.resolve().parents[2]))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
