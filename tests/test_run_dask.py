@@ -29,6 +29,10 @@ def test_dask_local_cluster_equals_local_run(tiny, tmp_path):
     assert_same_outputs(read_outputs(local.path), outputs)
     assert_store_consistent(dask.path, outputs["manifest"])
     assert len(outputs["manifest"]) == 2 * 9 * 3
+    # the workers record the same values actually used as the local run
+    assert dask.spec["effective"] == local.spec["effective"]
+    eff = local.spec["effective"]["guidance=5"]
+    assert (eff["guidance"], eff["steps"], eff["width"], eff["height"]) == (5.0, 2, 16, 16)
 
 
 def test_workers_and_scheduler_are_exclusive(tiny, tmp_path):
