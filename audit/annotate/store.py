@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
+from audit.schema import NON_ANSWER_VALUES
 
 __all__ = ["CANT_TELL", "stratified_sample", "AnnotationFile", "choices_for", "load_run_tables"]
 
 CANT_TELL = "cant_tell"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_NON_ANSWERS = {"no_face", "no_skin", "out_of_domain", "unreadable"}
+_NON_ANSWERS = set(NON_ANSWER_VALUES)
 
 
 def load_run_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -44,9 +44,9 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
-from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, UNREADABLE, check_batch, labels_frame, to_rgb_uint8
+from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, check_batch, labels_frame, to_rgb_uint8
 from audit.schema import MST_HEX as SCHEMA_MST_HEX
-from audit.schema import MST_VALUES, NO_FACE, OUT_OF_DOMAIN, SKIN_GROUP_NAMES
+from audit.schema import MST_VALUES, NO_FACE, NON_ANSWER_VALUES, SKIN_GROUP_NAMES
 
 __all__ = [
     "MST_HEX",
@@ -712,7 +712,7 @@ class ITALabeler:
 
 #: Inner part of each detector's face box (fractions x0, y0, x1, y1) measured for skin.
 _INNER = {"haar": (0.2, 0.25, 0.8, 0.9), "blazeface": (0.15, 0.25, 0.85, 0.95), "world": (0.0, 0.0, 1.0, 1.0)}
-_NON_ANSWERS = (NO_FACE, NO_SKIN, OUT_OF_DOMAIN, UNREADABLE)
+_NON_ANSWERS = NON_ANSWER_VALUES
 
 
 def non_answer_shares(labels: pd.DataFrame) -> pd.DataFrame:

@@ -41,7 +41,7 @@ ANY = "*"
 NONE_VALUE = "(none)"
 #: Label values that are explicit non-answers (owned by :mod:`audit.schema`): left out of shares, counted as
 #: :data:`NON_ANSWER_SHARE`.
-NON_ANSWERS = (*_schema.NON_ANSWERS, _schema.NO_SKIN)
+NON_ANSWERS = _schema.NON_ANSWER_VALUES
 #: ``note`` of a cell never observed (its nPMI is undefined, not -1).
 NOT_OBSERVED = "not observed"
 
