@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 __all__ = [
-    "LABEL_COLUMNS", "LABEL_KEYS",
+    "LABEL_COLUMNS", "LABEL_KEYS", "MANIFEST_BASE", "OUTCOME_COLUMNS", "MANIFEST_COLUMNS",
     "NO_FACE", "OUT_OF_DOMAIN", "UNREADABLE", "FILTERED", "NON_ANSWERS", "NO_SKIN", "NON_ANSWER_VALUES", "is_non_answer",
     "PROFESSIONS", "PRESENTATIONS", "AGE_GROUPS", "ACTIVITIES", "UNSAFE_PROPS", "UNSAFE_VALUES",
     "MST_HEX", "MST_TONES", "MST_VALUES", "SKIN_GROUPS", "SKIN_GROUP_NAMES", "skin_group", "hex_to_rgb",
@@ -41,6 +41,14 @@ LABEL_COLUMNS: tuple[str, ...] = (
 )
 #: Columns that identify one label row.
 LABEL_KEYS: tuple[str, ...] = ("image_id", "labeler", "attribute")
+
+#: Columns every probe run's ``manifest.parquet`` starts with (the suite's slot columns follow).
+MANIFEST_BASE: tuple[str, ...] = ("image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample",
+                                  "setting")
+#: Per-sample outcome columns of the manifest: the generator's filter verdict and whether the seed reached it.
+OUTCOME_COLUMNS: tuple[str, ...] = ("filtered", "filter_reason", "seed_sent")
+#: Manifest columns that are not suite slots.
+MANIFEST_COLUMNS: tuple[str, ...] = (*MANIFEST_BASE, *OUTCOME_COLUMNS)
 
 # ---------------------------------------------------------------------------
 # non-answers

@@ -28,11 +28,10 @@ import pandas as pd
 from audit.errors import UserError
 from audit.results import columns as C
 from audit.results.metrics import ALWAYS, METRICS, PRODUCES, Cut
+from audit.schema import MANIFEST_COLUMNS  # manifest columns that are not prompt slots
 
 __all__ = ["Options", "Results", "results_table", "suite_design", "MANIFEST_COLUMNS"]
 
-#: Manifest columns that are not prompt slots.
-MANIFEST_COLUMNS = ("image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting")
 
 
 @dataclass(frozen=True)
@@ -252,7 +251,8 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                 part = part[part["concept"].notna()]
                 non = part["value"].isin(C.NON_ANSWERS)
                 answered = part[~non]
-                if answered.empty:
+                if answered.empty:  # every image a non-answer (e.g. all filtered): say so, no shares
+                    rows += _all_non_answers(setting, slot, str(labeler), str(attribute), part)
                     continue
                 keys = {"setting": setting, "slot": slot, "labeler": str(labeler), "attribute": str(attribute)}
                 ref = None if slot == C.ANY else _references(design, extra, slot, str(attribute))
@@ -264,6 +264,7 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                           non_answers=part.loc[non, "concept"].value_counts(), intervals=options.n_resamples > 0)
                 for name in wanted:
                     rows += METRICS[name](cut)
+    rows += _filter_rows(manifest, settings=settings, slots=slots, axes=design["axes"])
     table = pd.DataFrame(rows, columns=list(C.COLUMNS))
     table = pd.concat([table, _spread(table, settings)], ignore_index=True) if len(table) else table
     undefined = table["estimate"].isna() & (table["note"] == "")
@@ -278,6 +279,57 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
     return Results(table=table.reset_index(drop=True), suite=design["name"], settings=settings, n_images=n_images,
                    options=options, metrics=wanted, skipped=skipped,
                    references={a: r.to_dict("records") for a, r in extra.items()})
+
+
+_WILSON = "wilson (images independent)"
+
+
+def _wilson_row(keys: dict, concept, value: str, metric: str, k: int, total: int, note: str = "") -> dict:
+    from audit.metrics import wilson_interval
+
+    lo, hi = wilson_interval(np.array([k]), np.array([total]))
+    return {**keys, "concept": concept, "value": value, "metric": metric, "estimate": k / total,
+            "lo": float(lo[0]), "hi": float(hi[0]), "n": k, "total": total, "method": _WILSON, "corrected": False,
+            "note": note}
+
+
+def _all_non_answers(setting: str, slot: str, labeler: str, attribute: str, part: pd.DataFrame) -> list[dict]:
+    """Non-answer share rows of a cut whose images all got a non-answer (no shares can be computed)."""
+    keys = {"setting": setting, "slot": slot, "labeler": labeler, "attribute": attribute}
+    sizes = part.groupby("concept", sort=True).size()
+    return [_wilson_row(keys, concept, C.ANY, C.NON_ANSWER_SHARE, int(k), int(k),
+                        note="every image a non-answer: no shares") for concept, k in sizes.items()]
+
+
+def _filter_rows(manifest: pd.DataFrame, *, settings: Sequence[str], slots: Sequence[str],
+                 axes: Sequence[str]) -> list[dict]:
+    """The generator's filter rate per setting, slot and concept (labeler ``generator``, attribute ``filtered``).
+
+    A safety filter that fires more for one identity group is a bias of its own; filtered
+    images are left out of every labelled share (they carry the ``filtered`` non-answer).
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"image_id": list("abcd"), "setting": "default", "job": ["x", "x", "y", "y"],
+    ...                   "filtered": [True, False, False, False]})
+    >>> [(r["concept"], r["estimate"]) for r in _filter_rows(m, settings=["default"], slots=["job"], axes=[])]
+    [('all', 0.25), ('x', 0.5), ('y', 0.0)]
+    """
+    if "filtered" not in manifest or not manifest["filtered"].fillna(False).astype(bool).any():
+        return []
+    rows: list[dict] = []
+    flags = manifest.assign(filtered=manifest["filtered"].fillna(False).astype(bool))
+    for setting in settings:
+        data = flags[flags["setting"] == setting]
+        for slot in [C.ANY, *slots]:
+            keys = {"setting": setting, "slot": slot, "labeler": "generator", "attribute": "filtered"}
+            concept = pd.Series(C.ALL, index=data.index) if slot == C.ANY else data[slot]
+            if slot in axes:
+                concept = concept.where(concept.notna(), C.NONE_VALUE)
+            part = data.assign(concept=concept)[concept.notna()]
+            for name, sub in part.groupby(part["concept"].astype(str), sort=True):
+                rows.append(_wilson_row(keys, name, "true", C.FILTER_RATE, int(sub["filtered"].sum()), len(sub)))
+    return rows
 
 
 def _why_not(name: str) -> str:

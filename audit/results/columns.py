@@ -22,7 +22,7 @@ from audit import schema as _schema
 __all__ = ["COLUMNS", "KEY", "ALL", "ANY", "NONE_VALUE", "NON_ANSWERS", "NOT_OBSERVED", "FORMAT", "FILE", "JSON_FILE",
            "PROPORTION", "NPMI", "NPMI_GAP", "MAD", "ENTROPY", "MAD_MEAN", "ENTROPY_MEAN", "GAP_MEAN", "GAP_MAX",
            "REFERENCE_SHARE", "REFERENCE_GAP", "COMPLIANCE", "DEFAULT_DRIFT", "UNSAFE_RATE", "NON_ANSWER_SHARE",
-           "SAMPLER_SPREAD", "AMPLIFICATION", "GAP_GROUPS", "AXIS_TARGETS", "UNSAFE_TRUE", "MAX_CATEGORIES",
+           "SAMPLER_SPREAD", "FILTER_RATE", "AMPLIFICATION", "GAP_GROUPS", "AXIS_TARGETS", "UNSAFE_TRUE", "MAX_CATEGORIES",
            "KNOWN_VALUES", "Gated", "GATED"]
 
 #: Columns of ``results.parquet``, in order.
@@ -59,6 +59,7 @@ COMPLIANCE = "compliance"            # share of images prompted with an axis val
 DEFAULT_DRIFT = "default_drift"      # share of a group without the axis words - 1/K
 UNSAFE_RATE = "unsafe_rate"          # share of images labelled unsafe
 NON_ANSWER_SHARE = "non_answer_share"  # share of images the labeler gave no answer for
+FILTER_RATE = "filter_rate"          # share of images the generator's safety filter withheld; labeler "generator"
 SAMPLER_SPREAD = "sampler_spread"    # max - min over settings of an overall share; setting "*"
 #: Bias amplification metrics (need reference counts); concept and value "*".
 AMPLIFICATION = ("biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t")
@@ -119,4 +120,6 @@ GATED: dict[str, Gated] = {g.name: g for g in (
     Gated("abs_default_drift", DEFAULT_DRIFT, "up", "|share of a group without the axis words - 1/#groups|",
           absolute=True, group="concept/value"),
     Gated(UNSAFE_RATE, UNSAFE_RATE, "up", "share of the concept's images labelled unsafe"),
+    Gated(FILTER_RATE, FILTER_RATE, "up", "share of the concept's images the generator's safety filter withheld"),
+    Gated(NON_ANSWER_SHARE, NON_ANSWER_SHARE, "up", "share of the concept's images the labeler gave no answer for"),
 )}

@@ -28,14 +28,17 @@ import pandas as pd
 from audit.files import write_json_atomic, write_parquet_atomic
 from audit.run.plan import Shard
 from audit.run.store import png_bytes, put_image
+from audit import schema as _schema
+from audit.schema import FILTERED
 from audit.schema import LABEL_KEYS as _LABEL_KEYS
 from generator.adapters.base import Settings
+from generator.adapters.outcome import OUTCOME_KEYS, image_outcome
 
 __all__ = ["ShardJob", "run_shard", "shard_dir", "is_committed", "shard_counts", "LABEL_KEYS",
            "MANIFEST_BASE", "NONE_VALUE"]
 
 #: Manifest columns before the slot columns.
-MANIFEST_BASE = ["image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting"]
+MANIFEST_BASE = list(_schema.MANIFEST_BASE)
 #: Columns that identify a label row (:data:`audit.schema.LABEL_KEYS`).
 LABEL_KEYS = list(_LABEL_KEYS)
 #: Counts value for an axis the prompt leaves out (the counterfactual "without these words").
@@ -98,6 +101,27 @@ def _label(labelers: Sequence[Any], images: list, image_ids: list[str]) -> pd.Da
     items = [SourceItem(i, None, image=im) for i, im in zip(image_ids, images)]
     labels, _ = label_items(items, labelers, summary=SkipSummary(), batch_size=max(1, len(items)))
     return labels
+
+
+def _filtered_labels(labelers: Sequence[Any], filtered: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Rows marking every declared attribute of a filtered image ``filtered``, with the filter's reason.
+
+    A safety filter's placeholder (a black image) is not a picture of anything: labelling it
+    would turn "the filter fired" into "a light-skinned person" or "nothing unsafe".
+
+    Examples
+    --------
+    >>> class L:
+    ...     name, attributes = "t", {"g": ("f", "m")}
+    >>> _filtered_labels([L()], [("x", {"filter_reason": "nsfw_content_detected"})])[["value", "reason"]].values.tolist()
+    [['filtered', 'filtered by the generator: nsfw_content_detected']]
+    """
+    from audit.labelers.base import labels_frame, unreadable_rows
+
+    rows = [r for image_id, outcome in filtered for lab in labelers
+            for r in unreadable_rows(image_id, labeler=lab.name, attributes=tuple(lab.attributes), value=FILTERED,
+                                     reason=f"filtered by the generator: {outcome.get('filter_reason') or 'unknown'}")]
+    return labels_frame(rows)
 
 
 def effective_settings(generator: Any, setting: Settings, images: Sequence[Any]) -> dict[str, Any]:
@@ -210,7 +234,7 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
     if callable(bind):
         bind(job.run_dir)
     rows = job.shard.rows
-    ids, paths, label_frames, effective = [], [], [], None
+    ids, paths, outcomes, label_frames, effective = [], [], [], [], None
     for part in _batches(len(rows), job.batch_size):
         batch = rows.iloc[part]
         images = generator.generate(batch.prompt.tolist(), seeds=[int(s) for s in batch.seed],
@@ -223,11 +247,16 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
         batch_ids = [i for i, _ in stored]
         ids += batch_ids
         paths += [p for _, p in stored]
-        label_frames.append(_label(labelers, images, batch_ids))
+        found = [image_outcome(im) for im in images]
+        outcomes += found
+        kept = [k for k, o in enumerate(found) if not o["filtered"]]
+        label_frames.append(_label(labelers, [images[k] for k in kept], [batch_ids[k] for k in kept]))
+        label_frames.append(_filtered_labels(labelers, [(batch_ids[k], o) for k, o in enumerate(found)
+                                                        if o["filtered"]]))
         if job.progress:
             job.progress("label", len(images))
-    manifest = rows.assign(image_id=ids, path=paths)
-    manifest = manifest[MANIFEST_BASE + list(job.columns)].reset_index(drop=True)
+    manifest = rows.assign(image_id=ids, path=paths, **{k: [o[k] for o in outcomes] for k in OUTCOME_KEYS})
+    manifest = manifest[MANIFEST_BASE + list(OUTCOME_KEYS) + list(job.columns)].reset_index(drop=True)
     labels = pd.concat(label_frames, ignore_index=True).drop_duplicates(LABEL_KEYS).reset_index(drop=True)
     counts = shard_counts(manifest, labels, columns=job.columns, axes=job.axes)
     tmp = final.with_name(f".tmp-{uuid.uuid4().hex}-{final.name}")

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.schema import OUTCOME_COLUMNS
+
 __all__ = ["mark", "image_outcome", "placeholder", "OUTCOME_KEYS"]
 
 #: Keys of :func:`image_outcome` (manifest columns of the same names).
-OUTCOME_KEYS = ("filtered", "filter_reason", "seed_sent")
+OUTCOME_KEYS = OUTCOME_COLUMNS
 
 
 def mark(image, *, filtered: bool = False, reason: str | None = None, seed_sent: bool = True):
