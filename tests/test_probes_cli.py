@@ -71,7 +71,7 @@ def test_spec_records_the_values_actually_used(tmp_path, capsys):
     ita, world = spec["labelers"]
     assert ita["options"] == {"faces": False, "match": "lab"} and ita["attributes"]["ita"] == []
     weights = {Path(k).name: v for k, v in world["weights"].items()}
-    assert set(weights) == {"model.safetensors", "config.json"} and all(len(h) == 64 for h in weights.values())
+    assert set(weights) == {"model.safetensors", "config.json", "domain.safetensors", "domain.json"} and all(len(h) == 64 for h in weights.values())
     assert world["domain"] and world["attributes"]["skin_group"] == ["light", "medium", "dark"]
     assert spec["generator"]["negative_prompt"] == "blurry" and spec["git"]["commit"]
     # other options on the same folder are refused, naming the field
