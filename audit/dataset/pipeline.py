@@ -6,6 +6,8 @@ Outputs in ``out_dir``:
   (see :mod:`audit.dataset.results`);
 - ``image_labels.parquet``, ``image_by_concept.parquet``, ``caption_image_agreement.parquet``
   when images were labelled;
+- ``results.parquet``: every number above as one tidy table with the columns of a probe
+  run's (:mod:`audit.dataset.table`);
 - ``dataset_card.md``; ``report.html`` (shared report builder; its tables and
   summary in ``report/``);
 - ``results.json`` (summary, arguments, versions, and ``reconciliation``: rows read =
@@ -152,6 +154,13 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
         from audit.dataset.images import audit_images
 
         images = audit_images(ds, lex, labeler=labeler, out_dir=out, max_images=max_images, progress=progress)
+    from audit.dataset.table import dataset_results_table
+
+    shares_path = out / "image_by_concept.parquet"
+    table = dataset_results_table(cooccurrence=co, per_query=pq_rates,
+                                  image_shares=pd.read_parquet(shares_path) if images and shares_path.exists() else None,
+                                  labeler=getattr(labeler, "name", ""))
+    write_parquet_atomic(out / "results.parquet", table)  # the tidy table, as a probe run's
     cap = caption_summary(counts)
     results = {
         "tool": {"name": "imagen-audit dataset audit", "version": __version__, "git_revision": git_revision()["commit"],

@@ -89,7 +89,8 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``identity, concept, role, n_rows, n_identity, n_concept, n_both, npmi``
-        (nPMI NaN where either term never occurs).
+        (nPMI NaN where either term never occurs or the pair never co-occurs: not observed; observed
+        pairs are smoothed with a prior of 1/2 per cell, so one or two captions make a weak association).
 
     Examples
     --------
@@ -121,7 +122,8 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     tables = np.stack([np.stack([nxy, nx_eff - nxy], -1), np.stack([ny - nxy, total - nx_eff - ny + nxy], -1)], -2)
     with np.errstate(invalid="ignore"):
         val = npmi_array(tables, prior=NPMI_PRIOR)[:, 0, 0]
-    val = np.where((nx_eff > 0) & (ny > 0), val, np.nan)
+    # a pair never seen together is "not observed" (NaN): the prior must not turn it into an association
+    val = np.where((nx_eff > 0) & (ny > 0) & (nxy > 0), val, np.nan)
     return pd.DataFrame({
         "identity": [labels[i] for i in xi], "concept": [labels[j] for j in yi],
         "role": [roles.get(labels[j], "flag") for j in yi], "n_rows": total.astype("int64"),
