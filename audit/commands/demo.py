@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from audit.commands.common import add_progress_option
+
 EPILOG = """examples:
   imagen-audit demo
   imagen-audit demo --samples 8 --out runs/demo
@@ -86,10 +88,11 @@ def _run(args: argparse.Namespace) -> int:
         return _dataset_demo(out, labeler=labeler, n=args.world_n, seed=args.seed)
     print(f"[1/2] professions suite: {args.samples} samples per prompt, built-in generator, world labeler")
     prof = run_probe("professions", generator="builtin", labelers=[labeler], samples=args.samples, seed=args.seed,
-                     out=out / "professions", progress=True)
+                     out=out / "professions", progress=not args.no_progress)
     print(f"[2/2] skin-tone-counterfactuals suite: {args.counterfactual_samples} samples per prompt")
     cf = run_probe("skin-tone-counterfactuals", generator="builtin", labelers=[labeler],
-                   samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals", progress=True)
+                   samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals",
+                   progress=not args.no_progress)
     top = findings(prof.path)
     method = top["method"].iloc[0] if len(top) else "none"
     print(f"\nThree most skewed findings (nPMI gap per profession, from {prof.path / 'results.parquet'}; "
@@ -113,4 +116,5 @@ def register(sub) -> None:
     p.add_argument("--counterfactual-samples", type=int, default=2, help="samples per prompt, counterfactual suite")
     p.add_argument("--world-n", type=int, default=3000, help="world size when auditing the dataset (default 3000)")
     p.add_argument("--seed", type=int, default=0)
+    add_progress_option(p)
     p.set_defaults(handler=_run)
