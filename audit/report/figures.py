@@ -21,7 +21,8 @@ def _labels(values, *, width: int = 48) -> list[str]:
     return out
 
 
-def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value: str = "npmi", title: str = ""):
+def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value: str = "npmi", title: str = "",
+                 count: str | None = "n"):
     """Heatmap of ``value`` (default nPMI) with concepts as rows and attribute values as columns.
 
     Parameters
@@ -49,7 +50,11 @@ def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value:
     grid = by_group[value].unstack(attribute)
     rows, cols = list(grid.index), list(grid.columns)
     z = grid.to_numpy(dtype=float)
-    text = np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
+    text = np.where(np.isnan(z), "not observed", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
+    if count and count in by_group:  # the images behind every cell, beside its value
+        n = by_group[count].unstack(attribute).reindex(index=rows, columns=cols).to_numpy(dtype=float)
+        counts = np.vectorize(lambda v: "" if np.isnan(v) else f"n={int(v)}")(n)
+        text = np.char.add(np.char.add(text.astype(str), "<br>"), counts.astype(str))
     fig = go.Figure(
         go.Heatmap(
             z=np.where(np.isnan(z), None, z).tolist(),
