@@ -3,7 +3,8 @@
 Outputs in ``out_dir``:
 
 - ``term_frequencies.parquet``, ``cooccurrence.parquet``, ``per_query_rates.parquet``
-  (see :mod:`audit.dataset.results`);
+  (see :mod:`audit.dataset.results`); ``caption_examples.parquet``: example captions per tag
+  and per identity x concept pair (see :mod:`audit.dataset.examples`);
 - ``image_labels.parquet``, ``image_by_concept.parquet``, ``caption_image_agreement.parquet``
   when images were labelled;
 - ``dataset_card.md``; ``report.html`` (shared report builder; its tables and
@@ -181,6 +182,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     write_parquet(tf, out / "term_frequencies.parquet")
     write_parquet(co, out / "cooccurrence.parquet")
     write_parquet(pq_rates, out / "per_query_rates.parquet")
+    examples = counts.examples.frame(counts.labels)
+    write_parquet(examples, out / "caption_examples.parquet")
     images = None
     if labeler is not None:
         from audit.dataset.images import audit_images
@@ -205,7 +208,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     card = dataset_card(results, term_frequencies=tf, cooccurrence=co, per_query=pq_rates, images=images)
     atomic_write_bytes(out / "dataset_card.md", card.encode("utf-8"))
     try:
-        report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
+        report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out, examples=examples)
     except Exception as exc:  # noqa: BLE001 - the tables and card are written; keep them and say why
         report = f"not written: {type(exc).__name__}: {exc}"
     results["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) + ["results.json"]
@@ -214,8 +217,9 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     return results
 
 
-def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path) -> str:
+def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path,
+                  examples: pd.DataFrame | None = None) -> str:
     """Write ``report.html`` with the shared report builder (plotly is imported only here)."""
     from audit.dataset.report import write_dataset_report
 
-    return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out)
+    return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out, examples=examples)
