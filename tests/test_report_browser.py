@@ -11,72 +11,21 @@ person to look at.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from audit.dataset.pipeline import run_dataset_audit
 from audit.report import report_from_run_dir
-from audit.results import Options, write_run_results
+from report_runs import PAYLOAD, world_captions, world_run
 
-PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned2=1</script>'
-JOBS = ("nurse", "firefighter", "cashier", "janitor", "engineer", "teacher")
-TEMPLATES = ("a photo of a {}", "a portrait of a {} at work", "a {} smiling")
 SHOTS = Path(os.environ.get("REPORT_SCREENSHOTS", Path(__file__).resolve().parents[1] / "build" /
                             "report-screenshots"))
 MAX_BYTES = 3 * 1024 * 1024
 CAPTIONS = Path("/work/shared/fixtures/laion_captions_1000.parquet")
-
-
-def world_run(root: Path, *, samples: int = 8, seed: int = 0) -> Path:
-    """A probe run whose images are synthetic-world renders of people drawn with the world's biases.
-
-    Labels are the people's true attributes under labeler ``world`` (so its shipped card applies); a few
-    images carry explicit non-answers; one prompt and one extra profession carry :data:`PAYLOAD`.
-    """
-    from generator.world.render import render_batch
-    from generator.world.spec import load_spec, sample_attributes
-
-    rng = np.random.default_rng(seed)
-    people = sample_attributes(load_spec(), n=20000, rng=rng)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    rows, labels = [], []
-    jobs = [*JOBS, PAYLOAD]
-    for j, job in enumerate(jobs):
-        pool = people[people.profession == (job if job in JOBS else "pilot")].head(samples * len(TEMPLATES))
-        images = render_batch(pool.reset_index(drop=True), rng=rng)
-        for i, (person, img) in enumerate(zip(pool.to_dict("records"), images, strict=True)):
-            t = i // samples
-            if job == PAYLOAD and t > 0:
-                break
-            iid = f"{j:02d}-{t}-{i % samples}"
-            Image.fromarray(img).save(root / "images" / f"{iid}.png")
-            prompt = TEMPLATES[t].format(job) + (f" {PAYLOAD}" if (j, t) == (0, 0) else "")
-            rows.append({"image_id": iid, "path": f"images/{iid}.png", "prompt": prompt, "prompt_id": f"p{j}-{t}",
-                         "template_id": f"t{t}", "seed": i % samples, "sample": i % samples, "setting": "default",
-                         "profession": job})
-            tone = int(person["skin_tone"])
-            values = {"presentation": person["presentation"], "skin_tone": str(tone),
-                      "skin_group": "light" if tone <= 3 else "medium" if tone <= 6 else "dark",
-                      "age_group": person["age_group"], "unsafe": str(bool(person["unsafe"])).lower()}
-            if i % 23 == 5:
-                values["presentation"] = "no_face"
-            labels += [{"image_id": iid, "labeler": "world", "attribute": a, "value": v, "confidence": 0.9}
-                       for a, v in values.items()]
-    pd.DataFrame(rows).to_parquet(root / "manifest.parquet")
-    pd.DataFrame(labels).to_parquet(root / "labels.parquet")
-    suite = {"name": "professions-browser-test", "definition": {"metrics": []},
-             "references": [{"slot": "profession", "attribute": "presentation", "value": "feminine",
-                             "source": f"test statistics {PAYLOAD}", "percent": {"nurse": 87.0, "cashier": 72.5}}]}
-    (root / "spec.json").write_text(json.dumps({"format": "imagen-audit-run/1", "suite": suite, "seed": seed}))
-    write_run_results(root, options=Options(n_resamples=200))
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +35,11 @@ def reports(tmp_path_factory):
     probe = report_from_run_dir(run, n_resamples=200, export_png=False)
     if not CAPTIONS.is_file():
         pytest.fail(f"fixture missing: {CAPTIONS} (the shared LAION-style sample of 1,000 URL, TEXT rows)")
-    captions = pd.read_parquet(CAPTIONS)
-    hostile = pd.DataFrame({"URL": ["http://x/1", "http://x/2"],
-                            "TEXT": [f"a woman nurse {PAYLOAD}", f"</script><script>window.__pwned3=1</script> man"]})
+    laion = pd.read_parquet(CAPTIONS)[["URL", "TEXT"]].assign(NSFW=None)
+    hostile = pd.DataFrame({"URL": ["http://x/1", "http://x/2"], "NSFW": ["UNLIKELY", None],
+                            "TEXT": [f"a woman nurse {PAYLOAD}", "</script><script>window.__pwned3=1</script> man"]})
     data = tmp / "captions.parquet"
-    pd.concat([captions[["URL", "TEXT"]], hostile], ignore_index=True).to_parquet(data)
+    pd.concat([world_captions(4000), laion, hostile], ignore_index=True).to_parquet(data)
     run_dataset_audit(data, out_dir=tmp / "audit", progress=False)
     return {"probe": probe, "dataset": tmp / "audit" / "report.html"}
 
@@ -173,3 +122,13 @@ def test_hostile_prompts_and_captions_are_shown_not_run(reports, browser, kind):
     assert PAYLOAD not in html and "<script>window.__pwned" not in html
     if kind == "probe":
         assert '<img src=x onerror="window.__pwned=1">' in state["text"]  # shown as text, in the evidence
+
+
+def test_dataset_report_shows_findings_with_counts_and_example_captions(reports, browser):
+    _open(browser, reports["dataset"])
+    text = browser.execute_script("return document.getElementById('findings').innerText")
+    assert "as often as all captions" in text and " of " in text  # ratio, interval and counts
+    evidence = browser.execute_script("return document.getElementById('evidence').innerText")
+    assert "caption(s)" in evidence and "caption_examples.parquet" in evidence
+    stored = pd.read_parquet(reports["dataset"].parent / "caption_examples.parquet")
+    assert {"tag", "other", "hash", "caption"} <= set(stored.columns) and (stored.other != "").any()

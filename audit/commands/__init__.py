@@ -7,6 +7,7 @@ to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 from audit.commands import dataset, demo, evaluate, generate, label, report, train, world
 from audit.commands import probe
 from audit.commands import gate
+from audit.commands import compare
 
 COMMANDS = [
     demo.register,
@@ -19,4 +20,5 @@ COMMANDS = [
     report.register,
     probe.register,
     gate.register,
+    compare.register,
 ]

@@ -65,9 +65,10 @@ def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value:
             colorscale="RdBu",
             reversescale=True,
             text=text.tolist(),
-            texttemplate="%{text}",
+            texttemplate="%{text}" if len(cols) <= 12 else "",  # many columns: values and counts on hover
+            textfont=dict(size=11),
             colorbar=dict(title=value),
-            hovertemplate=f"{esc(concept)}=%{{y}}<br>{esc(attribute)}=%{{x}}<br>{esc(value)}=%{{z:.3f}}<extra></extra>",
+            hovertemplate=f"{esc(concept)}=%{{y}}<br>{esc(attribute)}=%{{x}}<br>{esc(value)}: %{{text}}<extra></extra>",
         )
     )
     fig.update_layout(title=esc(title), height=max(300, 28 * len(rows) + 140), **_LAYOUT)
