@@ -78,9 +78,10 @@ def _one_value(table: pd.DataFrame) -> list[str]:
         seen = g[g.estimate > 0]
         if len(seen) == 1 and len(g) >= 1:
             n = int(g.n.max()) if len(g) else 0
-            out.append(f"Labeler {labeler} gave the same answer, {attribute} = {seen.value.iloc[0]}, to all {n} "
-                       f"answered images{'' if setting == 'default' else f' of setting {setting}'}: no association "
-                       f"with {attribute} can be measured (check the labeler on these images).")
+            out.append(f"Labeler {labeler} answered {attribute} = {seen.value.iloc[0]} for all {n} answered "
+                       f"images{'' if setting == 'default' else f' of setting {setting}'}, so no association with "
+                       f"{attribute} can be measured (expected if no image shows another value; otherwise check "
+                       "the labeler on these images).")
     return out
 
 

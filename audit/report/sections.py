@@ -77,10 +77,12 @@ def _headline(r: Mapping) -> str:
 def findings_section(findings: pd.DataFrame, *, title: str = "Findings") -> ReportSection:
     """The first section: the findings of :func:`~audit.report.findings.top_findings` (as the CLI prints them),
     or in words why there is none."""
+    measured = findings.attrs.get("candidates", 0)
     intro = (f"The {len(findings)} strongest association(s) between a prompt slot and a labelled attribute, out of "
-             f"{findings.attrs.get('candidates', 0)} measured. Each number has its 95% interval, the images behind "
-             "it, the interval method, the labeler's measured accuracy for the groups involved and the share of "
-             "images it could not label.")
+             f"{measured} measured. Each number has its 95% interval, the images behind it, the interval method, "
+             "the labeler's measured accuracy for the groups involved and the share of images it could not label."
+             if len(findings) else f"No association between a prompt slot and a labelled attribute passes the rule "
+             f"below, out of {measured} measured.")
     sec = ReportSection(title, [FindingsBlock(findings, intro=intro)], key="findings")
     sec.results["findings"] = [{k2: (v if not isinstance(v, float) or np.isfinite(v) else None)
                                 for k2, v in r.items()} for r in findings.to_dict("records")]
