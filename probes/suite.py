@@ -43,7 +43,7 @@ from pathlib import Path
 from audit.errors import SpecError
 from probes.yamlio import LineDict, LineList, load_yaml
 
-__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite", "METRICS"]
+__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite"]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -255,9 +255,11 @@ def _references(check: _Checker, data: LineDict, slots: dict[str, Vocabulary]) -
     return tuple(refs)
 
 
-#: Metric names a suite may list (what the report and the results compute for it).
-METRICS = ("representation", "diversity", "npmi", "reference_gap", "amplification", "compliance", "default_drift",
-           "unsafe_rate")
+def _metric_names() -> tuple[str, ...]:
+    """Metric names a suite may list: the keys of the one metric table, :data:`audit.results.metrics.METRICS`."""
+    from audit.results.metrics import METRICS
+
+    return tuple(METRICS)
 
 
 def _names(check: _Checker, data: LineDict, key: str, *, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -349,7 +351,7 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
         samples=samples,
         seed=seed,
         labelers=_names(check, data, "labelers"),
-        metrics=_names(check, data, "metrics", allowed=METRICS),
+        metrics=_names(check, data, "metrics", allowed=_metric_names()),
         references=_references(check, data, slots),
         file=file,
         raw=dict(data),

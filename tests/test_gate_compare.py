@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from audit.errors import SpecError, UserError
-from audit.gate import METRICS, Policy, compare_metrics, read_policy
+from audit.gate import GATED, Policy, compare_metrics, read_policy
 from audit.gate.numbers import abs_interval, gated_numbers
 from audit.metrics import count_pairs, npmi_gaps, representation
 from audit.results import Options, results_table
@@ -25,7 +25,7 @@ def table_metrics(df: pd.DataFrame, *, concept: str, attribute: str, cluster: st
 
 def _base(metric: str, value: float, lo: float, hi: float, group: str = "nurse") -> pd.DataFrame:
     return pd.DataFrame([{"metric": metric, "setting": "default", "slot": "profession", "labeler": "w",
-                          "attribute": "presentation", "group": group, "direction": METRICS[metric].direction,
+                          "attribute": "presentation", "group": group, "direction": GATED[metric].direction,
                           "value": value, "lo": lo, "hi": hi}])
 
 
@@ -44,10 +44,10 @@ def point(base: pd.DataFrame, value: float) -> pd.DataFrame:
     ("biasamp_t_to_a", 0.9, "regressed"),
 ])
 def test_direction_tolerance_and_interval(metric, now, status):
-    base = _base(metric, 0.5, 0.3, 0.6) if METRICS[metric].direction == "up" else _base(metric, 0.8, 0.7, 0.9)
+    base = _base(metric, 0.5, 0.3, 0.6) if GATED[metric].direction == "up" else _base(metric, 0.8, 0.7, 0.9)
     out = compare_metrics(base, point(base, now), policy=Policy())
     assert out.status.tolist() == [status]
-    sign = 1 if METRICS[metric].direction == "up" else -1
+    sign = 1 if GATED[metric].direction == "up" else -1
     assert out.worse_by.iloc[0] == pytest.approx(sign * (now - base.value.iloc[0]))
 
 

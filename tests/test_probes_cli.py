@@ -46,7 +46,8 @@ def test_run_end_to_end_with_report(tmp_path, capsys):
     assert spec["seed"] == 3 and spec["labelers"][0]["name"] == "ita"
     assert (out / "report" / "report.html").stat().st_size > 1000
     results = json.loads((out / "results.json").read_text())
-    assert any(t["slot"] == "activity" and t["attribute"] == "skin_group" for t in results["tables"])
+    assert any(r["slot"] == "activity" and r["attribute"] == "skin_group" for r in results["rows"])
+    assert f"results: {out / 'results.parquet'}" in printed
     assert main(args) == 0  # rerun of a finished run: nothing regenerated, same results
     assert json.loads((out / "results.json").read_text()) == results
 

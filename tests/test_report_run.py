@@ -250,3 +250,17 @@ def test_report_renders_in_chromium_and_payload_does_not_run(tmp_path):
     assert sum(a.get("type") == "application/json" for a in scripts) == n_figs
     assert "PWNED" not in _title(dom)
     assert dom.count("data:image/jpeg;base64,") >= 6  # thumbnails embedded
+
+
+def test_report_of_a_run_whose_paired_prompts_share_an_image(tmp_path):
+    """Counterfactual prompts share seeds; a generator that ignores the words stores one image for both."""
+    run = make_run_dir(tmp_path / "run", n_prompts=12, per_prompt=2, resamples=20)
+    manifest = pd.read_parquet(run / "manifest.parquet")
+    twin = manifest.assign(prompt_id=manifest.prompt_id + "-cf", prompt=manifest.prompt + " (dark-skinned)")
+    pd.concat([manifest, twin], ignore_index=True).to_parquet(run / "manifest.parquet")
+    write_run_results(run, options=Options(n_resamples=20))
+    report = report_from_run_dir(run, n_resamples=20, export_png=False)
+    assert report.is_file()
+    t = read_results(run).table
+    share = t[(t.metric == "proportion") & (t.slot == "*") & (t.attribute == "presentation")]
+    assert share.total.iloc[0] == 2 * len(manifest)  # every manifest row counts, as in the run's counts

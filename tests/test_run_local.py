@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from audit.errors import UserError
+from audit.results import read_results
 from audit.run import open_run, run_probe
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
@@ -68,7 +69,8 @@ def read_outputs(run_dir: Path) -> dict:
     return {"manifest": pd.read_parquet(run_dir / "manifest.parquet"),
             "labels": pd.read_parquet(run_dir / "labels.parquet"),
             "counts": pd.read_parquet(run_dir / "counts.parquet"),
-            "results": json.loads((run_dir / "results.json").read_text())}
+            "results": json.loads((run_dir / "results.json").read_text()),
+            "table": pd.read_parquet(run_dir / "results.parquet")}
 
 
 def assert_same_outputs(a: dict, b: dict) -> None:
@@ -76,6 +78,7 @@ def assert_same_outputs(a: dict, b: dict) -> None:
     pd.testing.assert_frame_equal(a["labels"], b["labels"])
     pd.testing.assert_frame_equal(a["counts"], b["counts"])
     assert a["results"] == b["results"]
+    pd.testing.assert_frame_equal(a["table"], b["table"])
 
 
 def assert_store_consistent(run_dir: Path, manifest: pd.DataFrame) -> None:
@@ -123,17 +126,23 @@ def test_run_directory_layout_and_schemas(baseline):
     assert (pair == 1).all()
 
 
-def test_results_come_from_counts_and_match_a_direct_computation(baseline):
+def test_results_table_matches_a_direct_computation(baseline):
     run = baseline
+    table = read_results(run.path).table
     wide = run.manifest.merge(run.labels[run.labels.attribute == "presentation"], on="image_id")
     direct = wide.groupby("profession").value.apply(lambda v: (v == "feminine").mean())
-    (gap,) = run.results["reference_gaps"]
-    observed = {r["concept"]: r["p"] for r in gap["rows"]}
-    assert observed == pytest.approx(direct.to_dict())
-    assert {r["concept"]: r["p_ref"] for r in gap["rows"]} == pytest.approx(
-        {"nurse": 0.896, "engineer": 0.107, "plumber": 0.007})
-    table = next(t for t in run.results["tables"] if t["slot"] == "skin_tone" and t["attribute"] == "presentation")
-    assert {r["concept"] for r in table["proportions"]} == {"dark-skinned", "(none)"}
+    shares = table[(table.metric == "proportion") & (table.slot == "profession") & (table.value == "feminine")
+                   & (table.attribute == "presentation")].set_index("concept").estimate
+    assert shares.to_dict() == pytest.approx(direct.to_dict())
+    ref = table[table.metric == "reference_share"].set_index("concept").estimate
+    assert ref.to_dict() == pytest.approx({"nurse": 0.896, "engineer": 0.107, "plumber": 0.007})
+    gap = table[table.metric == "reference_gap"].set_index("concept").estimate
+    assert gap.to_dict() == pytest.approx((direct - ref).to_dict())
+    # the counterfactual axis: the prompt without the words counts as "(none)"
+    axis = table[(table.slot == "skin_tone") & (table.attribute == "presentation") & (table.metric == "proportion")]
+    assert set(axis.concept) == {"dark-skinned", "(none)"}
+    # every attribute the labeler emits, with the interval method named
+    assert {"presentation", "brightness"} <= set(table.attribute) and table.method.str.contains("bootstrap").any()
     assert run.results["n_images"] == {"default": len(run.manifest)}
 
 
@@ -148,7 +157,7 @@ def test_rerun_is_a_noop_and_damage_is_repaired(baseline, tiny, tmp_path):
     (out / "images" / "zz").mkdir()
     (out / "images" / "zz" / ".tmp-1234-zz00.png").write_bytes(b"\x89PNG half")
     (out / "images" / "zz" / ("zz" + "0" * 62 + ".png")).write_bytes(b"orphan")
-    for name in ("results.json", "manifest.parquet"):
+    for name in ("results.json", "results.parquet", "manifest.parquet"):
         (out / name).unlink()
     run = run_probe(write_suite(tmp_path), out=out, **run_kwargs(tiny, write_suite(tmp_path)))
     assert_same_outputs(before, read_outputs(out))
@@ -176,16 +185,20 @@ def test_sweep_runs_each_setting_with_the_same_seeds(tiny, tmp_path):
     assert (by["guidance=1"].seed == by["guidance=6"].seed.loc[by["guidance=1"].index]).all()
     assert (by["guidance=1"].image_id != by["guidance=6"].image_id.loc[by["guidance=1"].index]).any()
     assert run.results["settings"] == ["guidance=1", "guidance=6"]
-    assert {g["setting"] for g in run.results["reference_gaps"]} == {"guidance=1", "guidance=6"}
-    spread = run.results["spread"]
-    assert spread and all(r["max"] - r["min"] == pytest.approx(r["range"]) for r in spread)
-    assert {t["setting"] for t in run.results["tables"]} == {"guidance=1", "guidance=6"}
+    table = read_results(run.path).table
+    assert set(table[table.metric == "reference_gap"].setting) == {"guidance=1", "guidance=6"}
+    spread = table[table.metric == "sampler_spread"]
+    shares = table[(table.metric == "proportion") & (table.slot == "*")].pivot_table(
+        index=["attribute", "value"], columns="setting", values="estimate")
+    expected = (shares.max(axis=1) - shares.min(axis=1)).dropna()
+    assert len(spread) and spread.set_index(["attribute", "value"]).estimate.sort_index().to_numpy() == \
+        pytest.approx(expected.sort_index().to_numpy())
 
 
 def test_run_without_labelers_still_writes_manifest_and_results(tiny, tmp_path):
     kwargs = run_kwargs(tiny, write_suite(tmp_path)) | {"labelers": []}
     run = run_probe(write_suite(tmp_path), out=tmp_path / "nolab", samples=1, **kwargs)
-    assert len(run.manifest) == 9 and run.labels.empty and run.results["tables"] == []
+    assert len(run.manifest) == 9 and run.labels.empty and run.results["rows"] == []
     assert run.results["n_images"] == {"default": 9}
     assert run.image(run.manifest.image_id[0]).size == (16, 16)
 

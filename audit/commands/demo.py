@@ -2,7 +2,8 @@
 
 Runs the ``professions`` suite and a short ``skin-tone-counterfactuals`` suite with
 the built-in cascade and the world labeler, writes the run directories with their
-HTML reports, and prints the three most skewed findings with their intervals.
+HTML reports, and prints the three most skewed findings with their intervals, read
+from the professions run's results table (``results.parquet``).
 """
 
 from __future__ import annotations
@@ -19,35 +20,34 @@ tone or gender are followed. Rerunning the same command resumes.
 """
 
 
-def findings(run_dir, *, confusions: dict | None = None, n_resamples: int = 1000, k: int = 3, seed: int = 0):
-    """The ``k`` largest nPMI gaps (feminine - masculine, light - dark) per profession, with intervals.
+def findings(run_dir, *, k: int = 3):
+    """The ``k`` largest observed nPMI gaps per profession, read from the run's results table.
 
     Returns
     -------
     pandas.DataFrame
-        ``attribute, profession, groups, gap, lo, hi`` sorted by |gap|.
+        Result rows (``concept`` is the profession, ``value`` the pair of groups, ``estimate``
+        the gap, ``lo``/``hi`` its interval, ``method`` the interval method), largest |gap| first.
     """
-    import pandas as pd
+    from audit.results import read_results
+    from audit.results.views import top_gaps
 
-    from audit.metrics import AuditFrame, wide_labels
-    from audit.run import open_run
+    return top_gaps(read_results(run_dir).table, k=k, slot="profession")
 
-    run = open_run(run_dir)
-    wide = wide_labels(run.labels, run.manifest)
-    rows = []
-    for attribute, groups, values in (("presentation", ("feminine", "masculine"), ("feminine", "masculine", "androgynous")),
-                                      ("skin_group", ("light", "dark"), ("light", "medium", "dark"))):
-        if attribute not in wide.columns:
-            continue
-        af = AuditFrame(wide, concept="profession", attribute=attribute, cluster="prompt_id", attributes=values,
-                        confusion=(confusions or {}).get(attribute), n_resamples=n_resamples, seed=seed)
-        g = af.gaps(groups=groups).reset_index()
-        g = g.rename(columns={g.columns[0]: "profession"})
-        for r in g.itertuples(index=False):
-            rows.append({"attribute": attribute, "profession": r.profession, "groups": f"{groups[0]} - {groups[1]}",
-                         "gap": r.gap, "lo": r.lo, "hi": r.hi})
-    table = pd.DataFrame(rows).dropna(subset=["gap"])
-    return table.reindex(table.gap.abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
+
+def headline_lines(top) -> list[str]:
+    """The demo's printed findings, one line per result row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> top = pd.DataFrame({"concept": ["nurse"], "value": ["feminine - masculine"], "estimate": [0.61],
+    ...                     "lo": [0.4], "hi": [0.8], "attribute": ["presentation"], "method": ["m"]})
+    >>> headline_lines(top)
+    ['  1. nurse: nPMI(feminine - masculine) = +0.61  [+0.40, +0.80]  (presentation)']
+    """
+    return [f"  {i}. {r.concept}: nPMI({r.value}) = {r.estimate:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]  ({r.attribute})"
+            for i, r in enumerate(top.itertuples(index=False), 1)]
 
 
 def _dataset_demo(out, *, labeler, n: int, seed: int) -> int:
@@ -90,10 +90,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"[2/2] skin-tone-counterfactuals suite: {args.counterfactual_samples} samples per prompt")
     cf = run_probe("skin-tone-counterfactuals", generator="builtin", labelers=[labeler],
                    samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals", progress=True)
-    top = findings(prof.path, n_resamples=args.resamples, seed=args.seed)
-    print("\nThree most skewed findings (nPMI gap per profession, 95% cluster-bootstrap interval over prompts):")
-    for i, r in enumerate(top.itertuples(index=False), 1):
-        print(f"  {i}. {r.profession}: nPMI({r.groups}) = {r.gap:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]  ({r.attribute})")
+    top = findings(prof.path)
+    method = top["method"].iloc[0] if len(top) else "none"
+    print(f"\nThree most skewed findings (nPMI gap per profession, from {prof.path / 'results.parquet'}; "
+          f"intervals: {method}):")
+    for line in headline_lines(top):
+        print(line)
     for name, run in (("professions", prof), ("counterfactuals", cf)):
         print(f"report ({name}): {run.report_path or run.path}")
     return 0
@@ -106,7 +108,6 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--samples", type=int, default=8, help="samples per prompt, professions suite (default 8)")
     p.add_argument("--counterfactual-samples", type=int, default=2, help="samples per prompt, counterfactual suite")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the findings")
     p.add_argument("--world-n", type=int, default=3000, help="world size when auditing the dataset (default 3000)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_run)

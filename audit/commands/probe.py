@@ -117,9 +117,12 @@ def _run(args) -> int:
                     arguments={k: v for k, v in vars(args).items() if k != "handler"})
     n = len(run.manifest)
     print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
-    for gap in run.results["reference_gaps"]:
-        print(f"  {gap['setting']} {gap['labeler']}: mean |observed - reference| % {gap['attribute']}="
-              f"{gap['value']} per {gap['slot']}: {100 * (gap['mean_abs_difference'] or 0):.1f} points")
+    from audit.results import read_results
+    from audit.results.views import summary_lines
+
+    for line in summary_lines(read_results(run.path).table):
+        print(line)
+    print(f"results: {run.path / 'results.parquet'}")
     if run.report_path is not None:
         print(f"report: {run.report_path}")
     return 0

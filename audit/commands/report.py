@@ -10,8 +10,11 @@ EPILOG = """examples:
   imagen-audit report runs/professions --reference presentation=data/reference/labour_women.csv \\
       --confusion presentation=runs/labelers/presentation_confusion.csv --cluster prompt_id --cluster seed
 
-Writes OUT/report.html (self-contained), results.json, summary.md, tables/*.parquet
-and, when a browser is available, figures/*.png. A reference table has columns
+Writes OUT/report.html (self-contained), report.json, summary.md, tables/*.parquet
+and, when a browser is available, figures/*.png. The numbers are read from the
+run's results table RUN_DIR/results.parquet; other --resamples/--seed/--cluster,
+a --reference or a --confusion compute the table once more (same code) and write
+it as OUT/results.parquet. A reference table has columns
 [<concept>, <attribute>, p] (shares) or [..., n] (counts, also enables bias
 amplification); a confusion CSV has the true values as first column (index) and
 the predicted values as the other columns.
@@ -57,8 +60,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "report",
         help="rebuild the HTML/JSON/Markdown audit report of a run directory",
-        description="Compute bias metrics (nPMI, representation, amplification, cluster-bootstrap intervals) "
-        "from RUN_DIR/manifest.parquet and labels.parquet and write the report.",
+        description="Write the report of a probe run from its results table (nPMI, representation, "
+        "reference gaps, amplification, suite metrics, with their intervals).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

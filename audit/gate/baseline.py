@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import SpecError, UserError
-from audit.gate.numbers import KEY, METRICS, gated_numbers
+from audit.gate.numbers import KEY, GATED, gated_numbers
 from audit.results import Options, read_results, read_run_dir, results_for
 from audit.run.store import write_json_atomic
 
@@ -209,9 +209,9 @@ def read_baseline(path: str | Path) -> dict[str, Any]:
         bad = [f for f in KEY if not isinstance(row[f], str)]
         if bad:
             raise SpecError(path, f"metrics[{i}].{bad[0]}", f"must be a string, not {row[bad[0]]!r}", _FIX)
-        if row["metric"] not in METRICS:
+        if row["metric"] not in GATED:
             raise SpecError(path, f"metrics[{i}].metric", f"unknown metric {row['metric']!r}",
-                            f"use one of {sorted(METRICS)} or {_FIX}")
+                            f"use one of {sorted(GATED)} or {_FIX}")
         for name in ("value", "lo", "hi", "n"):
             v = row.get(name)
             if (v is None and name != "value") or (isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -7,7 +7,7 @@ and cells the table marks as not observed, are not gated.
 
 Examples
 --------
->>> METRICS["normalized_entropy"].direction, METRICS["abs_npmi_gap"].direction
+>>> GATED["normalized_entropy"].direction, GATED["abs_npmi_gap"].direction
 ('down', 'up')
 """
 
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from audit.results import columns as C
-from audit.results.columns import GATED as METRICS
+from audit.results.columns import GATED
 
-__all__ = ["METRICS", "KEY", "gated_numbers", "abs_interval", "COLUMNS"]
+__all__ = ["GATED", "KEY", "gated_numbers", "abs_interval", "COLUMNS"]
 
 #: Columns that identify one gated number.
 KEY = ("metric", "setting", "slot", "labeler", "attribute", "group")
@@ -65,7 +65,7 @@ def gated_numbers(table: pd.DataFrame) -> pd.DataFrame:
     raw = table[~table["corrected"].astype(bool) & np.isfinite(table["estimate"].astype(float))
                 & (table["setting"] != C.ANY)]
     parts = []
-    for gated in METRICS.values():
+    for gated in GATED.values():
         rows = raw[raw["metric"] == gated.source]
         if rows.empty:
             continue

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audit.errors import SpecError, UserError
-from audit.gate.numbers import METRICS
+from audit.gate.numbers import GATED
 
 __all__ = ["Policy", "read_policy", "DEFAULT_TOLERANCE", "RULES"]
 
@@ -77,11 +77,11 @@ class Policy:
             number = _number(value, where=f"--tolerance {item!r}")
             if name == "default":
                 default = number
-            elif name in METRICS:
+            elif name in GATED:
                 tol[name] = number
             else:
                 raise UserError(f"--tolerance {item!r}: unknown metric {name!r} (fix: use 'default' or one of "
-                                f"{sorted(METRICS)})")
+                                f"{sorted(GATED)})")
         return replace(self, tolerance=tol, default_tolerance=default)
 
 
@@ -129,12 +129,12 @@ def read_policy(path: str | Path) -> Policy:
     if not isinstance(tol, dict):
         raise SpecError(path, "tolerance", "must be a mapping METRIC: VALUE", "e.g. tolerance: {abs_npmi_gap: 0.1}")
     for name in tol:
-        if name not in METRICS:
-            raise SpecError(path, f"tolerance.{name}", "unknown metric", f"use one of {sorted(METRICS)}")
+        if name not in GATED:
+            raise SpecError(path, f"tolerance.{name}", "unknown metric", f"use one of {sorted(GATED)}")
     ignore = raw.get("ignore_metrics") or []
     for i, name in enumerate(ignore if isinstance(ignore, list) else [ignore]):
-        if name not in METRICS:
-            raise SpecError(path, f"ignore_metrics[{i}]", f"unknown metric {name!r}", f"use one of {sorted(METRICS)}")
+        if name not in GATED:
+            raise SpecError(path, f"ignore_metrics[{i}]", f"unknown metric {name!r}", f"use one of {sorted(GATED)}")
     attrs = raw.get("attributes")
     if attrs is not None and not (isinstance(attrs, list) and all(isinstance(a, str) for a in attrs)):
         raise SpecError(path, "attributes", "must be a list of attribute names", "e.g. attributes: [presentation]")
