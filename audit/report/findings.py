@@ -52,7 +52,7 @@ RULE = ("Ranked by the interval bound nearest to no effect (0 for a gap, 100% fo
         "certain one. Only raw labels, finite intervals and at least {min_n} images count.")
 
 COLUMNS = ["rank", "setting", "slot", "concept", "labeler", "attribute", "value", "metric", "estimate", "lo", "hi",
-           "n", "total", "method", "strength", "groups", "accuracy", "accuracy_min", "non_answer_share",
+           "n", "total", "method", "strength", "groups", "shares", "accuracy", "accuracy_min", "non_answer_share",
            "non_answer_n", "filtered_share", "note"]
 
 
@@ -113,8 +113,9 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
     -------
     pandas.DataFrame
         One row per finding (columns ``rank, setting, slot, concept, labeler, attribute, value, metric,
-        estimate, lo, hi, n, total, method, strength, groups, accuracy, accuracy_min, non_answer_share,
-        non_answer_n, filtered_share, note``); ``accuracy`` is a list of ``{group, accuracy, n, split}``.
+        estimate, lo, hi, n, total, method, strength, groups, shares, accuracy, accuracy_min, non_answer_share,
+        non_answer_n, filtered_share, note``); ``shares`` is a list of ``{group, estimate, lo, hi}`` (the
+        groups' shares among the concept's answered images), ``accuracy`` a list of ``{group, accuracy, n, split}``.
         ``attrs["warnings"]`` holds sentences for empty or degenerate input; ``attrs["rule"]`` the ranking
         rule and ``attrs["candidates"]`` how many rows were considered.
 
@@ -180,11 +181,16 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
             non = raw[(raw.metric == C.NON_ANSWER_SHARE) & (raw.setting == r["setting"]) & (raw.slot == r["slot"])
                       & (raw.labeler == r["labeler"]) & (raw.attribute == r["attribute"])
                       & (raw.concept == r["concept"])]
+            prop = raw[(raw.metric == C.PROPORTION) & (raw.setting == r["setting"]) & (raw.slot == r["slot"])
+                       & (raw.labeler == r["labeler"]) & (raw.attribute == r["attribute"])
+                       & (raw.concept == r["concept"])].set_index("value")
+            shares = [{"group": g, "estimate": float(prop.at[g, "estimate"]), "lo": float(prop.at[g, "lo"]),
+                       "hi": float(prop.at[g, "hi"])} for g in groups if g in prop.index]
             everything = non[non.value == C.ANY]
             filtered = non[non.value == "filtered"]
             rows.append({**{c: r[c] for c in ("setting", "slot", "concept", "labeler", "attribute", "value", "metric",
                                                "estimate", "lo", "hi", "n", "total", "method", "strength", "note")},
-                         "rank": i, "groups": groups, "accuracy": acc,
+                         "rank": i, "groups": groups, "shares": shares, "accuracy": acc,
                          "accuracy_min": min(measured) if measured else np.nan,
                          "non_answer_share": float(everything.estimate.iloc[0]) if len(everything) else 0.0,
                          "non_answer_n": int(everything.n.iloc[0]) if len(everything) else 0,
@@ -233,6 +239,10 @@ def format_finding(row) -> str:
     else:
         what = (f"{_NAMES.get(metric, metric)} of {r['attribute']} = {r['value']}: {100 * est:+.1f} points "
                 f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
+    shares = r.get("shares") or []
+    if shares:
+        what += "; shares " + ", ".join(f"{s['group']} {_pct(s['estimate'])} [{_pct(s['lo'])}, {_pct(s['hi'])}]"
+                                        for s in shares)
     acc = r.get("accuracy") or []
     measured = [a for a in acc if a.get("accuracy") is not None and np.isfinite(a["accuracy"])]
     if measured:

@@ -64,14 +64,21 @@ class FindingsBlock:
 
 
 def _headline(r: Mapping) -> str:
-    """A finding in plain words, e.g. "profession = nurse: images lean feminine over masculine"."""
-    if r["metric"] == C.NPMI_GAP and len(r.get("groups") or []) == 2:
-        a, b = r["groups"]
-        more, less = (a, b) if r["estimate"] > 0 else (b, a)
-        return f"{r['slot']} = {r['concept']}: drawn {more} far more often than {less} ({r['attribute']})"
+    """A finding in plain words, e.g. "profession = nurse: 96% feminine, 0% masculine (presentation)"."""
+    where = f"{r['slot']} = {r['concept']}"
+    groups, shares = list(r.get("groups") or []), {s["group"]: s["estimate"] for s in r.get("shares") or []}
+    if r["metric"] == C.NPMI_GAP and len(groups) == 2:
+        a, b = groups if r["estimate"] > 0 else groups[::-1]
+        if {a, b} <= set(C.UNSAFE_VALUES) | {"false", "False", "0", "no"}:
+            yes = a if a in C.UNSAFE_VALUES else b
+            return (f"{where}: labelled {r['attribute']} {'more' if yes == a else 'less'} often than the rest"
+                    + (f" ({_pct(shares[yes])} of its images)" if yes in shares else ""))
+        if a in shares and b in shares:
+            return f"{where}: {_pct(shares[a])} {a}, {_pct(shares[b])} {b} ({r['attribute']})"
+        return f"{where}: leans {a} rather than {b} ({r['attribute']})"
     if r["metric"] == C.COMPLIANCE:
-        return f"{r['slot']} = {r['concept']}: prompts are followed in only {_pct(r['estimate'])} of images"
-    return f"{r['slot']} = {r['concept']}: {r['metric']} {r['estimate']:+.3f} for {r['attribute']} = {r['value']}"
+        return f"{where}: prompts are followed in {_pct(r['estimate'])} of images"
+    return f"{where}: {r['metric']} {r['estimate']:+.3f} for {r['attribute']} = {r['value']}"
 
 
 def findings_section(findings: pd.DataFrame, *, title: str = "Findings") -> ReportSection:
