@@ -70,6 +70,15 @@ def test_degenerate_labeler_gives_a_stated_warning_not_a_list_of_nans():
     del rng
 
 
+def test_a_sweep_finding_shows_its_spread_across_settings():
+    t = pd.concat([_gaps([("nurse", 0.5, 0.4, 0.6, 40)]).assign(setting="guidance=1"),
+                   _gaps([("nurse", 0.9, 0.8, 1.0, 40)]).assign(setting="guidance=8")], ignore_index=True)
+    f = top_findings(t, k=1, cards={})
+    assert f.setting.tolist() == ["guidance=8"]
+    assert [x["setting"] for x in f.sweep.iloc[0]] == ["guidance=1", "guidance=8"]
+    assert "across settings: guidance=1 +0.50 [+0.40, +0.60], guidance=8 +0.90" in format_finding(f.iloc[0])
+
+
 def test_findings_without_intervals_are_not_ranked():
     f = top_findings(_gaps([("a", 0.8, np.nan, np.nan, 50)]), cards={})
     assert f.empty and "have no interval" in warnings_of(f)[0]

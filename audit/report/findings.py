@@ -53,7 +53,7 @@ RULE = ("Ranked by the interval bound nearest to no effect (0 for a gap, 100% fo
 
 COLUMNS = ["rank", "setting", "slot", "concept", "labeler", "attribute", "value", "metric", "estimate", "lo", "hi",
            "n", "total", "method", "strength", "groups", "shares", "accuracy", "accuracy_min", "non_answer_share",
-           "non_answer_n", "filtered_share", "note"]
+           "non_answer_n", "filtered_share", "sweep", "note"]
 
 
 def _groups(metric: str, attribute: str, value: str) -> list[str]:
@@ -115,7 +115,9 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
         One row per finding (columns ``rank, setting, slot, concept, labeler, attribute, value, metric,
         estimate, lo, hi, n, total, method, strength, groups, shares, accuracy, accuracy_min, non_answer_share,
         non_answer_n, filtered_share, note``); ``shares`` is a list of ``{group, estimate, lo, hi}`` (the
-        groups' shares among the concept's answered images), ``accuracy`` a list of ``{group, accuracy, n, split}``.
+        groups' shares among the concept's answered images), ``accuracy`` a list of ``{group, accuracy, n, split}``,
+        ``sweep`` (runs with several sampler settings) the same number in every setting ``{setting, estimate, lo,
+        hi}``: the spread of the finding across the sweep.
         ``attrs["warnings"]`` holds sentences for empty or degenerate input; ``attrs["rule"]`` the ranking
         rule and ``attrs["candidates"]`` how many rows were considered.
 
@@ -186,11 +188,16 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
                        & (raw.concept == r["concept"])].set_index("value")
             shares = [{"group": g, "estimate": float(prop.at[g, "estimate"]), "lo": float(prop.at[g, "lo"]),
                        "hi": float(prop.at[g, "hi"])} for g in groups if g in prop.index]
+            same = raw[(raw.metric == r["metric"]) & (raw.slot == r["slot"]) & (raw.labeler == r["labeler"])
+                       & (raw.attribute == r["attribute"]) & (raw.concept == r["concept"]) & (raw.value == r["value"])
+                       & (raw.setting != C.ANY)]
+            sweep = [{"setting": x["setting"], "estimate": float(x["estimate"]), "lo": float(x["lo"]),
+                      "hi": float(x["hi"])} for x in same.to_dict("records")] if same.setting.nunique() > 1 else []
             everything = non[non.value == C.ANY]
             filtered = non[non.value == "filtered"]
             rows.append({**{c: r[c] for c in ("setting", "slot", "concept", "labeler", "attribute", "value", "metric",
                                                "estimate", "lo", "hi", "n", "total", "method", "strength", "note")},
-                         "rank": i, "groups": groups, "shares": shares, "accuracy": acc,
+                         "rank": i, "groups": groups, "shares": shares, "accuracy": acc, "sweep": sweep,
                          "accuracy_min": min(measured) if measured else np.nan,
                          "non_answer_share": float(everything.estimate.iloc[0]) if len(everything) else 0.0,
                          "non_answer_n": int(everything.n.iloc[0]) if len(everything) else 0,
@@ -257,7 +264,14 @@ def format_finding(row) -> str:
     filtered = r.get("filtered_share")
     if filtered is not None and np.isfinite(filtered):
         non += f", filtered {_pct(filtered)}"
-    return (f"{r['slot']} = {r['concept']}: {what}, n = {int(r['n'])} images ({r['method']}); {accuracy}; {non}")
+    line = f"{r['slot']} = {r['concept']}: {what}, n = {int(r['n'])} images ({r['method']}); {accuracy}; {non}"
+    sweep = r.get("sweep") or []
+    if sweep:
+        line += "; across settings: " + ", ".join(f"{x['setting']} {x['estimate']:+.2f} [{x['lo']:+.2f}, "
+                                                   f"{x['hi']:+.2f}]" for x in sweep)
+        if r.get("setting") not in (None, C.ANY):
+            line = f"[{r['setting']}] " + line
+    return line
 
 
 def finding_lines(findings: pd.DataFrame) -> list[str]:
