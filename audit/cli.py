@@ -46,12 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _network_policy(args: argparse.Namespace) -> None:
+    """Offline by default; a command given ``--allow-download`` may download (set before any hub import).
+
+    Examples
+    --------
+    >>> import os; saved = dict(os.environ)
+    >>> _network_policy(argparse.Namespace(allow_download=True)); os.environ["HF_HUB_OFFLINE"]
+    '0'
+    >>> os.environ.clear(); os.environ.update(saved)
+    """
+    if getattr(args, "allow_download", False):
+        os.environ["HF_HUB_OFFLINE"] = "0"
+        os.environ["TRANSFORMERS_OFFLINE"] = "0"
+    else:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
+    _network_policy(args)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

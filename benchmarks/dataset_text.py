@@ -1,9 +1,11 @@
 """Benchmark: text audit of a 10-million-row LAION-style parquet, end to end, on 2 cores.
 
 Prints captions/s of ``imagen-audit``'s text audit (reading, hashing,
-de-duplication, Aho-Corasick tagging, counting, merging; Dask LocalCluster
-start-up included), the peak resident memory of this process and its children,
-and two baselines doing the same tagging in the same run: pandas
+de-duplication, Aho-Corasick tagging with the sense rules, counting, merging;
+Dask LocalCluster start-up included), the peak resident memory of this process
+and its children, the same audit with plain whole-word tagging (the tagger
+before the sense rules, ``--plain-repeats``) as the baseline that prices the
+rules, and two baselines doing the same tagging in the same run: pandas
 ``str.contains`` with one case-insensitive word-boundary regex alternation per
 lexicon category, and DuckDB ``regexp_matches`` with the same patterns (2
 threads). The baselines run on a subset and are extrapolated (stated below);
@@ -29,6 +31,21 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from audit.dataset.textstats import TextAuditor
+
+
+class PlainAuditor(TextAuditor):
+    """The text auditor with plain whole-word tagging (no sense rules): the baseline."""
+
+    def __init__(self, lexicon, **kw) -> None:
+        from audit.dataset.tagger import Tagger
+
+        super().__init__(lexicon, **kw)
+        self._tagger = Tagger(lexicon.forms)
+
+    def __reduce__(self):
+        return (PlainAuditor, (self.lexicon,))
 
 
 class PeakRSS:
@@ -104,11 +121,53 @@ def duckdb_baseline(path: Path, patterns: dict[str, str], rows: int, threads: in
     return time.perf_counter() - t0
 
 
+def cpu_compare(path: Path, lex, *, rows: int, repeats: int) -> None:
+    """Captions per CPU-second of ``count_batch`` in this process, interleaved: load-independent-ish.
+
+    The previous tagger (v1 lexicons, plain whole-word matching) is the baseline;
+    the v2 lexicons with plain matching separate the lexicon's cost from the rules'.
+    """
+    import pyarrow as pa
+
+    from audit.dataset.lexicon import load_lexicons
+    from audit.dataset.tagger import Tagger
+
+    v1 = load_lexicons(sorted((Path(__file__).resolve().parent.parent / "tests" / "data" / "lexicons_v1")
+                              .glob("*.yaml")), include_defaults=False)
+    auditors = {"v1 lexicons, plain (previous tagger)": PlainAuditor(v1), "v2 lexicons, plain": PlainAuditor(lex),
+                "v2 lexicons + sense rules (new)": TextAuditor(lex)}
+    pf = pq.ParquetFile(path)
+    batches = []
+    for b in pf.iter_batches(batch_size=131_072, columns=["TEXT"]):
+        batches.append(pa.RecordBatch.from_arrays([b.column(0)], names=["text"]))
+        if sum(x.num_rows for x in batches) >= rows:
+            break
+    n = sum(x.num_rows for x in batches)
+    for aud in auditors.values():  # warm-up (DuckDB connection, automata)
+        aud.count_batch(batches[0])
+    cpu = {k: [] for k in auditors}
+    for _ in range(repeats):
+        for name, aud in auditors.items():
+            t0 = time.process_time()
+            for b in batches:
+                aud.count_batch(b)
+            cpu[name].append(time.process_time() - t0)
+    base = statistics.median(cpu["v1 lexicons, plain (previous tagger)"])
+    print(f"in-process count_batch, {n:,} rows in batches of 131,072, CPU seconds (median of {repeats}, interleaved):")
+    for name, ts in cpu.items():
+        m = statistics.median(ts)
+        print(f"  {name:38s} {m:6.2f} s = {n / m:10,.0f} captions per CPU-second (x2 cores: {2 * n / m:11,.0f}/s); "
+              f"ratio to previous {base / m:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--plain-repeats", type=int, default=3, help="runs of the plain-tagging baseline (0: skip)")
+    ap.add_argument("--cpu-rows", type=int, default=2_000_000,
+                    help="rows for the in-process CPU comparison of taggers (0: skip)")
     ap.add_argument("--pandas-rows", type=int, default=200_000)
     ap.add_argument("--duckdb-rows", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -117,7 +176,6 @@ def main() -> None:
     from audit.dataset.run import audit_text
     from audit.dataset.sources import detect
     from audit.dataset.synthetic import VERSION, write_laion_like_parquet
-    from audit.dataset.textstats import TextAuditor
 
     cache = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "imagen-audit-bench"
     cache.mkdir(parents=True, exist_ok=True)
@@ -131,18 +189,30 @@ def main() -> None:
     lex = load_lexicons()
     auditor = TextAuditor(lex)
 
-    ours, cpus, peaks, counts = [], [], [], None
-    for _ in range(args.repeats):
-        with PeakRSS() as mem:
-            c0 = os.times()
-            t0 = time.perf_counter()
-            counts = audit_text(detect(path), auditor, workers=args.workers, progress=False)
-            ours.append(time.perf_counter() - t0)
-            c1 = os.times()
-        # CPU of this process and its exited, waited-for children (the Dask worker processes)
-        cpus.append(sum(c1[i] - c0[i] for i in range(4)))
-        peaks.append(mem.peak)
-        assert counts.n_rows == args.rows
+    def run(aud, repeats: int):
+        walls, cpu_s, peak_s, last = [], [], [], None
+        for _ in range(repeats):
+            with PeakRSS() as mem:
+                c0 = os.times()
+                t0 = time.perf_counter()
+                last = audit_text(detect(path), aud, workers=args.workers, progress=False)
+                walls.append(time.perf_counter() - t0)
+                c1 = os.times()
+            # CPU of this process and its exited, waited-for children (the Dask worker processes)
+            cpu_s.append(sum(c1[i] - c0[i] for i in range(4)))
+            peak_s.append(mem.peak)
+            assert last.n_rows == args.rows
+        return walls, cpu_s, peak_s, last
+
+    plain_walls, plain_cpus = [], []
+    for i in range(max(args.repeats, args.plain_repeats)):  # interleaved, so load changes hit both alike
+        if i < args.repeats:
+            w, c, p, counts = run(auditor, 1)
+            ours, cpus, peaks = (ours + w, cpus + c, peaks + p) if i else (w, c, p)
+        if i < args.plain_repeats:
+            w, c, _, plain_counts = run(PlainAuditor(lex), 1)
+            plain_walls += w
+            plain_cpus += c
     t_ours = statistics.median(ours)
     rate = args.rows / t_ours
     print(f"imagen-audit text audit, {args.workers} worker(s): median {t_ours:.2f} s over {args.repeats} "
@@ -154,6 +224,16 @@ def main() -> None:
           f"on {args.workers} otherwise idle cores that is {args.workers * args.rows / cpu:,.0f} captions/s "
           f"(the machine is shared: wall-clock figures depend on its load)")
     print(f"  tag hits per caption: {counts.surface_rows.sum() / args.rows:.3f} (real LAION fixture: ~0.18)")
+    if plain_walls:
+        tp, cp = statistics.median(plain_walls), statistics.median(plain_cpus)
+        print(f"baseline, same audit with plain whole-word tagging (no sense rules): median {tp:.2f} s over "
+              f"{len(plain_walls)} runs ({', '.join(f'{t:.2f}' for t in plain_walls)}) = {args.rows / tp:,.0f} "
+              f"captions/s; CPU {cp:.2f} s = {args.rows / cp:,.0f} captions per CPU-second")
+        print(f"  ratio with rules / plain: {rate / (args.rows / tp):.2f}x wall, {cp / cpu:.2f}x CPU throughput; "
+              f"hits kept by the rules: {counts.surface_rows.sum():,} of {plain_counts.surface_rows.sum():,}")
+
+    if args.cpu_rows:
+        cpu_compare(path, lex, rows=args.cpu_rows, repeats=args.repeats)
 
     patterns = category_patterns(lex)
     pd_times = [pandas_baseline(path, patterns, args.pandas_rows) for _ in range(args.repeats)]

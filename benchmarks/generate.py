@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from generator.api import SamplerSettings, generate, load_builtin
+from generator.api import SamplerSettings, generate, load_cascade
 
 PROMPTS = ["a photo of a nurse", "a photo of a dark-skinned pilot", "a portrait of an elderly chef", "a photo of a farmer"]
 
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--baseline-n", type=int, default=8)
     ap.add_argument("--weights", default=None)
     args = ap.parse_args()
-    pipe = load_builtin(args.weights)
+    pipe = load_cascade(args.weights)
     default = SamplerSettings()
     _rate(pipe, 8, default)  # warm-up (encoder load, allocations)
     rates = [_rate(pipe, args.n, default) for _ in range(args.repeats)]

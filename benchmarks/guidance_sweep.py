@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit.labelers.world import WorldLabeler
-from generator.api import SamplerSettings, generate, load_builtin
+from generator.api import SamplerSettings, generate, load_cascade
 from generator.world.vocab import PROFESSIONS
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     args = ap.parse_args()
     guidances = [float(g) for g in args.guidance.split(",")]
-    table = sweep(pipe=load_builtin(args.weights), labeler=WorldLabeler.from_pretrained(), guidances=guidances,
+    table = sweep(pipe=load_cascade(args.weights), labeler=WorldLabeler.from_pretrained(), guidances=guidances,
                   per_prompt=args.per_prompt)
     base = table[table.guidance == guidances[0]].set_index("thresholding")
     table["alignment_ratio"] = table.alignment / table.thresholding.map(base.alignment)

@@ -3,7 +3,9 @@
 Figure: :func:`audit.metrics.cluster_bootstrap` (per-prompt count arrays, multinomial
 cluster weights, one sparse product) end to end from the per-image table (one
 presentation label per image, so 1,000,000 rows), and again from the tidy labels
-table through :func:`audit.metrics.wide_labels`.
+table through :func:`audit.metrics.wide_labels`; and :class:`audit.metrics.AuditFrame` with its
+default interval method (``jeffreys_deff``: design effect + 1,000 Jeffreys posterior draws) reading
+``by_group_ci`` and ``gaps``.
 Baseline, measured in the same process: a plain pandas implementation that, per
 resample, draws prompts with replacement, gathers their rows (``.loc``),
 counts with ``groupby`` and computes nPMI with pandas arithmetic. The baseline
@@ -22,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from audit.metrics import cluster_bootstrap, npmi_array, wide_labels
+from audit.metrics import AuditFrame, cluster_bootstrap, npmi_array, wide_labels
 
 
 def make_table(rows: int, prompts: int, seed: int = 0) -> pd.DataFrame:
@@ -102,6 +104,15 @@ def main() -> None:
 
     assert np.allclose(from_labels().estimate, res.estimate)
     t_labels = median_time(from_labels, args.repeats)
+
+    def frame():
+        af = AuditFrame(df, concept="profession", attribute="presentation", cluster="prompt_id",
+                        n_resamples=args.resamples, seed=0)
+        return af, af.by_group_ci, af.gaps(groups=("feminine", "masculine"))
+
+    af, ci, _ = frame()
+    assert ci.proportion_lo.notna().all() and af.method == "jeffreys_deff"
+    t_frame = median_time(frame, args.repeats)
     t_base_few = median_time(
         lambda: pandas_npmi_bootstrap(df, n_resamples=args.baseline_resamples, seed=0), args.repeats
     )
@@ -111,6 +122,8 @@ def main() -> None:
           f"(median of {args.repeats}; goal <= 10 s)")
     print(f"figure   the same from the tidy labels table (wide_labels pivot + bootstrap): {t_labels:.2f} s "
           f"(median of {args.repeats})")
+    print(f"figure   AuditFrame ({af.method}, design effect {af.design_effect:.2f}, {args.resamples} draws) "
+          f"+ by_group_ci + gaps: {t_frame:.2f} s (median of {args.repeats}; goal <= 10 s)")
     print(f"baseline pandas groupby per resample: {t_base_few:.2f} s for {args.baseline_resamples} resamples "
           f"(median of {args.repeats}) -> extrapolated to {args.resamples}: {t_base:.1f} s")
     print(f"ratio    baseline / figure: {t_base / t_ours:.0f}x (from the per-image table), "

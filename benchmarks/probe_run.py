@@ -30,20 +30,9 @@ import time
 from pathlib import Path
 
 
-def _labelers(names: str) -> list:
-    out = []
-    for name in [n for n in names.split(",") if n]:
-        if name == "world":
-            from audit.labelers.world import WorldLabeler
-
-            out.append(WorldLabeler.from_pretrained())
-        elif name == "ita":
-            from audit.labelers.ita import ITALabeler
-
-            out.append(ITALabeler())
-        else:
-            raise SystemExit(f"unknown labeler {name!r} (use world, ita)")
-    return out
+def _labelers(names: str) -> list[str]:
+    """Labeler names, resolved by run_probe through audit.registry."""
+    return [n for n in names.split(",") if n]
 
 
 def _timed_run(args, generator: str, root: Path, tag: str, **extra) -> float:
@@ -75,7 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--guidance", type=float, default=None)
-    p.add_argument("--labelers", default="world", help="comma-separated: world, ita (default world)")
+    p.add_argument("--labelers", default="world", help="comma-separated names from audit.registry (default world)")
     p.add_argument("--shard-images", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--repeats", type=int, default=1)
@@ -95,17 +84,14 @@ def main(argv=None) -> int:
 
         generator = f"diffusers:{save_tiny_stable_diffusion(root)}"
     elif args.weights:
-        from generator.adapters.builtin import builtin_adapter
-
-        generator = builtin_adapter(path=args.weights, steps=args.steps, guidance=args.guidance)
+        generator = f"builtin:{args.weights}"
     elif args.random_cascade:
-        from generator.adapters.builtin import builtin_adapter
         from generator.cascade import BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, build_unet
 
         torch.manual_seed(0)
         ImagenCascadePipeline(build_unet(BASE_PRESETS["base-16"]), build_unet(SR_PRESETS["sr-64"])).save_pretrained(
             root / "cascade")
-        generator = builtin_adapter(path=root / "cascade", steps=args.steps, guidance=args.guidance)
+        generator = f"builtin:{root / 'cascade'}"
     from probes.catalog import resolve_suite
     from probes.expand import expand_prompts
 

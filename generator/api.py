@@ -17,7 +17,7 @@ from audit.errors import UserError
 from audit.resources import data_path
 from generator.defaults import DEFAULT_GUIDANCE
 
-__all__ = ["load_builtin", "generate", "SamplerSettings", "BUILTIN_DIR"]
+__all__ = ["load_cascade", "cascade_folder", "generate", "SamplerSettings", "BUILTIN_DIR"]
 
 BUILTIN_DIR = data_path("weights", "imagen-world")
 
@@ -45,12 +45,20 @@ class SamplerSettings:
         return asdict(self)
 
 
-def load_builtin(path: str | Path | None = None, *, device: str = "cpu"):
-    """Load the cascade from a pipeline folder (default: the shipped ``data/weights/imagen-world``).
+def cascade_folder(path: str | Path | None = None) -> Path:
+    """Return a cascade pipeline folder (default: the shipped ``data/weights/imagen-world``), checked.
+
+    The one check (and error) for a missing cascade, shared by :func:`load_cascade` and the
+    ``builtin`` generator adapter.
+
+    Raises
+    ------
+    audit.errors.UserError
+        If the folder holds no ``model_index.json``.
 
     Examples
     --------
-    >>> load_builtin("/nonexistent")
+    >>> cascade_folder("/nonexistent")
     Traceback (most recent call last):
     audit.errors.UserError: /nonexistent/model_index.json: no cascade pipeline here (fix: train one with `imagen-audit train generator`, then `--assemble --export /nonexistent`)
     """
@@ -58,6 +66,19 @@ def load_builtin(path: str | Path | None = None, *, device: str = "cpu"):
     if not (folder / "model_index.json").exists():
         raise UserError(f"{folder / 'model_index.json'}: no cascade pipeline here (fix: train one with "
                         f"`imagen-audit train generator`, then `--assemble --export {folder}`)")
+    return folder
+
+
+def load_cascade(path: str | Path | None = None, *, device: str = "cpu"):
+    """Load the cascade from a pipeline folder (default: the shipped ``data/weights/imagen-world``).
+
+    Examples
+    --------
+    >>> load_cascade("/nonexistent")
+    Traceback (most recent call last):
+    audit.errors.UserError: /nonexistent/model_index.json: no cascade pipeline here (fix: train one with `imagen-audit train generator`, then `--assemble --export /nonexistent`)
+    """
+    folder = cascade_folder(path)
     import torch
     from diffusers.utils import logging as dlog
 
@@ -79,7 +100,7 @@ def generate(prompts: list[str], *, seeds: list[int], pipeline: Any = None, sett
     seeds
         One integer seed per prompt.
     pipeline
-        A loaded cascade (default: :func:`load_builtin`).
+        A loaded cascade (default: :func:`load_cascade`).
     settings
         Sampler settings (default :class:`SamplerSettings`).
 
@@ -101,7 +122,7 @@ def generate(prompts: list[str], *, seeds: list[int], pipeline: Any = None, sett
     import torch
     from tqdm import tqdm
 
-    pipe = pipeline if pipeline is not None else load_builtin()
+    pipe = pipeline if pipeline is not None else load_cascade()
     settings = settings or SamplerSettings()
     out: list = []
     for i in tqdm(range(0, len(prompts), batch_size), desc="generate", unit="batch", disable=not progress):

@@ -4,7 +4,8 @@
 the shards through :mod:`audit.shards`, caches decoded images and frozen-encoder
 token states under ``TRAIN_DIR/cache`` (the encoder is never trained), and
 trains one stage with AdamW, warm-up, gradient clipping and an EMA copy.
-Checkpoints (model, EMA, optimizer, step, RNG) go to ``TRAIN_DIR/STAGE/checkpoint.pt``
+Checkpoints (model, EMA, optimizer, step, RNG) go to ``TRAIN_DIR/STAGE/checkpoint.safetensors``
+(safetensors + JSON, :mod:`audit.checkpoint`; never pickle)
 every few minutes; the same command resumes. The EMA U-Net is exported to
 ``TRAIN_DIR/STAGE/unet`` (diffusers folder, safetensors), and
 :func:`assemble_pipeline` joins both stages into a pipeline folder.
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audit.checkpoint import load_checkpoint, save_checkpoint
+from audit.outdir import locked_output
 from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, blur_augment, build_unet,
@@ -205,17 +208,29 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
                 steps: int | None = None, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
                 log_every: int = 50, init_from: str | Path | None = None) -> dict:
     """Train one stage for a time budget and/or a step budget (totals across resumes); resume from
-    ``out/STAGE/checkpoint.pt`` if present. A step budget makes runs machine-independent.
+    ``out/STAGE/checkpoint.safetensors`` if present. A step budget makes runs machine-independent.
 
     ``init_from`` (a trained stage folder, e.g. ``OLD_TRAIN_DIR/sr``) warm-starts a fresh run from
     that stage's EMA U-Net: matching weights are copied and new attention layers start as
     identities (:func:`generator.cascade.warm_start`). It is ignored when a checkpoint resumes.
+
+    The stage folder ``out/STAGE`` is locked while training writes it: a second run on it is refused.
 
     Returns
     -------
     dict
         ``{"step", "elapsed_minutes", "loss"}`` at the end.
     """
+    stage_dir = Path(out) / cfg.stage
+    with locked_output(stage_dir, command=f"another training run of the {cfg.stage} stage"):
+        return _train_stage(data, out=out, cfg=cfg, minutes=minutes, steps=steps, seed=seed,
+                            checkpoint_minutes=checkpoint_minutes, progress=progress, log_every=log_every,
+                            init_from=init_from)
+
+
+def _train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minutes: float | None = None,
+                 steps: int | None = None, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+                 log_every: int = 50, init_from: str | Path | None = None) -> dict:
     from diffusers import DDPMScheduler
     from tqdm import tqdm
 
@@ -235,9 +250,9 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     alphas = sched.alphas_cumprod
     gen = torch.Generator().manual_seed(seed)
     state = {"step": 0, "elapsed": 0.0, "losses": []}
-    ckpt = stage_dir / "checkpoint.pt"
-    if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+    ckpt = stage_dir / "checkpoint.safetensors"
+    if ckpt.exists() or (stage_dir / "checkpoint.pt").exists():
+        saved = _load_checkpoint(stage_dir)
         model.load_state_dict(saved["model"])
         ema.load_state_dict(saved["ema"])
         opt.load_state_dict(saved["opt"])
@@ -256,11 +271,11 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     log = open(stage_dir / "train_log.jsonl", "a")
 
     def save() -> None:
-        buf = io.BytesIO()
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "state": state,
-                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                    "config": {**cfg.__dict__, "prediction_type": cfg.target, "residual_scale": cfg.residual}}, buf)
-        atomic_write_bytes(ckpt, buf.getvalue())
+        save_checkpoint(ckpt, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                               "state": state, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                               "config": {**cfg.__dict__, "prediction_type": cfg.target,
+                                          "residual_scale": cfg.residual}})
+        (stage_dir / "checkpoint.pt").unlink(missing_ok=True)  # an older pickle checkpoint is superseded
         export = copy.deepcopy(ema).to(torch.float16)
         tmp = stage_dir / "unet.tmp"
         export.save_pretrained(tmp, safe_serialization=True)
@@ -339,6 +354,14 @@ def train_stage(data: TrainingData, *, out: str | Path, cfg: StageConfig, minute
     log.close()
     return {"step": state["step"], "elapsed_minutes": state["elapsed"] / 60,
             "loss": float(np.mean(state["losses"][-100:])) if state["losses"] else math.nan}
+
+
+def _load_checkpoint(stage_dir: Path) -> dict:
+    """Read ``checkpoint.safetensors`` (or an older ``checkpoint.pt`` with torch's tensors-only loader: no pickle code runs)."""
+    new = stage_dir / "checkpoint.safetensors"
+    if new.exists():
+        return load_checkpoint(new)
+    return torch.load(stage_dir / "checkpoint.pt", weights_only=True)
 
 
 def assemble_pipeline(train_dir: str | Path, *, out: str | Path, encoder: str = DEFAULT_ENCODER) -> Path:

@@ -23,6 +23,7 @@ import re
 
 import pandas as pd
 
+from audit.errors import SpecError
 from probes.suite import Suite, Template
 
 __all__ = ["expand_prompts", "expand_samples", "render", "sample_seed"]
@@ -63,8 +64,14 @@ def render(text: str, words: dict[str, str | None]) -> str:
         names = _PLACEHOLDER.findall(m.group(1))
         return "" if any(words.get(n) is None for n in names) else m.group(1)
 
+    def word(m: re.Match) -> str:
+        w = words[m.group(1)]
+        if w is None:  # the suite validator refuses this; never write "None" into a prompt
+            raise ValueError(f"placeholder {{{m.group(1)}}} is absent but outside an optional group")
+        return str(w)
+
     out = _GROUP.sub(group, text)
-    out = _PLACEHOLDER.sub(lambda m: str(words[m.group(1)]), out)
+    out = _PLACEHOLDER.sub(word, out)
     out = _ARTICLE.sub(_article, out)
     return re.sub(r"\s+", " ", out).strip()
 
@@ -126,9 +133,13 @@ def expand_prompts(suite: Suite) -> pd.DataFrame:
             rows.append(row)
     cols = ["prompt_id", "template_id", "prompt", "seed_key", *suite.columns]
     frame = pd.DataFrame(rows, columns=cols)
-    dup = frame.prompt_id[frame.prompt_id.duplicated()]
-    if len(dup):  # only possible if two templates collide after rendering ids; a bug, not user input
-        raise AssertionError(f"duplicate prompt ids: {list(dup[:3])}")
+    dup = frame[frame.prompt_id.duplicated(keep=False)]
+    if len(dup):  # ids joined with "/" and "=" collide when template ids or values hold those characters
+        first = dup.prompt_id.iloc[0]
+        clash = dup[dup.prompt_id == first]
+        raise SpecError(suite.file, "templates", f"prompt id {first!r} is made twice (templates "
+                        f"{sorted(set(clash.template_id))}, prompts {list(clash.prompt[:2])})",
+                        "give templates ids without '/' or '=', and slot/axis values without '/' or '='")
     return frame.astype({c: object for c in suite.columns})
 
 

@@ -158,7 +158,8 @@ def _vocabulary(check: _Checker, parent: LineDict, key: str, value, field_name: 
     return Vocabulary(tuple(labels), tuple(wordings))
 
 
-def _template(check: _Checker, items: LineList, i: int, names: set[str], axes: set[str]) -> Template:
+def _template(check: _Checker, items: LineList, i: int, names: set[str], axes: set[str],
+              optional_axes: set[str] = frozenset()) -> Template:
     item = items[i]
     fname = f"templates[{i}]"
     if isinstance(item, str):
@@ -169,9 +170,9 @@ def _template(check: _Checker, items: LineList, i: int, names: set[str], axes: s
                    "write `- {id: face, text: \"a photo of a {profession}\"}`")
     tid = str(check.get(item, "id", (str, int), f"{fname}.id", required=True))
     text = check.get(item, "text", str, f"{fname}.text", required=True)
-    unknown = set(item) - {"id", "text"}
+    unknown = sorted(set(item) - {"id", "text"}, key=str)
     if unknown:
-        check.fail(item, sorted(unknown)[0], f"{fname}.{sorted(unknown)[0]}", "is not a template field",
+        check.fail(item, unknown[0], f"{fname}.{unknown[0]}", "is not a template field",
                    "keep only `id` and `text`")
     depth, group_axes = 0, []
     for token in re.finditer(r"\[|\]|\{[^{}]*\}|[{}]", text):
@@ -196,6 +197,11 @@ def _template(check: _Checker, items: LineList, i: int, names: set[str], axes: s
             if name not in names:
                 check.fail(item, "text", f"{fname}.text", f"uses `{{{name}}}` which is neither a slot nor an axis",
                            f"declare `{name}` under `slots:` or `axes:`, or fix the spelling")
+            if not depth and name in optional_axes:
+                check.fail(item, "text", f"{fname}.text",
+                           f"uses the axis `{{{name}}}` outside an optional group, but the axis can be absent "
+                           "(include_none), which would write the word None into the prompt",
+                           f"write it as `[{{{name}}} ]`, or set `axes.{name}.include_none: false`")
             if depth:
                 if name not in axes:
                     check.fail(item, "text", f"{fname}.text", f"puts the slot `{{{name}}}` in an optional group",
@@ -213,9 +219,9 @@ def _axes(check: _Checker, data: LineDict) -> dict[str, Axis]:
     for name, spec in raw.items():
         fname = f"axes.{name}"
         if isinstance(spec, dict):
-            unknown = set(spec) - {"values", "include_none"}
+            unknown = sorted(set(spec) - {"values", "include_none"}, key=str)
             if unknown:
-                check.fail(spec, sorted(unknown)[0], f"{fname}.{sorted(unknown)[0]}", "is not an axis field",
+                check.fail(spec, unknown[0], f"{fname}.{unknown[0]}", "is not an axis field",
                            "use `values` and `include_none`")
             values = check.get(spec, "values", (list, dict), f"{fname}.values", required=True)
             include_none = check.get(spec, "include_none", bool, f"{fname}.include_none", default=True)
@@ -306,7 +312,7 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
         raise SpecError(file, "<top>", "must be a mapping of suite fields", "start the file with `name: ...`", line=1)
     if not isinstance(data, LineDict):
         data = LineDict(data)
-    unknown = sorted(set(data) - _TOP_FIELDS)
+    unknown = sorted(set(data) - _TOP_FIELDS, key=str)
     if unknown:
         check.fail(data, unknown[0], str(unknown[0]), "is not a suite field", f"use only {sorted(_TOP_FIELDS)}")
     name = check.get(data, "name", str, "name", required=True)
@@ -325,7 +331,9 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
     items = check.get(data, "templates", list, "templates", required=True)
     if not items:
         check.fail(data, "templates", "templates", "is empty", "add at least one template")
-    templates = tuple(_template(check, items, i, set(slots) | set(axes), set(axes)) for i in range(len(items)))
+    optional = {n for n, a in axes.items() if a.include_none}
+    templates = tuple(_template(check, items, i, set(slots) | set(axes), set(axes), optional)
+                      for i in range(len(items)))
     ids = [t.id for t in templates]
     for i, t in enumerate(templates):
         if ids.count(t.id) > 1:
@@ -336,12 +344,24 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
             if n not in used:
                 check.fail(where, n, f"{'slots' if kind == 'slot' else 'axes'}.{n}",
                            f"{kind} `{n}` is used by no template", f"use `{{{n}}}` in a template or remove it")
+    n_prompts = 0
+    for i, t in enumerate(templates):
+        k = 1
+        for p in t.placeholders:
+            k *= len(slots[p].labels) if p in slots else len(axes[p].values.labels) + axes[p].include_none
+        n_prompts += k
+        if n_prompts > MAX_PROMPTS:
+            check.fail(items, i, f"templates[{i}]", f"brings the suite past {MAX_PROMPTS:,} prompts",
+                       "split the suite or use fewer values per slot")
     samples = check.get(data, "samples", int, "samples", default=16)
     if samples < 1:
         check.fail(data, "samples", "samples", f"must be >= 1, got {samples}", "set samples to 1 or more")
+    if samples * n_prompts > MAX_IMAGES:
+        check.fail(data, "samples", "samples", f"gives {samples * n_prompts:,} images ({n_prompts:,} prompts x "
+                   f"{samples:,}), more than {MAX_IMAGES:,}", "use fewer samples")
     seed = check.get(data, "seed", int, "seed", default=0)
-    if seed < 0:
-        check.fail(data, "seed", "seed", f"must be >= 0, got {seed}", "use a non-negative integer")
+    if not 0 <= seed < 2**63:
+        check.fail(data, "seed", "seed", f"must be in [0, 2**63), got {seed}", "use a non-negative integer")
     return Suite(
         name=name,
         description=str(check.get(data, "description", str, "description", default="")).strip(),
@@ -357,6 +377,10 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
         raw=dict(data),
     )
 
+
+#: Most prompts a suite may expand to, and most images (prompts x samples) it may ask for.
+MAX_PROMPTS = 1_000_000
+MAX_IMAGES = 100_000_000
 
 #: Manifest columns a slot or axis may not be named after.
 _RESERVED = {"image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting"}

@@ -84,7 +84,7 @@ def test_config_records_recipe_and_fingerprint(tiny_sd, tmp_path):
 def test_missing_model_names_the_fix(tmp_path):
     with pytest.raises(UserError, match="cannot load the pipeline.*fix"):
         DiffusersAdapter(tmp_path / "nothing").generate(["a"], seeds=[0], settings=Settings())
-    with pytest.raises(UserError, match="built-in generator weights not found"):
+    with pytest.raises(UserError, match="no cascade pipeline here"):
         builtin_adapter(path=tmp_path / "nothing")
     with pytest.raises(UserError, match="not understood"):
         adapter_from_spec("midjourney")

@@ -28,7 +28,8 @@ class ColourLabeler:
     """A labeler that reads presentation from the dominant colour (red: feminine, blue: masculine)."""
 
     name = "colour"
-    attributes = ("presentation",)
+    attributes = {"presentation": ("feminine", "masculine")}
+    domain = "16 x 16 single-colour test images"
 
     def label(self, images, *, image_ids):
         rows = []

@@ -85,9 +85,24 @@ def test_lexicon_merge_extends_and_validates(tmp_path):
         load_lexicons([bad], include_defaults=False)
 
 
+_ONE_BY_ONE: dict = {}
+
+
+def sense_matches(captions: list, lex) -> set[tuple[int, int]]:
+    """Whole-word regex matches, kept where the sense-aware tagger keeps them caption by caption."""
+    tagger = _ONE_BY_ONE.setdefault(id(lex), Tagger.for_lexicon(lex))
+    regex = reference_matches(captions, lex.forms)
+    kept = set()
+    for i, c in enumerate(captions):
+        _, ids = tagger.match(pa.array([c], pa.string()))
+        kept.update((i, int(s)) for s in ids)
+    assert kept <= regex  # the rules only ever drop hits
+    return kept
+
+
 def direct_indicators(captions: list, lex) -> pd.DataFrame:
-    """Caption x concept indicator by regular expressions (the slow, obvious way)."""
-    pairs = reference_matches(captions, lex.surfaces)
+    """Caption x concept indicator: regular expressions and the sense rules, one caption at a time."""
+    pairs = sense_matches(captions, lex)
     ind = np.zeros((len(captions), len(lex.concepts)), bool)
     for i, s in pairs:
         for c in lex.surface_concepts[s]:
@@ -138,7 +153,7 @@ def test_counts_tables_match_direct_computation_on_real_captions():
     n = len(caps)
     table = np.array([[(x & y).sum(), (x & ~y).sum()], [(~x & y).sum(), (~x & ~y).sum()]], float)
     assert co.loc[("gender:woman", "activity:partying"), "n_both"] == (x & y).sum()
-    assert co.loc[("gender:woman", "activity:partying"), "npmi"] == pytest.approx(npmi_array(table)[0, 0])
+    assert co.loc[("gender:woman", "activity:partying"), "npmi"] == pytest.approx(npmi_array(table, prior=0.5)[0, 0])
     assert co.loc[("gender:woman", "activity:partying"), "n_rows"] == n
 
 

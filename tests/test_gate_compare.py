@@ -127,7 +127,7 @@ def test_metric_values_match_direct_computation():
     got = table_metrics(df, concept="job", attribute="presentation", cluster="prompt_id", n_resamples=200)
     got = got.set_index(["metric", "group"]).value
     counts = count_pairs(df[df.presentation != "no_face"], concept="job", attribute="presentation")
-    gaps = npmi_gaps(counts, concept="job", attribute="presentation").set_index("job").gap
+    gaps = npmi_gaps(counts, concept="job", attribute="presentation", prior=0.5).set_index("job").gap  # Jeffreys
     rep = representation(counts, concept="job", attribute="presentation").set_index("job")
     for job in "abc":
         assert got[("abs_npmi_gap", job)] == pytest.approx(abs(gaps[job]))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from audit.checkpoint import load_checkpoint
 from audit.errors import UserError
 from generator.cascade import (
     BASE_PRESETS, SR_PRESETS, ImagenCascadePipeline, UNetPreset, build_unet, dynamic_threshold, make_scheduler,
@@ -134,13 +135,13 @@ def test_save_and_load_round_trip(tiny_pipe, tmp_path):
 
 def test_generate_api_and_cli(tiny_pipe, tmp_path):
     from audit.cli import main
-    from generator.api import SamplerSettings, generate, load_builtin
+    from generator.api import SamplerSettings, generate, load_cascade
 
     imgs = generate(["a nurse", "a nurse"], seeds=[1, 1], pipeline=tiny_pipe,
                     settings=SamplerSettings(steps=1, sr_steps=1), output_type="np")
     assert np.array_equal(imgs[0], imgs[1])
     with pytest.raises(UserError, match="no cascade pipeline"):
-        load_builtin(tmp_path / "none")
+        load_cascade(tmp_path / "none")
     tiny_pipe.save_pretrained(tmp_path / "w")
     assert main(["generate", "a nurse", "a chef", "--n", "2", "--steps", "1", "--sr-steps", "1",
                  "--weights", str(tmp_path / "w"), "--out", str(tmp_path / "out")]) == 0
@@ -148,6 +149,11 @@ def test_generate_api_and_cli(tiny_pipe, tmp_path):
 
     m = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert len(m) == 4 and m.seed.tolist() == [0, 1, 2, 3] and (tmp_path / "out" / "0003.png").exists()
+    # every command's output folder is readable by the others: label reads what generate wrote
+    assert main(["label", str(tmp_path / "out"), "--labeler", "ita", "--no-faces", "--out",
+                 str(tmp_path / "out" / "labels.parquet"), "--no-progress"]) == 0
+    labels = pd.read_parquet(tmp_path / "out" / "labels.parquet")
+    assert sorted(labels.image_id.unique()) == m.image_id.tolist() == ["0000", "0001", "0002", "0003"]
     assert main(["generate", "a nurse", "--n", "-1", "--out", str(tmp_path / "o2"), "--weights", str(tmp_path / "w")]) == 2
     assert main(["generate", "a nurse", "--steps", "0", "--out", str(tmp_path / "o3"), "--weights", str(tmp_path / "w")]) == 2
 
@@ -200,7 +206,7 @@ def test_training_checkpoints_resume_and_assemble(tmp_path):
     data = _random_training_data(16)
     cfg = StageConfig(stage="base", preset="tiny-16", batch_size=4, warmup=2)
     first = train_stage(data, out=tmp_path, cfg=cfg, steps=2, progress=False)
-    assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.pt").exists()
+    assert first["step"] >= 1 and (tmp_path / "base" / "checkpoint.safetensors").exists()
     second = train_stage(data, out=tmp_path, cfg=cfg, steps=4, progress=False)
     assert second["step"] > first["step"]                       # continued, not restarted
     log = (tmp_path / "base" / "train_log.jsonl")
@@ -236,7 +242,7 @@ def test_step_budget_is_exact_and_resumes(tmp_path):
     # resuming with a lower --lr continues at that rate (learning-rate decay by resume)
     decayed = StageConfig(stage="base", preset="tiny-16", batch_size=2, warmup=2, lr=1e-4)
     assert train_stage(data, out=tmp_path, cfg=decayed, steps=6, progress=False)["step"] == 6
-    saved = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=False)
+    saved = load_checkpoint(tmp_path / "base" / "checkpoint.safetensors")  # safetensors + JSON, no pickle
     assert saved["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="budget"):
         train_stage(data, out=tmp_path, cfg=cfg, progress=False)

@@ -13,11 +13,11 @@ import pytest
 @pytest.fixture(scope="module")
 def figures():
     from audit.labelers.world import WorldLabeler
-    from generator.api import load_builtin
+    from generator.api import load_cascade
     from generator.evaluate import evaluate_generator
 
-    # load_builtin names the missing file and the fix if the weights are absent
-    return evaluate_generator(pipeline=load_builtin(), labeler=WorldLabeler.from_pretrained(), per_prompt=1,
+    # load_cascade names the missing file and the fix if the weights are absent
+    return evaluate_generator(pipeline=load_cascade(), labeler=WorldLabeler.from_pretrained(), per_prompt=1,
                               n_fid=300, seed=4242, progress=False)
 
 

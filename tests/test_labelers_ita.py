@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from audit.labelers.base import LABEL_COLUMNS, Labeler
 from audit.labelers.ita import (
     MST_RGB, ITALabeler, SkinRule, ita_category, ita_degrees, measure_skin, mst_group, nearest_mst,
-    skin_mask, srgb_to_lab,
+    non_answer_shares, skin_mask, srgb_to_lab,
 )
 
 
@@ -126,9 +127,36 @@ def test_astronaut_photograph_face_and_light_tone():
     assert whole["skin_region"] == "whole_image"
 
 
-def test_face_fallback_flags_whole_image():
-    df = ITALabeler(faces=True).label([skin_scene(4, rng=np.random.default_rng(3))], image_ids=["x"])
-    assert by_attr(df, "x")["skin_region"] == "whole_image"
+def test_no_face_answers_no_face_and_whole_image_only_when_asked():
+    scene = skin_scene(4, rng=np.random.default_rng(3))  # skin-coloured, but no face
+    df = ITALabeler(faces=True).label([scene], image_ids=["x"])
+    assert (df.value == "no_face").all() and len(df) == len(ITALabeler.attributes)
+    assert df.reason.str.contains("no face found by the world detector").all() and df.score.isna().all()
+    big = ITALabeler().label([np.repeat(np.repeat(scene, 3, 0), 3, 1)], image_ids=["y"])  # 192 px: BlazeFace
+    assert (big.value == "no_face").all() and big.reason.str.contains("blazeface").all()
+    fallback = ITALabeler(faces=True, whole_image_fallback=True).label([scene], image_ids=["x"])
+    assert by_attr(fallback, "x")["skin_region"] == "whole_image"
+    assert by_attr(fallback, "x")["skin_group"] == "medium"
+    shares = non_answer_shares(pd.concat([df, fallback.assign(image_id="z")]))
+    assert shares.loc[("ita", "skin_tone"), "no_face"] == 0.5 and shares.loc[("ita", "skin_tone"), "n"] == 2
+
+
+def test_person_free_images_get_non_answers():
+    """Gate: >= 90% non-answers on photos of objects and animals, noise and flat colours."""
+    from audit.labelers.world_domain import person_free_images
+
+    sets = person_free_images(seed=5, crops_per_photo=4)
+    lab = ITALabeler()
+    for name in ("person_free", "noise", "flat"):
+        imgs = sets[name]
+        df = lab.label(imgs, image_ids=[str(i) for i in range(len(imgs))])
+        tone = df[df.attribute == "skin_tone"]
+        share = tone.value.isin(["no_face", "no_skin"]).mean()
+        assert share >= 0.9, (name, share)
+    import skimage.data
+
+    df = lab.label([skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()], image_ids=list("ccr"))
+    assert (df.value == "no_face").all()
 
 
 def test_custom_rule_changes_mask():
@@ -147,12 +175,12 @@ def test_world_renders_agree_with_their_true_monk_tone():
     df = ITALabeler().label(list(imgs), image_ids=[str(i) for i in range(len(imgs))])
     truth = attrs["skin_tone"].to_numpy()
     tone = df[df.attribute == "skin_tone"]["value"].to_numpy()
-    pred = np.where(tone == "no_skin", "0", tone).astype(int)
+    pred = np.where(np.isin(tone, ["no_skin", "no_face"]), "0", tone).astype(int)
     face = (df[df.attribute == "skin_region"]["value"] == "face").to_numpy()
-    dark = mst_group(truth) == "dark"
-    assert face.mean() > 0.55  # measured 68% on 2000 renders
-    assert face[dark].mean() > 0.3  # the inverted-grayscale pass: 45% of dark faces (5% without it)
-    # measured on 2000 renders: face 82% exact / 98.8% within one; all images 73% / 90%
-    assert np.mean(pred[face] == truth[face]) >= 0.7
-    assert np.mean(np.abs(pred[face] - truth[face]) <= 1) >= 0.95
-    assert np.mean(np.abs(pred - truth) <= 1) >= 0.8
+    assert set(df[df.attribute == "skin_region"]["value"]) <= {"face", "no_face"}  # never the whole image
+    group = mst_group(truth)
+    assert face.mean() > 0.9, face.mean()  # the world face locator (Haar found 68%)
+    rates = [face[group == g].mean() for g in ("light", "medium", "dark")]
+    assert max(rates) - min(rates) <= 0.08, rates  # Haar: 86% light vs 45% dark
+    assert np.mean(pred[face] == truth[face]) >= 0.6
+    assert np.mean(np.abs(pred[face] - truth[face]) <= 1) >= 0.9

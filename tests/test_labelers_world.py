@@ -103,4 +103,78 @@ def test_training_writes_weights_and_card_and_is_reproducible_by_steps(tmp_path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     lab = WorldLabeler.from_pretrained(tmp_path / "a")
     assert lab.confusion("profession").shape == (24, 24)
-    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+    assert not (tmp_path / "a" / "checkpoint.safetensors").exists()
+
+
+# ---------------------------------------------------------------------------
+# domain: the world labeler answers out_of_domain off world renders
+# ---------------------------------------------------------------------------
+
+def test_shipped_domain_model_ships_as_safetensors_and_json():
+    from audit.labelers.world_domain import DOMAIN_JSON, DOMAIN_WEIGHTS
+
+    meta = json.loads((DEFAULT_DIR / DOMAIN_JSON).read_text())
+    assert (DEFAULT_DIR / DOMAIN_WEIGHTS).exists()
+    assert "python -m audit.labelers.world_domain" in meta["command"]
+    assert meta["validation"]["world_clean"]["out_of_domain"] <= 0.01
+    assert meta["validation"]["person_free"]["out_of_domain"] >= 0.9
+
+
+def test_shipped_labeler_stays_in_domain_on_fresh_world_renders(shipped):
+    """Gate: <= 1% out_of_domain on world renders (clean and augmented, seeds never used in the fit)."""
+    from audit.labelers.world_domain import world_renders
+
+    for augmented in (False, True):
+        imgs = world_renders(600, seed=31337, augmented=augmented)
+        df = shipped.label(list(imgs), image_ids=[str(i) for i in range(len(imgs))])
+        ood = df[df.attribute == "presentation"].value.eq("out_of_domain").mean()
+        assert ood <= 0.01, (augmented, ood)
+        assert df.score.notna().all()  # the novelty score travels with every answer
+
+
+def test_shipped_labeler_refuses_photos_noise_and_flat_colours(shipped):
+    """Gate: >= 90% non-answers on person-free images; every attribute of them is out_of_domain, no guess."""
+    from audit.labelers.world_domain import person_free_images
+
+    sets = person_free_images(seed=99, crops_per_photo=4)
+    for name in ("person_free", "noise", "flat"):
+        imgs = sets[name]
+        df = shipped.label(imgs, image_ids=[str(i) for i in range(len(imgs))])
+        ood_ids = set(df[df.value == "out_of_domain"].image_id)
+        assert len(ood_ids) / len(imgs) >= 0.9, (name, len(ood_ids), len(imgs))
+        refused = df[df.image_id.isin(ood_ids)]
+        assert (refused.value == "out_of_domain").all() and refused.confidence.isna().all()
+        assert refused.probs.isna().all() and refused.reason.str.contains("not a world render").all()
+        assert set(refused.attribute) == {*HEADS, "skin_group"}
+    # the issue's examples: the coffee cup, the cat and the rocket are no longer labelled
+    from skimage import data
+
+    df = shipped.label([data.coffee(), data.chelsea(), data.rocket()], image_ids=["coffee", "chelsea", "rocket"])
+    assert (df.value == "out_of_domain").all()
+
+
+def test_domain_fit_is_reproducible_and_loads(tmp_path):
+    from safetensors.numpy import load_file
+
+    from audit.labelers.world_domain import NoveltyScore, fit_domain
+
+    for name in ("a", "b"):
+        fit_domain(out=tmp_path / name, n_fit=400, n_calibration=200, n_validation=200, seed=11)
+    ta, tb = load_file(str(tmp_path / "a" / "domain.safetensors")), load_file(str(tmp_path / "b" / "domain.safetensors"))
+    assert all(np.array_equal(ta[k], tb[k]) for k in ("mean", "precision"))
+    loaded = NoveltyScore.load(tmp_path / "a")
+    meta = json.loads((tmp_path / "a" / "domain.json").read_text())
+    assert loaded.threshold == meta["threshold"] and meta["n_fit"] == 400 and meta["n_calibration"] == 200
+    (tmp_path / "a" / "domain.json").unlink()
+    with pytest.raises(UserError, match="missing half"):
+        NoveltyScore.load(tmp_path / "a")
+
+
+def test_folder_without_domain_model_warns_and_names_the_fix(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file(build_model(width=8).state_dict(), str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"width": 8}))
+    with pytest.warns(UserWarning, match="audit.labelers.world_domain"):
+        lab = WorldLabeler.from_pretrained(tmp_path)
+    assert lab.domain_model is None

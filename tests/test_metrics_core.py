@@ -208,7 +208,7 @@ def test_cluster_bootstrap_shapes():
     per_concept = cluster_bootstrap(
         df, statistic=_proportion_f, concept="profession", attribute="presentation", n_resamples=100
     )
-    assert list(per_concept.columns) == ["profession", "estimate", "se", "lo", "hi"] and len(per_concept) == 4
+    assert list(per_concept.columns) == ["profession", "estimate", "se", "lo", "hi", "method"] and len(per_concept) == 4
     scalar = cluster_bootstrap(
         df, statistic=lambda n: npmi_array(n).max(axis=(-2, -1)), concept="profession", attribute="presentation",
         n_resamples=50,

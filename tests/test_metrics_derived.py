@@ -189,8 +189,11 @@ def test_audit_frame_views_match_direct_computation():
     conf = pd.DataFrame(np.eye(3) * 0.8 + 0.2 / 3, index=GROUPS, columns=GROUPS)
     af = AuditFrame(df, concept="profession", attribute="presentation", reference=ref, confusion=conf, n_resamples=300)
     bg = af.by_group
-    direct = npmi(count_pairs(df, concept="profession", attribute="presentation"), concept="profession", attribute="presentation")
+    counts = count_pairs(df, concept="profession", attribute="presentation")
+    direct = npmi(counts, concept="profession", attribute="presentation", prior=0.5)
     assert bg.npmi.to_numpy() == pytest.approx(direct.npmi.to_numpy())
+    raw = AuditFrame(df, concept="profession", attribute="presentation", npmi_prior=0, n_resamples=0).by_group
+    assert raw.npmi.to_numpy() == pytest.approx(npmi(counts, concept="profession", attribute="presentation").npmi.to_numpy())
     sub = df[df.profession == "nurse"]
     assert bg.loc[("nurse", "feminine"), "proportion"] == pytest.approx((sub.presentation == "feminine").mean())
     assert bg.loc[("nurse", "feminine"), "proportion_ref"] == pytest.approx(0.3)
@@ -218,8 +221,11 @@ def test_audit_frame_views_match_direct_computation():
     assert list(af.by_concept_ci.columns) == [
         "mad_from_uniform_lo", "mad_from_uniform_hi", "normalized_entropy_lo", "normalized_entropy_hi",
         "mad_from_uniform_corrected_lo", "mad_from_uniform_corrected_hi",
-        "normalized_entropy_corrected_lo", "normalized_entropy_corrected_hi",
+        "normalized_entropy_corrected_lo", "normalized_entropy_corrected_hi", "method", "method_corrected",
     ]
+    assert af.method == "jeffreys_deff" and af.method_corrected == "jeffreys_deff+confusion_fixed"
+    for view in (ci, diff, gaps, amp, af.headline()):
+        assert (view["method"] == "jeffreys_deff").all()
     assert {"proportion_corrected_lo", "npmi_corrected_hi"} <= set(ci.columns)
     assert {"gap_corrected_lo", "gap_corrected_hi"} <= set(gaps.columns)
     assert (amp.lo_corrected <= amp.value_corrected + 1e-12).all()

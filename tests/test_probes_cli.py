@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_errors_are_user_errors(capsys, tmp_path):
     assert f"{bad}:2: field templates[0].text" in capsys.readouterr().err
     args = ["probe", "run", "activities", "--generator", "builtin", "--out", str(tmp_path / "r"), "--labelers", "x"]
     assert main(args) == 2
-    assert "unknown labeler(s) ['x']" in capsys.readouterr().err
+    assert "labeler 'x' is not known (fix: use one of clip, deepface, ita, world" in capsys.readouterr().err
 
 
 def test_run_end_to_end_with_report(tmp_path, capsys):
@@ -50,6 +51,47 @@ def test_run_end_to_end_with_report(tmp_path, capsys):
     assert f"results: {out / 'results.parquet'}" in printed
     assert main(args) == 0  # rerun of a finished run: nothing regenerated, same results
     assert json.loads((out / "results.json").read_text()) == results
+
+
+def test_spec_records_the_values_actually_used(tmp_path, capsys):
+    """Size, negative prompt, effective steps/guidance/scheduler and labeler options land in spec.json."""
+    tiny = save_tiny_stable_diffusion(tmp_path)
+    out = tmp_path / "run"
+    args = ["probe", "run", "activities", "--generator", f"diffusers:{tiny}", "--steps", "2", "--samples", "1",
+            "--out", str(out), "--labelers", "ita,world", "--no-faces", "--mst-match", "lab", "--threads", "1",
+            "--height", "32", "--width", "24", "--negative-prompt", "blurry", "--sweep", "guidance=1,4",
+            "--no-report", "--no-progress"]
+    assert main(args) == 0
+    assert f"results: {out}" in capsys.readouterr().out
+    spec = json.loads((out / "spec.json").read_text())
+    for label, guidance in (("guidance=1", 1.0), ("guidance=4", 4.0)):
+        eff = spec["effective"][label]
+        assert (eff["steps"], eff["guidance"], eff["width"], eff["height"]) == (2, guidance, 24, 32)
+        assert eff["scheduler"] == "DDIMScheduler" and eff["negative_prompt"] == "blurry"
+    ita, world = spec["labelers"]
+    assert ita["options"] == {"faces": False, "match": "lab"} and ita["attributes"]["ita"] == []
+    weights = {Path(k).name: v for k, v in world["weights"].items()}
+    assert set(weights) == {"model.safetensors", "config.json"} and all(len(h) == 64 for h in weights.values())
+    assert world["domain"] and world["attributes"]["skin_group"] == ["light", "medium", "dark"]
+    assert spec["generator"]["negative_prompt"] == "blurry" and spec["git"]["commit"]
+    # other options on the same folder are refused, naming the field
+    assert main([*args[:-2], "--mst-match", "l_ita", "--no-report", "--no-progress"]) == 2
+    assert "field labelers" in capsys.readouterr().err
+
+
+def test_probe_run_accepts_every_labeler_flag_its_errors_name(tmp_path, capsys):
+    args = ["probe", "run", "activities", "--generator", "builtin", "--out", str(tmp_path / "r"),
+            "--labelers", "deepface", "--deepface-home", str(tmp_path / "w"), "--deepface-backend", "onnx"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "deepface weights missing" in err and "--deepface-home" in err and str(tmp_path / "w") in err
+    args = ["probe", "run", "activities", "--generator", "builtin", "--out", str(tmp_path / "r"),
+            "--labelers", "clip"]
+    assert main(args) == 2
+    assert "--clip-model" in capsys.readouterr().err
+    assert main(["probe", "run", "activities", "--generator", "builtin", "--height", "128",
+                 "--out", str(tmp_path / "r"), "--labelers", ""]) == 2
+    assert "--height/--width" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag", ["--help"])

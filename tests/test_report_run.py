@@ -77,7 +77,7 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
     out = run / "report"
     wide = wide_labels(pd.read_parquet(run / "labels.parquet"), pd.read_parquet(run / "manifest.parquet"))
     direct = npmi(count_pairs(wide, concept="profession", attribute="presentation"), concept="profession",
-                  attribute="presentation")
+                  attribute="presentation", prior=0.5)  # the frame's nPMI estimator (Jeffreys smoothing)
     got = pd.read_parquet(out / "tables" / "profession__by-group-presentation.parquet")
     keys = ["profession", "presentation"]
     direct = direct.set_index(keys).sort_index()

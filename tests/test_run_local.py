@@ -142,7 +142,7 @@ def test_results_table_matches_a_direct_computation(baseline):
     axis = table[(table.slot == "skin_tone") & (table.attribute == "presentation") & (table.metric == "proportion")]
     assert set(axis.concept) == {"dark-skinned", "(none)"}
     # every attribute the labeler emits, with the interval method named
-    assert {"presentation", "brightness"} <= set(table.attribute) and table.method.str.contains("bootstrap").any()
+    assert {"presentation", "brightness"} <= set(table.attribute) and (table.method.str.len() > 0).all()
     assert run.results["n_images"] == {"default": len(run.manifest)}
 
 

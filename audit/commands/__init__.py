@@ -7,6 +7,8 @@ to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
 from audit.commands import dataset, demo, evaluate, generate, label, report, train, world
 from audit.commands import probe
 from audit.commands import gate
+from audit.commands import serve
+from audit.commands import annotate
 from audit.commands import compare
 
 COMMANDS = [
@@ -20,5 +22,7 @@ COMMANDS = [
     report.register,
     probe.register,
     gate.register,
+    serve.register,
+    annotate.register,
     compare.register,
 ]

@@ -9,7 +9,7 @@ EPILOG = """examples:
   imagen-audit dataset audit laion_part_00000.parquet --out runs/laion-audit
   imagen-audit dataset audit runs/world --out runs/world-audit --labeler world
   imagen-audit dataset audit parts/ --out out/ --lexicon my_terms.yaml --workers 2
-  imagen-audit dataset audit parts/ --out out/ --scheduler tcp://10.0.0.5:8786
+  imagen-audit dataset audit parts/ --out out/ --dask-scheduler tcp://10.0.0.5:8786
 
 PATH may be a LAION metadata parquet (or a folder of them), img2dataset output
 (webdataset NNNNN.tar + NNNNN.parquet, or the `files` layout), or a folder of
@@ -18,12 +18,11 @@ data/lexicons/README.md); --lexicon adds to the starter lexicons unless
 --no-default-lexicons is given.
 """
 
-#: Labelers the dataset audit can run, by CLI name (explicit, no string lookup).
-LABELERS = ("world",)
-
-
 def register(sub) -> None:
     """Add ``dataset`` and ``dataset audit`` to the CLI."""
+    from audit.commands.common import add_labeler_options, add_progress_option
+    from audit.registry import LABELERS
+
     p = sub.add_parser("dataset", help="audit LAION-style image-text datasets", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND")
@@ -34,30 +33,22 @@ def register(sub) -> None:
     a.add_argument("--lexicon", action="append", default=[], metavar="FILE",
                    help="extra lexicon YAML file (repeatable)")
     a.add_argument("--no-default-lexicons", action="store_true", help="use only the --lexicon files")
-    a.add_argument("--labeler", choices=LABELERS, help="label the dataset's images with this labeler")
-    a.add_argument("--labeler-path", help="folder of the labeler's weights (default: the shipped ones)")
+    a.add_argument("--labeler", help=f"label the dataset's images with this labeler ({', '.join(LABELERS)} "
+                                      "or an installed plugin)")
+    a.add_argument("--labeler-path", help=argparse.SUPPRESS)  # old spelling of --world-weights
     a.add_argument("--max-images", type=int, help="label at most this many images")
     a.add_argument("--workers", type=int, default=1, help="worker processes on a local Dask cluster (default 1)")
-    a.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
+    a.add_argument("--dask-scheduler", dest="dask_scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask scheduler (tcp://host:8786)")
     a.add_argument("--batch-size", type=int, default=131_072, help="caption rows per batch (default 131072)")
-    a.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_labeler_options(a)
+    add_progress_option(a)
     a.set_defaults(handler=_audit)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
 
-def _make_labeler(name: str, path: str | None):
-    from audit.errors import UserError
-
-    if name == "world":
-        try:
-            from audit.labelers.world import WorldLabeler
-        except ImportError as exc:
-            raise UserError(f"the world labeler is not available ({exc}) (fix: update imagen-audit)") from exc
-        return WorldLabeler.from_pretrained(path) if path else WorldLabeler.from_pretrained()
-    raise UserError(f"unknown labeler {name!r} (fix: use one of {', '.join(LABELERS)})")
-
-
 def _audit(args: argparse.Namespace) -> int:
+    from audit.commands.common import make_labelers
     from audit.dataset.pipeline import run_dataset_audit
     from audit.errors import UserError
 
@@ -65,17 +56,23 @@ def _audit(args: argparse.Namespace) -> int:
         raise UserError(f"--workers {args.workers}: must be 1 or more (fix: pass --workers 1)")
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: must be 1 or more (fix: pass --batch-size 131072)")
-    labeler = _make_labeler(args.labeler, args.labeler_path) if args.labeler else None
+    if args.labeler_path:
+        args.world_weights = args.world_weights or args.labeler_path
+    labeler = make_labelers(args, [args.labeler])[0][0] if args.labeler else None
     res = run_dataset_audit(args.path, out_dir=args.out, lexicons=args.lexicon,
                             include_default_lexicons=not args.no_default_lexicons, workers=args.workers,
-                            scheduler=args.scheduler, labeler=labeler, max_images=args.max_images,
+                            scheduler=args.dask_scheduler, labeler=labeler, max_images=args.max_images,
                             batch_size=args.batch_size, progress=not args.no_progress, argv=sys.argv)
     cap, ex = res["captions"], res["execution"]
     print(f"{cap['rows']:,} captions ({ex['rows_per_second'] or 0:,.0f} rows/s); "
           f"{cap['duplicate_rows']:,} duplicates, {cap['null']:,} null, {cap['empty']:,} empty")
+    rec = res["reconciliation"]
+    skipped = ", ".join(f"{k}: {v:,}" for k, v in rec["skipped"].items())
+    print(f"rows read {rec['read']:,} = counted {rec['counted']:,} + skipped {sum(rec['skipped'].values()):,}"
+          + (f" ({skipped})" if skipped else ""))
     for reason, n in sorted(cap["problems"].items()):
         print(f"skipped/repaired {reason}: {n:,}", file=sys.stderr)
     for note in res["input"]["notes"]:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {args.out}/results.json, dataset_card.md and tables")
+    print(f"results: {args.out} (results.json, dataset_card.md, report.html and tables)")
     return 0

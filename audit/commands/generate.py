@@ -11,7 +11,8 @@ EPILOG = """examples:
   imagen-audit generate "a photo of a chef" --guidance 8 --thresholding static --scheduler ddim --steps 20 --out out/
 
 Image i of prompt p uses seed SEED + p * N + i, so a seed reproduces its image.
-Writes NNNN.png files and manifest.parquet (prompt, seed, file, sampler settings).
+Writes NNNN.png files and manifest.parquet (image_id, path, prompt, seed, sampler settings),
+which `imagen-audit label OUT` reads.
 """
 
 
@@ -46,8 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from audit.errors import UserError
-    from audit.shards import atomic_write_bytes
-    from generator.api import generate, load_builtin
+    from audit.files import write_bytes_atomic, write_parquet_atomic
+    from generator.api import generate, load_cascade
 
     if args.n < 0:
         raise UserError(f"--n must be >= 0, got {args.n}")
@@ -59,24 +60,26 @@ def _run(args: argparse.Namespace) -> int:
     if not prompts:
         print("nothing to generate (--n 0)")
         return 0
-    pipe = load_builtin(args.weights)
-    images = generate(prompts, seeds=seeds, pipeline=pipe, settings=settings, progress=True)
+    pipe = load_cascade(args.weights)
+    images = generate(prompts, seeds=seeds, pipeline=pipe, settings=settings, progress=not args.no_progress)
     rows = []
     for i, (prompt, seed, img) in enumerate(zip(prompts, seeds, images)):
         name = f"{i:04d}.png"
         buf = io.BytesIO()
         img.save(buf, format="PNG")
-        atomic_write_bytes(out / name, buf.getvalue())
-        rows.append({"file": name, "prompt": prompt, "seed": seed, **settings.to_dict()})
-    buf = io.BytesIO()
-    pd.DataFrame(rows).to_parquet(buf, index=False)
-    atomic_write_bytes(out / "manifest.parquet", buf.getvalue())
-    print(f"{len(rows)} images in {out} (manifest.parquet)")
+        write_bytes_atomic(out / name, buf.getvalue())
+        rows.append({"image_id": name[:-4], "path": name, "file": name, "prompt": prompt, "seed": seed,
+                     "width": img.size[0], "height": img.size[1], **settings.to_dict()})
+    write_parquet_atomic(out / "manifest.parquet", pd.DataFrame(rows))
+    print(f"{len(rows)} images")
+    print(f"results: {out} (NNNN.png, manifest.parquet)")
     return 0
 
 
 def register(sub) -> None:
     """Add ``generate``."""
+    from audit.commands.common import add_progress_option
+
     p = sub.add_parser("generate", help="generate images with the built-in cascade", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompts")
@@ -84,4 +87,5 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--out", required=True, help="output folder")
     add_sampler_options(p)
+    add_progress_option(p)
     p.set_defaults(handler=_run)

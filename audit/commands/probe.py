@@ -9,55 +9,23 @@ EPILOG = """examples:
   imagen-audit probe show professions
   imagen-audit probe run professions --generator builtin --samples 16 --out runs/professions
   imagen-audit probe run skin-tone-counterfactuals --generator diffusers:stabilityai/stable-diffusion-2-1-base \\
-      --steps 25 --labelers world,ita --workers 2 --out runs/sd21-skin
+      --steps 25 --height 512 --width 512 --negative-prompt "blurry" --labelers world,ita --workers 2 \\
+      --out runs/sd21-skin
+  imagen-audit probe run professions --generator builtin --labelers world,deepface --deepface-home ~/df-weights \\
+      --out runs/prof-df
   imagen-audit probe run professions --generator builtin --sweep guidance=1,4,8 --sweep thresholding=none,dynamic \\
       --out runs/prof-sweep
-  imagen-audit probe run my-suite.yaml --generator diffusers:path/to/pipeline --scheduler tcp://10.0.0.5:8786 --out runs/x
+  imagen-audit probe run my-suite.yaml --generator diffusers:path/to/pipeline --dask-scheduler tcp://10.0.0.5:8786 --out runs/x
 """
 
 
-def _ita(args):
-    from audit.labelers.ita import ITALabeler
-
-    return ITALabeler()
-
-
-def _world(args):
-    from audit.labelers.world import WorldLabeler
-
-    return WorldLabeler.from_pretrained(args.world_model, device=args.device)
-
-
-def _clip(args):
-    from audit.errors import UserError
-    from audit.labelers.clip import CLIPLabeler
-
-    if not args.clip_model:
-        raise UserError("--labelers clip needs --clip-model PATH_OR_ID (fix: e.g. --clip-model "
-                        "openai/clip-vit-base-patch32 --allow-download, or a local folder)")
-    return CLIPLabeler(args.clip_model, device=args.device, allow_download=args.allow_download)
-
-
-def _deepface(args):
-    from audit.labelers.deepface import DeepFaceLabeler
-
-    return DeepFaceLabeler(allow_download=args.allow_download)
-
-
-#: ``--labelers`` names (an explicit table; the suite's ``labelers`` list is the default).
-LABELERS = {"world": _world, "ita": _ita, "clip": _clip, "deepface": _deepface}
-
-
 def _labelers(args, suite):
-    from audit.errors import UserError
+    """Labelers from ``--labelers`` (default: the suite's), built through :mod:`audit.registry`."""
+    from audit.commands.common import make_labelers
 
     names = [n.strip() for n in args.labelers.split(",") if n.strip()] if args.labelers is not None \
         else list(suite.labelers)
-    unknown = [n for n in names if n not in LABELERS]
-    if unknown:
-        raise UserError(f"--labelers: unknown labeler(s) {unknown} (fix: use names from {sorted(LABELERS)}, "
-                        "or --labelers '' for none)")
-    return [LABELERS[n](args) for n in dict.fromkeys(names)]
+    return make_labelers(args, names)
 
 
 def _list(args) -> int:
@@ -107,13 +75,17 @@ def _run(args) -> int:
     from probes.catalog import resolve_suite
 
     suite = resolve_suite(args.suite)
-    labelers = _labelers(args, suite)
-    options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download}
-    options.update({k: v for k, v in {"steps": args.steps, "guidance": args.guidance}.items() if v is not None})
+    built = _labelers(args, suite)
+    options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download,
+               "steps": args.steps, "guidance": args.guidance, "height": args.height, "width": args.width,
+               "negative_prompt": args.negative_prompt}
+    options = {k: v for k, v in options.items() if v is not None}
     run = run_probe(suite, generator=args.generator, generator_options=options, out=args.out, samples=args.samples,
-                    seed=args.seed, labelers=labelers, sweep=args.sweep, workers=args.workers,
-                    scheduler=args.scheduler, shard_images=args.shard_images, batch_size=args.batch_size,
-                    threads=args.threads, report=not args.no_report,
+                    seed=args.seed, labelers=[lab for lab, _ in built],
+                    labeler_options={lab.name: opts for lab, opts in built}, sweep=args.sweep,
+                    workers=args.workers, scheduler=args.dask_scheduler, shard_images=args.shard_images,
+                    batch_size=args.batch_size, threads=args.threads, report=not args.no_report,
+                    progress=not args.no_progress,
                     arguments={k: v for k, v in vars(args).items() if k != "handler"})
     n = len(run.manifest)
     print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
@@ -130,11 +102,15 @@ def _run(args) -> int:
     print(f"results: {run.path / 'results.parquet'}")
     if run.report_path is not None:
         print(f"report: {run.report_path}")
+    print(f"results: {run.path}")
     return 0
 
 
 def register(sub) -> None:
     """Add ``probe list|show|run`` to the CLI."""
+    from audit.commands.common import add_labeler_options, add_progress_option
+    from audit.registry import LABELERS
+
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("probe", help="list, show and run probe suites", epilog=EPILOG, formatter_class=fmt,
                        description="Probe suites: templated prompts run through a generator, labelled and scored.")
@@ -158,25 +134,28 @@ def register(sub) -> None:
                                      "killed run.")
     pr.add_argument("suite", help="built-in suite name or path of a suite .yaml")
     pr.add_argument("--generator", required=True,
-                    help="builtin | diffusers:PATH_OR_ID | diffusers-if:STAGE1,STAGE2")
+                    help="builtin | diffusers:PATH_OR_ID | diffusers-if:STAGE1,STAGE2 | PLUGIN:TARGET")
     pr.add_argument("--out", required=True, help="run directory (created; reused to resume)")
     pr.add_argument("--samples", type=int, default=None, help="samples per prompt (default: the suite's)")
     pr.add_argument("--seed", type=int, default=None, help="base seed (default: the suite's)")
     pr.add_argument("--labelers", default=None,
-                    help=f"comma-separated, from {sorted(LABELERS)} (default: the suite's; '' for none)")
+                    help=f"comma-separated, from {', '.join(LABELERS)} or installed plugins "
+                         "(default: the suite's; '' for none)")
     pr.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                     help="sweep a sampler setting: steps, guidance, scheduler, thresholding (repeatable)")
     pr.add_argument("--steps", type=int, default=None, help="denoising steps (default: the generator's)")
     pr.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the generator's)")
-    pr.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    pr.add_argument("--height", type=int, default=None, help="image height in pixels (default: the generator's)")
+    pr.add_argument("--width", type=int, default=None, help="image width in pixels (default: the generator's)")
+    pr.add_argument("--negative-prompt", default=None, help="negative prompt for every image (diffusers pipelines)")
     pr.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    pr.add_argument("--allow-download", action="store_true", help="let diffusers/transformers download models")
     pr.add_argument("--workers", type=int, default=None, help="run on a new Dask LocalCluster of N processes")
-    pr.add_argument("--scheduler", default=None, help="run on an existing Dask scheduler (tcp://host:8786)")
+    pr.add_argument("--dask-scheduler", dest="dask_scheduler", default=None, metavar="ADDRESS",
+                    help="run on an existing Dask scheduler (tcp://host:8786)")
     pr.add_argument("--shard-images", type=int, default=64, help="images per shard (default 64)")
     pr.add_argument("--batch-size", type=int, default=8, help="images per generator call (default 8)")
     pr.add_argument("--threads", type=int, default=None, help="torch threads per process")
-    pr.add_argument("--world-model", default=None, help="folder of the world labeler (default: shipped weights)")
-    pr.add_argument("--clip-model", default=None, help="CLIP folder or hub id for --labelers clip")
     pr.add_argument("--no-report", action="store_true", help="skip report.html")
+    add_labeler_options(pr)
+    add_progress_option(pr)
     pr.set_defaults(handler=_run)

@@ -19,7 +19,7 @@ def _labeler(args: argparse.Namespace) -> int:
 
     card = train_world_labeler(out=args.out, n_train=args.n_train, n_eval=args.n_eval, minutes=args.minutes,
                                steps=args.steps, width=args.width, batch_size=args.batch_size, seed=args.seed,
-                               progress=not args.quiet)
+                               progress=not args.no_progress)
     clean = card["clean"]
     print("held-out accuracy (clean renders):", {k: round(v, 4) for k, v in clean["accuracy"].items()},
           "MST within +-1:", round(clean["skin_tone_within_1"], 4))
@@ -67,7 +67,7 @@ def _generator(args: argparse.Namespace) -> int:
 
     try:
         data = load_training_data(args.data, cache_dir=Path(args.out) / "cache", encoder=args.encoder,
-                                  max_items=args.max_items, progress=not args.quiet,
+                                  max_items=args.max_items, progress=not args.no_progress,
                                   random_encoder=args.random_encoder)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
@@ -79,7 +79,7 @@ def _generator(args: argparse.Namespace) -> int:
                       cond_blur=args.cond_blur, low_res=args.low_res)
     try:
         result = train_stage(data, out=args.out, cfg=cfg, minutes=args.minutes, steps=args.steps, seed=args.seed,
-                             checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
+                             checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress,
                              init_from=args.init_from)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -90,6 +90,8 @@ def _generator(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``train labeler`` (and the generator trainer, when present)."""
+    from audit.commands.common import add_progress_option
+
     p = sub.add_parser("train", help="train the world labeler or the built-in generator")
     ts = p.add_subparsers(dest="train_command", metavar="SUBCOMMAND")
     p.set_defaults(handler=lambda a: p.print_help() or 2)
@@ -104,7 +106,7 @@ def register(sub) -> None:
     lab.add_argument("--width", type=int, default=32, help="CNN base width")
     lab.add_argument("--batch-size", type=int, default=128)
     lab.add_argument("--seed", type=int, default=0)
-    lab.add_argument("--quiet", action="store_true")
+    add_progress_option(lab)
     lab.set_defaults(handler=_labeler)
 
     gen = ts.add_parser("generator", help="train a stage of the built-in cascade", epilog=GENERATOR_EPILOG,
@@ -141,5 +143,5 @@ def register(sub) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--assemble", action="store_true", help="join trained stages into a pipeline folder")
     gen.add_argument("--export", default=None, help="with --assemble: pipeline output folder")
-    gen.add_argument("--quiet", action="store_true")
+    add_progress_option(gen)
     gen.set_defaults(handler=_generator)

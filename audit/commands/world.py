@@ -21,7 +21,7 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         built = build_world(n=args.n, out=args.out, seed=args.seed, spec_path=args.spec,
-                            shard_size=args.shard_size, workers=args.workers, progress=not args.quiet)
+                            shard_size=args.shard_size, workers=args.workers, progress=not args.no_progress)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"world dataset: {built.out} ({len(built.truth)} samples in {built.shards} shards; "
@@ -42,6 +42,8 @@ def _sheet(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``world build`` and ``world sheet``."""
+    from audit.commands.common import add_progress_option
+
     p = sub.add_parser("world", help="build the synthetic world dataset (known, injected biases)",
                        description="The synthetic world: people with known attributes and injected biases.")
     ws = p.add_subparsers(dest="world_command", metavar="SUBCOMMAND")
@@ -55,7 +57,7 @@ def register(sub) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     b.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     b.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_option(b)
     b.set_defaults(handler=_build)
 
     s = ws.add_parser("sheet", help="contact sheet: every profession x several skin tones",

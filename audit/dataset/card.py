@@ -17,11 +17,32 @@ True
 
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
 
 __all__ = ["dataset_card"]
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]()!|~#{}"})
+
+
+def _md(value) -> str:
+    """Inline Markdown text from a value the data or the user chose (paths, lexicon names, notes, terms).
+
+    HTML is escaped and every Markdown-active character is backslash-escaped, so a CommonMark
+    renderer shows the text literally: no tags, links, images or code spans.
+
+    Examples
+    --------
+    >>> _md('<img src=x onerror=alert(1)>')
+    '&lt;img src=x onerror=alert\\\\(1\\\\)&gt;'
+    >>> _md("[a](javascript:x) `b`|c")
+    '\\\\[a\\\\]\\\\(javascript:x\\\\) \\\\`b\\\\`\\\\|c'
+    """
+    text = html.escape(str(value), quote=True).translate(_MD_SPECIAL)
+    return " ".join(text.split())
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
@@ -40,7 +61,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     if not rows:
         return "_(none observed)_\n"
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -79,20 +100,20 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
     """
     inp, cap, lex, tool = results["input"], results["captions"], results["lexicons"], results["tool"]
     n = cap["rows"]
-    out = [f"# Dataset Card for {inp['root']}\n",
+    out = [f"# Dataset Card for {_md(inp['root'])}\n",
            f"_Measured by imagen-audit {tool['version']} on {tool['date']}. Every figure below was computed from "
            "the data by the audit (lexicon tagging of captions, metadata tags); rates carry 95 % Wilson "
            "intervals. Lexicon matching finds words, not meaning: treat the figures as indicators._\n",
            "## Dataset Structure\n",
-           f"- Layout detected: `{inp['kind']}`; {inp['files']} metadata file(s); **{n:,} rows**.",
-           f"- Columns used: {', '.join(inp['columns_found']) or 'none'}.",
+           f"- Layout detected: {_md(inp['kind'])}; {inp['files']} metadata file(s); **{n:,} rows**.",
+           f"- Columns used: {', '.join(_md(c) for c in inp['columns_found']) or 'none'}.",
            ]
     missing = inp.get("missing_columns") or {}
     if missing:
         out.append("- Missing columns (tolerated): " + "; ".join(
-            f"`{c}` absent in {k} file(s)" for c, k in sorted(missing.items())) + ".")
+            f"{_md(c)} absent in {k} file(s)" for c, k in sorted(missing.items())) + ".")
     for note in inp.get("notes", [])[:10]:
-        out.append(f"- Note: {note}")
+        out.append(f"- Note: {_md(note)}")
     out += ["", "### Data Fields\n",
             f"- Captions: mean length {cap['mean_length_chars'] or 0:.1f} characters, longest "
             f"{cap['max_length_chars']:,}; {cap['very_long_60000_plus']:,} caption(s) of 60,000+ characters.",
@@ -102,7 +123,7 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
             f"({_pct(cap['duplicate_share'])}; {'exact' if cap['distinct_exact'] else 'HyperLogLog estimate'}).",
             ""]
     if images:
-        out += ["### Images\n", *[f"- {k.replace('_', ' ')}: {v}" for k, v in images.get("summary", {}).items()], ""]
+        out += ["### Images\n", *[f"- {_md(k.replace('_', ' '))}: {_md(v)}" for k, v in images.get("summary", {}).items()], ""]
     out += ["## Considerations for Using the Data\n", "### Social Impact of Dataset\n"]
     q = per_query.set_index("query") if len(per_query) else None
     if q is not None and "(all captions)" in q.index:
@@ -136,9 +157,9 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
             f"- Language ({cap['language_sample']}): mean share of ASCII letters "
             f"{_pct(cap['mean_ascii_letter_share'])}; mean English stop-word ratio "
             f"{_pct(cap['mean_stopword_ratio'])}; {_pct(cap['any_stopword_share'])} contain an English stop word.",
-            "- Read problems: " + (", ".join(f"{k}: {v:,}" for k, v in sorted(cap["problems"].items())) or "none") + ".",
+            "- Read problems: " + (", ".join(f"{_md(k)}: {v:,}" for k, v in sorted(cap["problems"].items())) or "none") + ".",
             f"- Lexicons used ({lex['concepts']} concepts, {lex['surfaces']} surface forms): "
-            + ", ".join(f"`{s}`" for s in lex["sources"]) + ". Words out of context (\"black dress\", \"white "
+            + ", ".join(_md(s) for s in lex["sources"]) + ". Words out of context (\"black dress\", \"white "
             "background\") are not identity mentions; the starter ethnicity lexicon therefore uses multi-word forms.",
             "", "## Personal and Sensitive Information\n"]
     sens = ident.groupby("category")["rows"].sum() if len(ident) else pd.Series(dtype=float)

@@ -93,7 +93,35 @@ def caption_strings(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, dict[str
         return pa.nulls(len(arr), pa.string()), problems
 
 
-def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, str]:
+def _number_flags(col: pa.Array, *, threshold: float, source: str, problems: dict[str, int]
+                  ) -> tuple[pa.Array, pa.Array]:
+    """Flag and known-mask of a numeric NSFW / punsafe column; NaN and out-of-range values are unknown."""
+    x = pc.cast(col, pa.float64())
+    valid = x.is_valid()
+    finite = pc.and_kleene(valid, pc.is_finite(x))
+    nan = int(pc.sum(pc.and_(valid, pc.invert(pc.fill_null(pc.is_finite(x), True)))).as_py() or 0)
+    in_range = pc.fill_null(pc.and_(pc.greater_equal(x, 0.0), pc.less_equal(x, 1.0)), False) \
+        if source == "punsafe" else pc.fill_null(finite, False)
+    out_of_range = int(pc.sum(pc.and_(pc.fill_null(finite, False), pc.invert(in_range))).as_py() or 0)
+    if nan:
+        problems[f"{source}_not_finite"] = problems.get(f"{source}_not_finite", 0) + nan
+    if out_of_range:
+        problems[f"{source}_out_of_range"] = problems.get(f"{source}_out_of_range", 0) + out_of_range
+    known = pc.fill_null(pc.and_(pc.fill_null(finite, False), in_range), False)
+    flag = pc.and_(known, pc.fill_null(pc.greater_equal(x, threshold), False))
+    return flag, known
+
+
+def _string_numbers(col: pa.Array) -> pa.Array | None:
+    """Parse a string column of numbers (``"0.9"``); ``None`` when any non-null value is not a number."""
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(col), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5, problems: dict[str, int] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, str]:
     """Per-row NSFW flag and whether it is known, from ``nsfw`` or ``punsafe``.
 
     LAION-400M's ``NSFW`` column holds ``"NSFW"``, ``"UNSURE"`` or
@@ -101,12 +129,22 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
     flagged when true or ``>= 0.5``. LAION-5B's ``punsafe`` is flagged at
     ``punsafe_threshold``. ``nsfw`` wins when both exist.
 
+    Nothing is silently taken as "not unsafe": a ``punsafe`` that is NaN or
+    infinite, outside [0, 1], or text that is not a number is *unknown* (not
+    counted in ``flag:nsfw_known``) and counted in ``problems``
+    (``punsafe_not_finite``, ``punsafe_out_of_range``, ``punsafe_not_a_number``);
+    numbers written as text (``"0.9"``) are parsed and counted as
+    ``punsafe_as_text``; a column of an unusable type (binary, list, struct)
+    makes every non-null row unknown, counted as ``nsfw_unusable_type``.
+
     Parameters
     ----------
     batch
         A batch with canonical column names (see :func:`audit.shards.normalize_columns`).
     punsafe_threshold
         Probability at which ``punsafe`` counts as unsafe.
+    problems
+        Optional dict that receives counts of values that were not usable, by reason.
 
     Returns
     -------
@@ -123,8 +161,13 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
     >>> d = pa.RecordBatch.from_pydict({"nsfw": pa.array(["UNSURE", "NSFW", None]).dictionary_encode()})
     >>> nsfw_flags(d)[0].tolist()
     [False, True, False]
+    >>> p = {}
+    >>> f, k, _ = nsfw_flags(pa.RecordBatch.from_pydict({"punsafe": [0.9, float("nan"), 2.0, 0.1]}), problems=p)
+    >>> f.tolist(), k.tolist(), p
+    ([True, False, False, False], [True, False, False, True], {'punsafe_not_finite': 1, 'punsafe_out_of_range': 1})
     """
     n = batch.num_rows
+    problems = problems if problems is not None else {}
     names = batch.schema.names
     for source in ("nsfw", "punsafe"):
         if source not in names:
@@ -132,7 +175,7 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
         col = batch.column(source)
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
-        known = col.is_valid().to_numpy(zero_copy_only=False)
+        known = col.is_valid()
         codes = None
         if pa.types.is_dictionary(col.type):
             if pa.types.is_string(col.type.value_type) or pa.types.is_large_string(col.type.value_type):
@@ -140,18 +183,45 @@ def nsfw_flags(batch: pa.RecordBatch, *, punsafe_threshold: float = 0.5) -> tupl
             else:
                 col = col.dictionary_decode()
         t = col.type
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            # few distinct values ("NSFW", "UNSURE", "UNLIKELY"): decide per value, then look up
+        if pa.types.is_null(t):
+            flag = pa.array(np.zeros(n, bool))
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
             values = col if codes is not None else pc.unique(col)
-            is_flag = pa.array([v is not None and v.strip().upper() in _FLAG_WORDS for v in values.to_pylist()])
-            idx = codes if codes is not None else pc.index_in(col, value_set=values)
-            flag = pc.fill_null(pc.take(is_flag, idx), False)
+            numbers = _string_numbers(values) if source == "punsafe" else None
+            if source == "punsafe" and codes is not None:
+                col = col.take(codes)  # punsafe as text: decide per row
+                codes, values = None, pc.unique(col)
+                numbers = _string_numbers(values)
+            if numbers is not None:
+                k = len(col) - col.null_count
+                if k:
+                    problems["punsafe_as_text"] = problems.get("punsafe_as_text", 0) + k
+                flag, known = _number_flags(_string_numbers(col), threshold=punsafe_threshold, source=source,
+                                            problems=problems)
+            elif source == "punsafe":  # text that is not all numbers: nothing is known
+                k = len(col) - col.null_count
+                if k:
+                    problems["punsafe_not_a_number"] = problems.get("punsafe_not_a_number", 0) + k
+                flag = pa.array(np.zeros(n, bool))
+                known = pa.array(np.zeros(n, bool))
+            else:
+                # few distinct values ("NSFW", "UNSURE", "UNLIKELY"): decide per value, then look up
+                is_flag = pa.array([v is not None and v.strip().upper() in _FLAG_WORDS for v in values.to_pylist()],
+                                   pa.bool_())
+                idx = codes if codes is not None else pc.index_in(col, value_set=values)
+                flag = pc.fill_null(pc.take(is_flag, idx), False) if len(values) else pa.array(np.zeros(n, bool))
         elif pa.types.is_boolean(t):
             flag = pc.fill_null(col, False)
-        elif pa.types.is_integer(t) or pa.types.is_floating(t):
+        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
             thr = punsafe_threshold if source == "punsafe" else 0.5
-            flag = pc.fill_null(pc.greater_equal(pc.cast(col, pa.float64()), thr), False)
+            flag, known = _number_flags(col, threshold=thr, source=source, problems=problems)
         else:
-            continue
-        return flag.to_numpy(zero_copy_only=False).astype(bool), known.astype(bool), source
+            k = len(col) - col.null_count
+            if k:
+                problems["nsfw_unusable_type"] = problems.get("nsfw_unusable_type", 0) + k
+            flag = pa.array(np.zeros(n, bool))
+            known = pa.array(np.zeros(n, bool))
+        flag_np = np.asarray(flag.to_numpy(zero_copy_only=False), bool)
+        known_np = np.asarray(known.to_numpy(zero_copy_only=False), bool)
+        return flag_np & known_np, known_np, source
     return np.zeros(n, bool), np.zeros(n, bool), ""

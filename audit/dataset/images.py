@@ -6,9 +6,10 @@ by a :class:`audit.labelers.Labeler`, and its caption tagged with the lexicons.
 Outputs:
 
 - ``image_labels.parquet``: the shared labels table;
-- ``image_by_concept.parquet``: P(label value | caption concept) with Wilson
-  intervals (counts from :func:`audit.metrics.count_pairs`), and corrected for
-  labeler error when the labeler has a confusion matrix (``share_corrected``);
+- ``image_by_concept.parquet``: P(label value | caption concept), raw and corrected
+  for labeler error when the labeler has a confusion matrix (``share_corrected``),
+  each with an interval and its ``method``, zero counts included
+  (:func:`audit.dataset.results.image_shares`);
 - ``caption_image_agreement.parquet``: how often the label agrees with what the
   caption states (caption says "woman" -> presentation ``feminine``; "dark-skinned"
   -> skin group ``dark``; a profession -> that profession; an unsafe term ->
@@ -22,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from tqdm.auto import tqdm
 from audit.dataset.lexicon import Lexicon
 from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
+from audit.files import write_parquet_atomic
 
 __all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
            "corrected_shares"]
@@ -82,7 +85,7 @@ def iter_image_samples(ds: DatasetInput, *, summary) -> Iterator[tuple[str, byte
 
 
 def _concepts_per_image(ids: list[str], captions: list[str | None], lexicon: Lexicon) -> pd.DataFrame:
-    tagger = Tagger(lexicon.surfaces)
+    tagger = Tagger.for_lexicon(lexicon)
     rows, sids = tagger.match(pa.array([c or "" for c in captions], pa.string()))
     pairs = {(int(r), c) for r, s in zip(rows, sids) for c in lexicon.surface_concepts[s]}
     return pd.DataFrame({"image_id": [ids[r] for r, _ in sorted(pairs)],
@@ -187,7 +190,9 @@ def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_conc
     for c in unsafe_concepts:
         expect[c] = ("unsafe", "true")
     rows = []
-    value_of = labels.set_index(["image_id", "attribute"])["value"] if len(labels) else pd.Series(dtype=object)
+    # one value per (image, attribute): a repeated image id (two files with one stem) must not break the join
+    value_of = labels.drop_duplicates(["image_id", "attribute"]).set_index(["image_id", "attribute"])["value"] \
+        if len(labels) else pd.Series(dtype=object)
     for concept, (attr, want) in sorted(expect.items()):
         imgs = concepts.loc[concepts["concept"] == concept, "image_id"].unique()
         if not len(imgs):
@@ -232,54 +237,39 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
     dict or None
         Summary for ``results.json`` and the dataset card.
     """
-    from audit.dataset.pipeline import write_parquet
-    from audit.labelers.images import SkipSummary, decode_image
+    from audit.labelers.images import SkipSummary, SourceItem, label_items
+    from audit.schema import NON_ANSWERS
 
     if not ds.image_shards and not ds.image_files:
         return None
     summary = SkipSummary()
-    frames, ids_all, caps_all = [], [], []
-    batch_imgs, batch_ids = [], []
-    seen = 0
+    ids_all, caps_all = [], []
     total = len(ds.image_files) or None
     if max_images is not None:
         total = min(total or max_images, max_images)
-    bar = tqdm(total=total, unit="img", desc="images", disable=not progress)
+    items = (SourceItem(image_id, data, reason, origin=image_id, caption=caption)
+             for image_id, data, reason, caption in iter_image_samples(ds, summary=summary))
+    if max_images is not None:
+        items = itertools.islice(items, max_images)
 
-    def flush() -> None:
-        if batch_imgs:
-            frames.append(labeler.label(batch_imgs, image_ids=list(batch_ids)))
-            batch_imgs.clear()
-            batch_ids.clear()
+    def keep(read: list, labelled: list) -> None:
+        bar.update(len(read))
+        ids_all.extend(i.image_id for i in labelled)
+        caps_all.extend(i.caption for i in labelled)
 
-    try:
-        for image_id, data, reason, caption in iter_image_samples(ds, summary=summary):
-            if max_images is not None and seen >= max_images:
-                break
-            seen += 1
-            bar.update(1)
-            arr, why = (None, reason) if data is None else decode_image(data)
-            if arr is None:
-                summary.skip(why or "unreadable", image_id)
-                continue
-            batch_imgs.append(arr)
-            batch_ids.append(image_id)
-            ids_all.append(image_id)
-            caps_all.append(caption)
-            if len(batch_imgs) >= batch_size:
-                flush()
-        flush()
-    finally:
-        bar.close()
-    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["image_id", "labeler", "attribute", "value", "confidence"])
+    with tqdm(total=total, unit="img", desc="images", disable=not progress) as bar:
+        all_labels, counts = label_items(items, [labeler], summary=summary, batch_size=batch_size, on_batch=keep)
+    seen = counts.read
+    labels = all_labels[~all_labels["value"].astype(str).isin(NON_ANSWERS)]  # shares leave non-answers out
     concepts = _concepts_per_image(ids_all, caps_all, lexicon)
-    by_concept = corrected_shares(labels_by_concept(labels, concepts), labeler)
+    from audit.dataset.results import image_shares
+
+    by_concept = image_shares(labels, concepts, labeler=labeler)
     agreement = agreement_table(labels, concepts, unsafe_concepts=lexicon.role_of("unsafe"))
-    write_parquet(labels, out_dir / "image_labels.parquet")
-    write_parquet(by_concept, out_dir / "image_by_concept.parquet")
-    write_parquet(agreement, out_dir / "caption_image_agreement.parquet")
-    labelled = int(labels["image_id"].nunique()) if len(labels) else 0
+    write_parquet_atomic(out_dir / "image_labels.parquet", all_labels)
+    write_parquet_atomic(out_dir / "image_by_concept.parquet", by_concept)
+    write_parquet_atomic(out_dir / "caption_image_agreement.parquet", agreement)
+    labelled = counts.labelled
     pooled = {}
     for attr, grp in agreement.groupby("attribute"):
         pooled[attr] = float(grp["n_agree"].sum() / grp["n_images"].sum()) if grp["n_images"].sum() else None

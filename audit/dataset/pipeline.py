@@ -9,8 +9,13 @@ Outputs in ``out_dir``:
   when images were labelled;
 - ``dataset_card.md``; ``report.html`` (shared report builder; its tables and
   summary in ``report/``);
-- ``results.json`` (summary, arguments, versions), written last: a folder with
-  ``results.json`` is complete. Every file is written to a temporary name and renamed.
+- ``results.json`` (summary, arguments, versions, and ``reconciliation``: rows read =
+  counted + skipped by reason), written last: a folder with ``results.json`` is
+  complete. Every file is written to a temporary name and renamed.
+
+The input is detected before ``out_dir`` is made (a missing input leaves no
+folder behind); ``out_dir`` may not be the dataset or lie inside it, and is
+locked while the audit writes it (a second audit on it is refused).
 
 Examples
 --------
@@ -24,10 +29,7 @@ Examples
 
 from __future__ import annotations
 
-import io
 import json
-import platform
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -43,24 +45,12 @@ from audit.dataset.run import audit_text
 from audit.dataset.sources import DatasetInput, detect
 from audit.dataset.textstats import TextAuditor
 from audit.errors import UserError
+from audit.outdir import locked_output, refuse_inside
+from audit.files import json_safe, write_parquet_atomic
+from audit.provenance import git_revision, package_versions
 from audit.shards import LAION_COLUMNS, atomic_write_bytes
 
-__all__ = ["run_dataset_audit", "write_parquet", "input_summary"]
-
-
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (temporary name, then rename).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
-    >>> write_parquet(pd.DataFrame({"a": [1]}), p); pd.read_parquet(p).a.tolist()
-    [1]
-    """
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    atomic_write_bytes(Path(path), buf.getvalue())
+__all__ = ["run_dataset_audit", "input_summary"]
 
 
 def input_summary(ds: DatasetInput) -> dict:
@@ -87,39 +77,6 @@ def input_summary(ds: DatasetInput) -> dict:
             "columns_found": sorted(found, key=list(LAION_COLUMNS).index) if ds.columns else ["text"],
             "missing_columns": dict(sorted(missing.items())), "notes": notes,
             "image_shards": len(ds.image_shards), "image_files": len(ds.image_files)}
-
-
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _versions() -> dict:
-    import numpy
-    import pyarrow
-
-    out = {"python": platform.python_version(), "numpy": numpy.__version__, "pandas": pd.__version__,
-           "pyarrow": pyarrow.__version__}
-    for mod in ("ahocorasick", "duckdb"):
-        try:
-            out[mod] = getattr(__import__(mod), "__version__", "installed")
-        except ImportError:
-            out[mod] = None
-    return out
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if np.isnan(o) else float(o)
-    return str(o)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -165,11 +122,18 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
-    out.mkdir(parents=True, exist_ok=True)
+    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
+    ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
+    refuse_inside(out, ds.root, what="the dataset")
+    with locked_output(out, command="another dataset audit"):
+        return _audit_into(ds, out, lex=lex, t0=t0, workers=workers, scheduler=scheduler, labeler=labeler,
+                           max_images=max_images, batch_size=batch_size, progress=progress, argv=argv)
+
+
+def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, scheduler: str | None, labeler,
+                max_images: int | None, batch_size: int, progress: bool, argv: Sequence[str] | None) -> dict:
     # an earlier run's marker must not vouch for the files this run is about to replace
     (out / "results.json").unlink(missing_ok=True)
-    lex = load_lexicons(lexicons, include_defaults=include_default_lexicons)
-    ds = detect(path)
     auditor = TextAuditor(lex)
     counts = audit_text(ds, auditor, workers=workers, scheduler=scheduler, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
@@ -179,11 +143,11 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     tf = term_frequencies(counts, lex)
     co = cooccurrence(counts, lex)
     pq_rates = per_query_rates(counts, lex)
-    write_parquet(tf, out / "term_frequencies.parquet")
-    write_parquet(co, out / "cooccurrence.parquet")
-    write_parquet(pq_rates, out / "per_query_rates.parquet")
+    write_parquet_atomic(out / "term_frequencies.parquet", tf)
+    write_parquet_atomic(out / "cooccurrence.parquet", co)
+    write_parquet_atomic(out / "per_query_rates.parquet", pq_rates)
     examples = counts.examples.frame(counts.labels)
-    write_parquet(examples, out / "caption_examples.parquet")
+    write_parquet_atomic(out / "caption_examples.parquet", examples)
     images = None
     if labeler is not None:
         from audit.dataset.images import audit_images
@@ -191,14 +155,15 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         images = audit_images(ds, lex, labeler=labeler, out_dir=out, max_images=max_images, progress=progress)
     cap = caption_summary(counts)
     results = {
-        "tool": {"name": "imagen-audit dataset audit", "version": __version__, "git_revision": _git_revision(),
+        "tool": {"name": "imagen-audit dataset audit", "version": __version__, "git_revision": git_revision()["commit"],
                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "argv": list(argv or []),
-                 "versions": _versions()},
+                 "versions": package_versions()},
         "input": input_summary(ds),
         "execution": {"workers": workers, "scheduler": scheduler, "tasks": len(ds.tasks), "seconds": seconds,
                       "rows_per_second": counts.n_rows / seconds if seconds > 0 else None},
         "lexicons": {"sources": list(lex.sources), "concepts": len(lex.concepts), "surfaces": len(lex.surfaces)},
         "captions": cap,
+        "reconciliation": counts.reconciliation(),
         "top_terms": _records(tf[tf.level == "concept"].head(25)[["term", "role", "rows", "share"]]),
         "per_query_rates": _records(pq_rates),
         "top_npmi": _records(co[co.n_both >= 5].dropna(subset=["npmi"]).sort_values("npmi", ascending=False)
@@ -211,9 +176,10 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out, examples=examples)
     except Exception as exc:  # noqa: BLE001 - the tables and card are written; keep them and say why
         report = f"not written: {type(exc).__name__}: {exc}"
-    results["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) + ["results.json"]
+    results["outputs"] = sorted(p.name for p in out.iterdir()
+                                if not p.name.endswith(".tmp") and not p.name.startswith(".")) + ["results.json"]
     results["report"] = report
-    atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=_json_default).encode())
+    atomic_write_bytes(out / "results.json", json.dumps(json_safe(results), indent=2).encode())
     return results
 
 

@@ -3,8 +3,11 @@
 All association figures come from the document-level co-occurrence counts:
 for identity term ``x`` and concept ``y`` over ``N`` captions, the 2 x 2 table
 ``[[n_xy, n_x - n_xy], [n_y - n_xy, N - n_x - n_y + n_xy]]`` goes through
-:func:`audit.metrics.npmi_array`, whose cell ``[0, 0]`` is nPMI(x present,
-y present). Rates use :func:`audit.metrics.wilson_interval`.
+:func:`audit.metrics.npmi_array` with the Jeffreys pseudo-count
+(``prior=0.5``, the estimator :class:`audit.metrics.AuditFrame` reports, so a
+pair never seen together is not fixed at -1), whose cell ``[0, 0]`` is
+nPMI(x present, y present). Rates use :func:`audit.metrics.wilson_interval`. Image label shares
+per caption concept (:func:`image_shares`) use :class:`audit.metrics.AuditFrame`.
 
 Examples
 --------
@@ -27,7 +30,10 @@ from audit.dataset.lexicon import Lexicon
 from audit.dataset.textstats import LENGTH_BINS, LONG_CAPTION, STOPWORD_SAMPLE, TextCounts
 from audit.metrics import npmi_array, wilson_interval
 
-__all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "ALL"]
+__all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "image_shares", "ALL"]
+
+#: Pseudo-count per cell of the co-occurrence nPMI (Jeffreys; the same as AuditFrame's default).
+NPMI_PRIOR = 0.5
 
 #: The pseudo-query for the whole dataset in :func:`per_query_rates`.
 ALL = "(all captions)"
@@ -93,8 +99,8 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     >>> lex = load_lexicons()
     >>> c = TextAuditor(lex).count_batch(pa.RecordBatch.from_pydict({"text": ["a woman nurse", "a man", "a chef"]}))
     >>> t = cooccurrence(c, lex).set_index(["identity", "concept"])
-    >>> round(float(t.loc[("gender:woman", "profession:nurse"), "npmi"]), 3)
-    1.0
+    >>> round(float(t.loc[("gender:woman", "profession:nurse"), "npmi"]), 3)  # 1.0 unsmoothed, from 3 captions
+    0.522
     """
     labels = counts.labels
     roles = dict(zip(lexicon.concepts, lexicon.roles))
@@ -114,7 +120,7 @@ def cooccurrence(counts: TextCounts, lexicon: Lexicon) -> pd.DataFrame:
     nx_eff = np.where(is_nsfw, counts.pair[xi, known], nx).astype(float)
     tables = np.stack([np.stack([nxy, nx_eff - nxy], -1), np.stack([ny - nxy, total - nx_eff - ny + nxy], -1)], -2)
     with np.errstate(invalid="ignore"):
-        val = npmi_array(tables)[:, 0, 0]
+        val = npmi_array(tables, prior=NPMI_PRIOR)[:, 0, 0]
     val = np.where((nx_eff > 0) & (ny > 0), val, np.nan)
     return pd.DataFrame({
         "identity": [labels[i] for i in xi], "concept": [labels[j] for j in yi],
@@ -209,6 +215,109 @@ def caption_summary(counts: TextCounts) -> dict:
         "mostly_ascii_letters_share": ratio(s.get("mostly_ascii_letters_rows", 0), lang_n),
         "mean_stopword_ratio": ratio(s.get("stopword_ratio_sum", 0), lang_n),
         "any_stopword_share": ratio(s.get("stopword_any_rows", 0), lang_n),
+        "non_english_share": ratio(s.get("non_english_rows", 0), lang_n),
+        "non_english_note": "lexicon rates cover English captions only; the language guess "
+                            "(audit/dataset/language.py) finds about half of the non-English captions, "
+                            "so this share is a lower bound",
         "problems": dict(counts.problems),
         "problem_examples": list(counts.messages),
     }
+
+
+#: Columns of :func:`image_shares` (``image_by_concept.parquet``).
+IMAGE_SHARE_COLUMNS = ["concept", "attribute", "value", "n", "n_concept", "share", "lo", "hi", "method",
+                       "n_answered", "share_corrected", "lo_corrected", "hi_corrected", "method_corrected"]
+
+
+def _confusion_for(labeler, attribute: str):
+    """The labeler's validation counts for ``attribute`` if it offers them, else its confusion shares."""
+    counts = getattr(labeler, "confusion_counts", None)
+    conf = counts(attribute) if counts is not None else None
+    if conf is None and getattr(labeler, "confusion", None) is not None:
+        conf = labeler.confusion(attribute)
+    return conf
+
+
+def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, clusters: pd.Series | None = None,
+                 confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """P(label value | caption concept), raw and corrected for labeler error, each with an interval.
+
+    Every (concept, attribute, value) of the grid is a row, zero counts
+    included. Intervals come from :class:`audit.metrics.AuditFrame`: Jeffreys
+    intervals (a zero count gets an upper bound), with the design effect of
+    ``clusters`` when given (e.g. images sharing a source page), else treating
+    images as independent (``method`` says which). Corrected shares use the
+    labeler's confusion matrix (``labeler.confusion_counts(attribute)``
+    validation counts when offered, whose sampling uncertainty then enters the
+    interval, else ``labeler.confusion(attribute)`` shares taken as exact), over
+    the images whose label is one of the matrix's values (``n_answered``;
+    non-answers such as ``no_face`` are left out of the corrected share only).
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        Tidy labels (``image_id, attribute, value``).
+    concepts : pandas.DataFrame
+        ``image_id, concept``: the caption concepts of each image.
+    labeler : optional
+        Anything with ``confusion(attribute)`` (and optionally ``confusion_counts(attribute)``).
+    clusters : pandas.Series, optional
+        Cluster id per image, indexed by ``image_id``.
+    confidence, n_resamples, seed
+        Interval settings (``n_resamples=0``: shares only, no intervals).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`IMAGE_SHARE_COLUMNS`.
+
+    Examples
+    --------
+    >>> lab = pd.DataFrame({"image_id": list("abcd"), "attribute": "g", "value": ["f", "f", "f", "m"]})
+    >>> con = pd.DataFrame({"image_id": list("abcd"), "concept": ["nurse"] * 3 + ["pilot"]})
+    >>> t = image_shares(lab, con, n_resamples=0)
+    >>> t[["concept", "value", "n", "share"]].values.tolist()[2:]
+    [['pilot', 'f', 0.0, 0.0], ['pilot', 'm', 1.0, 1.0]]
+    >>> t = image_shares(lab, con, n_resamples=10)
+    >>> float(t.lo.iloc[2]), round(float(t.hi.iloc[2]), 3), t.method.iloc[2]
+    (0.0, 0.853, 'jeffreys_iid')
+    """
+    from audit.metrics import AuditFrame
+
+    if labels.empty or concepts.empty:
+        return pd.DataFrame(columns=IMAGE_SHARE_COLUMNS)
+    joined = concepts.merge(labels[["image_id", "attribute", "value"]], on="image_id")
+    if clusters is not None:
+        joined["cluster"] = joined["image_id"].map(clusters)
+    frames = []
+    for attr, sub in joined.groupby("attribute", sort=True):
+        sub = sub.assign(value=sub["value"].astype(str))
+        kw = dict(concept="concept", attribute="value", cluster=None if clusters is None else "cluster",
+                  confidence=confidence, seed=seed)
+        conf = _confusion_for(labeler, str(attr)) if labeler is not None else None
+        values = [] if conf is None else [str(v) for v in conf.index]
+        values += sorted(set(sub["value"]) - set(values))
+        af = AuditFrame(sub, attributes=values, n_resamples=max(n_resamples, 1), **kw)
+        out = af.by_group.join(af.by_group_ci)[["n", "proportion", "proportion_lo", "proportion_hi", "method"]]
+        out = out.rename(columns={"proportion": "share", "proportion_lo": "lo", "proportion_hi": "hi"}).reset_index()
+        out.insert(1, "attribute", attr)
+        out["n_concept"] = out.groupby("concept")["n"].transform("sum")
+        if conf is not None:
+            known = set(map(str, conf.index))
+            answered = sub[sub["value"].isin(known)]
+            if len(answered):
+                cf = AuditFrame(answered, confusion=conf, attributes=[str(v) for v in conf.index],
+                                n_resamples=max(n_resamples, 1), **kw)
+                fixed = cf.by_group.join(cf.by_group_ci)
+                fixed = fixed.assign(n_answered=fixed.groupby(level=0)["n"].transform("sum"))
+                fixed = fixed[["n_answered", "proportion_corrected", "proportion_corrected_lo",
+                               "proportion_corrected_hi", "method_corrected"]]
+                fixed.columns = ["n_answered", "share_corrected", "lo_corrected", "hi_corrected", "method_corrected"]
+                fixed.index = fixed.index.set_names(["concept", "value"])
+                out = out.merge(fixed.reset_index(), on=["concept", "value"], how="left")
+        frames.append(out)
+    res = pd.concat(frames, ignore_index=True).reindex(columns=IMAGE_SHARE_COLUMNS)
+    if n_resamples == 0:
+        res[["lo", "hi", "lo_corrected", "hi_corrected"]] = np.nan
+        res[["method", "method_corrected"]] = None
+    return res.sort_values(["concept", "attribute", "value"], ignore_index=True)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from audit.dataset.sources import DatasetInput, TextTask, iter_task_batches
 from audit.dataset.textstats import TextAuditor, TextCounts
 from audit.shards import ReadStats
 
-__all__ = ["count_task", "audit_text", "TextAuditor"]
+__all__ = ["count_task", "audit_text", "TextAuditor", "byte_slices"]
 
 
 def count_task(task: TextTask, auditor: TextAuditor, *, batch_size: int = 131_072,
@@ -57,15 +60,61 @@ def count_task(task: TextTask, auditor: TextAuditor, *, batch_size: int = 131_07
     problems = ReadStats()
     try:
         for batch, src in iter_task_batches(task, batch_size=batch_size, problems=problems):
-            counts += auditor.count_batch(batch, source=src)
+            for part in byte_slices(batch):
+                try:
+                    counts += auditor.count_batch(part, source=src)
+                except Exception as exc:  # noqa: BLE001 - one bad batch must not lose the task's other rows
+                    counts.note("batch_failed", f"{src}: {type(exc).__name__}: {exc}")
+                    counts.rows_skipped["batch_failed"] = counts.rows_skipped.get("batch_failed", 0) + part.num_rows
             if on_batch is not None:
                 on_batch(batch.num_rows)
     except Exception as exc:  # noqa: BLE001 - keep what was counted, report the failure
         counts.note("task_failed", f"{task.path}: {type(exc).__name__}: {exc}")
     for reason, k in problems.skipped.items():
         counts.note(reason, count=k)
+    for reason, k in problems.rows_skipped.items():
+        counts.rows_skipped[reason] = counts.rows_skipped.get(reason, 0) + k
+    if task.kind == "parquet" and task.rows:  # the footer says how many rows there are: every one is accounted for
+        missing = task.rows - counts.rows_read
+        if missing > 0:
+            counts.rows_skipped["not_read"] = counts.rows_skipped.get("not_read", 0) + missing
+            counts.note("not_read", f"{task.path}: {missing} of {task.rows} rows in the footer were not read")
     counts.messages = (counts.messages + problems.errors)[:50]
     return counts
+
+
+#: Caption bytes per counted slice: a batch holding more is counted in slices (bounds working memory).
+SLICE_BYTES = 8 << 20
+
+
+def byte_slices(batch: pa.RecordBatch, *, max_bytes: int = SLICE_BYTES) -> list[pa.RecordBatch]:
+    """Cut a batch into row slices holding at most about ``max_bytes`` of caption text each.
+
+    Counts add, so counting slices gives the same totals as counting the batch.
+
+    Examples
+    --------
+    >>> b = pa.RecordBatch.from_pydict({"text": ["aaaa", "bb", "cccc"]})
+    >>> [s.num_rows for s in byte_slices(b, max_bytes=6)]
+    [2, 1]
+    """
+    if "text" not in batch.schema.names or batch.num_rows < 2:
+        return [batch]
+    col = batch.column("text")
+    if pa.types.is_dictionary(col.type):
+        return [batch]
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type)
+            or pa.types.is_large_binary(col.type)):
+        return [batch]
+    sizes = pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    total = int(sizes.sum())
+    if total <= max_bytes:
+        return [batch]
+    bins = (np.cumsum(sizes) - sizes) // max_bytes  # the slice each row starts in
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    ends = np.r_[starts[1:], len(sizes)]
+    out = [batch.slice(int(a), int(b - a)) for a, b in zip(starts, ends)]
+    return out
 
 
 def _client(workers: int, scheduler: str | None):

@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.errors import UserError
-from audit.shards import ReadStats, iter_tar_samples, normalize_columns
+from audit.shards import BUILD_IN_PROGRESS, LAION_COLUMNS, SAMPLE_SKIPS, ReadStats, iter_tar_samples, normalize_columns
 
 __all__ = ["TextTask", "DatasetInput", "detect", "iter_task_batches", "IMAGE_EXTENSIONS", "TEXT_COLUMNS"]
 
@@ -114,6 +115,7 @@ def _parquet_tasks(path: Path, *, rows_per_task: int, notes: list[str], columns:
         notes.append(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc}); skipped "
                      "(fix: re-download or delete the file)")
         return [TextTask("parquet", str(path), (), rows=0)]
+    _refuse_ambiguous_columns(path, names)
     mapping, missing = normalize_columns(names)
     columns[str(path)] = {"mapping": mapping, "missing": missing}
     tasks, group, n = [], [], 0
@@ -126,6 +128,28 @@ def _parquet_tasks(path: Path, *, rows_per_task: int, notes: list[str], columns:
     if group or not tasks:
         tasks.append(TextTask("parquet", str(path), tuple(group), rows=n))
     return tasks
+
+
+def _refuse_ambiguous_columns(path: Path, names: list[str]) -> None:
+    """Raise when a column the audit reads appears twice (same name, any case): which one is meant is unknowable.
+
+    Examples
+    --------
+    >>> _refuse_ambiguous_columns(Path("a.parquet"), ["TEXT", "URL"])
+    >>> _refuse_ambiguous_columns(Path("a.parquet"), ["TEXT", "text"])
+    Traceback (most recent call last):
+    ...
+    audit.errors.UserError: a.parquet: column 'text' appears 2 times (TEXT, text): which one holds the captions is ambiguous (fix: rename or drop the extra columns so each name appears once)
+    """
+    spellings = {s for canon in TEXT_COLUMNS for s in LAION_COLUMNS[canon]}
+    seen: dict[str, list[str]] = {}
+    for n in names:
+        seen.setdefault(str(n).lower(), []).append(str(n))
+    for low, actual in seen.items():
+        if low in spellings and len(actual) > 1:
+            raise UserError(f"{path}: column {low!r} appears {len(actual)} times ({', '.join(actual)}): which one "
+                            "holds the captions is ambiguous (fix: rename or drop the extra columns so each name "
+                            "appears once)")
 
 
 def detect(path: str | Path, *, rows_per_task: int = 1_000_000, files_per_task: int = 10_000) -> DatasetInput:
@@ -171,6 +195,9 @@ def detect(path: str | Path, *, rows_per_task: int = 1_000_000, files_per_task: 
         if suffix.endswith(".tar"):
             return DatasetInput("webdataset", str(root), [TextTask("tar", str(root))], image_shards=[str(root)])
         raise UserError(f"{root}: not a .parquet or .tar file (fix: pass a LAION parquet, a tar shard or a folder)")
+    if (root / BUILD_IN_PROGRESS).exists() and not (root / "build.json").exists():
+        raise UserError(f"{root}: a dataset build here has not finished ({BUILD_IN_PROGRESS} without build.json): "
+                        "its shards are incomplete (fix: rerun the same `imagen-audit world build` to finish it)")
     tars = sorted(root.glob("*.tar"))
     parquets = sorted(p for p in root.glob("*.parquet"))
     shard_dirs = sorted(p for p in root.glob(_SHARD) if p.is_dir())
@@ -273,50 +300,146 @@ def _parquet_batches(task: TextTask, *, batch_size: int, problems: ReadStats) ->
         except (OSError, pa.ArrowException) as exc:
             problems.skip("unreadable_file", f"{src}: {type(exc).__name__}: {exc}")
             return
-    groups = range(pf.metadata.num_row_groups) if task.row_groups is None else task.row_groups
-    for g in groups:
+    groups = list(range(pf.metadata.num_row_groups) if task.row_groups is None else task.row_groups)
+    if not wanted:
+        for g in groups:
+            n = pf.metadata.row_group(g).num_rows
+            yield pa.RecordBatch.from_pydict({"__rows__": pa.nulls(n)}), src
+        return
+    # row groups are read together in chunks of about batch_size rows: one reader call per chunk, not
+    # per row group (20,000 one-row groups read as one batch); a chunk that fails is re-read group by group
+    chunk: list[int] = []
+    rows = 0
+    for i, g in enumerate(groups):
+        chunk.append(g)
+        rows += pf.metadata.row_group(g).num_rows
+        if rows >= batch_size or i == len(groups) - 1:
+            yield from _read_chunk(pf, chunk, wanted=wanted, mapping=mapping, batch_size=batch_size, src=src,
+                                   problems=problems)
+            chunk, rows = [], 0
+
+
+def _coalesce(batches: Iterator[pa.RecordBatch], *, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Join small batches (one per row group when a column is read as a dictionary) up to ``batch_size`` rows."""
+    buf: list[pa.RecordBatch] = []
+    rows = 0
+    for b in batches:
+        if b.num_rows >= batch_size and not buf:
+            yield b
+            continue
+        buf.append(b)
+        rows += b.num_rows
+        if rows >= batch_size:
+            yield from _join(buf)
+            buf, rows = [], 0
+    if buf:
+        yield from _join(buf)
+
+
+def _join(buf: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    if len(buf) == 1:
+        return buf
+    return pa.Table.from_batches(buf).unify_dictionaries().combine_chunks().to_batches()
+
+
+def _read_chunk(pf: pq.ParquetFile, chunk: list[int], *, wanted: list[str], mapping: dict[str, str],
+                batch_size: int, src: str, problems: ReadStats) -> Iterator[tuple[pa.RecordBatch, str]]:
+    done = 0
+    try:
+        for batch in _coalesce(pf.iter_batches(batch_size=batch_size, row_groups=chunk, columns=wanted,
+                                               use_threads=False), batch_size=batch_size):
+            done += batch.num_rows
+            yield _canonical(batch, mapping), src
+        return
+    except (OSError, pa.ArrowException):
+        pass
+    start = 0  # re-read group by group, past the rows already yielded
+    for g in chunk:
+        n = pf.metadata.row_group(g).num_rows
+        skip = min(max(done - start, 0), n)
+        start += n
+        if skip == n:
+            continue
         try:
-            if wanted:
-                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[g], columns=wanted, use_threads=False):
-                    yield _canonical(batch, mapping), src
-            else:
-                n = pf.metadata.row_group(g).num_rows
-                yield pa.RecordBatch.from_pydict({"__rows__": pa.nulls(n)}), src
+            t = pf.read_row_group(g, columns=wanted, use_threads=False)
         except (OSError, pa.ArrowException) as exc:
-            problems.skip("unreadable_row_group", f"{src}: row group {g}: {type(exc).__name__}: {exc}")
+            problems.skip_rows("unreadable_row_group", n - skip, f"{src}: row group {g}: {type(exc).__name__}: {exc}")
+            continue
+        for batch in t.slice(skip).to_batches(max_chunksize=batch_size):
+            yield _canonical(batch, mapping), src
+
+
+#: Bytes of a caption file or tar caption member that are read; the rest is not read (``caption_truncated``).
+MAX_CAPTION_BYTES = 1 << 20
+#: Caption bytes gathered into one batch before it is handed on (bounds memory with huge captions).
+BATCH_BYTES = 32 << 20
 
 
 def _rows_to_batch(keys: list[str], texts: list) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({"key": pa.array(keys, pa.string()), "text": pa.array(texts, pa.binary())})
 
 
+def _cut_caption(data: bytes, problems: ReadStats, where: str) -> bytes:
+    """Keep the first :data:`MAX_CAPTION_BYTES` bytes, ending on a whole UTF-8 character."""
+    if len(data) <= MAX_CAPTION_BYTES:
+        return data
+    problems.skip("caption_truncated", f"{where}: {len(data):,} bytes, first {MAX_CAPTION_BYTES:,} read")
+    cut = MAX_CAPTION_BYTES
+    while cut > MAX_CAPTION_BYTES - 4 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return data[:cut]
+
+
 def _tar_batches(task: TextTask, *, batch_size: int, problems: ReadStats) -> Iterator[tuple[pa.RecordBatch, str]]:
     keys: list[str] = []
     texts: list = []
-    for sample in iter_tar_samples(Path(task.path), stats=problems):
-        keys.append(sample.key)
-        texts.append(sample.files.get("txt"))
-        if len(keys) >= batch_size:
+    size = 0
+    stats = ReadStats()
+    try:
+        for sample in iter_tar_samples(Path(task.path), stats=stats):
+            text = sample.files.get("txt")
+            if text is not None:
+                text = _cut_caption(text, problems, f"{task.path}:{sample.key}.txt")
+                size += len(text)
+            keys.append(sample.key)
+            texts.append(text)
+            if len(keys) >= batch_size or size >= BATCH_BYTES:
+                yield _rows_to_batch(keys, texts), task.path
+                keys, texts, size = [], [], 0
+        if keys:
             yield _rows_to_batch(keys, texts), task.path
-            keys, texts = [], []
-    if keys:
-        yield _rows_to_batch(keys, texts), task.path
+    finally:
+        for reason, k in stats.skipped.items():
+            problems.skipped[reason] = problems.skipped.get(reason, 0) + k
+            if reason in SAMPLE_SKIPS:  # whole samples read but not passed on
+                problems.rows_skipped[reason] = problems.rows_skipped.get(reason, 0) + k
+        problems.errors = (problems.errors + stats.errors)[:50]
 
 
 def _caption_file_batches(task: TextTask, *, batch_size: int, problems: ReadStats
                           ) -> Iterator[tuple[pa.RecordBatch, str]]:
     keys: list[str] = []
     texts: list = []
+    size = 0
     for f in task.files:
         try:
-            data = Path(f).read_bytes()
+            with open(f, "rb") as fh:
+                data = fh.read(MAX_CAPTION_BYTES + 4)
+                if len(data) > MAX_CAPTION_BYTES:
+                    total = os.fstat(fh.fileno()).st_size
+                    problems.skip("caption_truncated", f"{f}: {total:,} bytes, first {MAX_CAPTION_BYTES:,} read")
+                    cut = MAX_CAPTION_BYTES
+                    while cut > MAX_CAPTION_BYTES - 4 and (data[cut] & 0xC0) == 0x80:
+                        cut -= 1
+                    data = data[:cut]
         except OSError as exc:
-            problems.skip("unreadable_caption_file", f"{f}: {exc}")
+            problems.skip_rows("unreadable_caption_file", 1, f"{f}: {exc}")
             continue
         keys.append(Path(f).stem)
         texts.append(data)
-        if len(keys) >= batch_size:
+        size += len(data)
+        if len(keys) >= batch_size or size >= BATCH_BYTES:
             yield _rows_to_batch(keys, texts), task.path
-            keys, texts = [], []
+            keys, texts, size = [], [], 0
     if keys:
         yield _rows_to_batch(keys, texts), task.path

@@ -10,9 +10,15 @@ ASCII are decoded in Python). Keys are UTF-8 encoded the same way, and UTF-8
 is self-synchronising, so byte matches are exactly character matches.
 
 Batches of 1,024 captions or more are first filtered with one case-insensitive
-RE2 alternation of the forms between ASCII word boundaries (a superset of the
-matches; RE2's DFA is several times faster than the automaton); only the
+RE2 alternation of the ASCII forms, with ``\\b`` only at edges that are ASCII
+word characters; captions with any non-ASCII byte always pass. That is a
+superset of the matches whatever the forms (``café``, ``dr.``, ``İ``) and the
+batch size; RE2's DFA is several times faster than the automaton. Only the
 survivors are lower-cased (the ASCII kernel when they are all ASCII) and scanned.
+
+A tagger built with :meth:`Tagger.for_lexicon` also applies the sense rules of
+:mod:`audit.dataset.senses` (product, animal, modifier and phrase rules) to the
+hits of forms that have one, on those captions only.
 
 Examples
 --------
@@ -26,6 +32,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from itertools import chain
 
 import re
@@ -88,17 +95,28 @@ def _lower(captions: pa.Array) -> pa.Array:
 
 
 def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
-    """An RE2 alternation of the surface forms between ASCII word boundaries.
+    """An RE2 alternation of the ASCII surface forms, for captions that are all ASCII.
 
-    RE2's ``\\b`` treats only ``[0-9A-Za-z_]`` as word characters, so it
-    matches every caption the automaton matches (a superset: the automaton
-    also rejects non-ASCII letters next to a form). RE2 scans several times
-    faster than the automaton, so only captions that pass are scanned.
+    A form's edge gets ``\\b`` only where that edge is an ASCII word character
+    (``[0-9A-Za-z_]``, RE2's own definition), exactly where the automaton asks
+    for a boundary, so on an ASCII caption the pattern matches whenever the
+    automaton does. Forms with non-ASCII characters can only match captions
+    with non-ASCII bytes, which skip the prefilter. ``None``: no ASCII form.
+
+    Examples
+    --------
+    >>> print(_prefilter_pattern(["dr.", "café", "man"]))
+    (?:\\bdr\\.|\\bman\\b)
     """
-    if not surfaces:
+    forms = sorted({s for s in surfaces if s.isascii()}, key=len, reverse=True)
+    if not forms:
         return None
-    alts = "|".join(re.escape(s) for s in sorted(set(surfaces), key=len, reverse=True))
-    return rf"\b(?:{alts})\b"
+    alts = []
+    for f in forms:
+        left = r"\b" if _BYTE_CLASS[ord(f[0])] == 1 else ""
+        right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 else ""
+        alts.append(f"{left}{re.escape(f)}{right}")
+    return f"(?:{'|'.join(alts)})"
 
 
 def _is_word_char_before(data: np.ndarray, pos: int, lo: int) -> bool:
@@ -124,6 +142,10 @@ class Tagger:
     surfaces
         Lower-case surface forms; their position is the id :meth:`match` returns.
 
+    senses
+        Sense rules applied to the hits (:class:`~audit.dataset.senses.Senses`);
+        ``None`` (default) keeps every whole-word hit. :meth:`for_lexicon` builds them.
+
     Examples
     --------
     >>> t = Tagger(["man"])
@@ -131,10 +153,11 @@ class Tagger:
     [0, 2]
     """
 
-    def __init__(self, surfaces: Sequence[str]) -> None:
+    def __init__(self, surfaces: Sequence[str], *, senses=None) -> None:
         if not surfaces:
             raise ValueError("a Tagger needs at least one surface form")
         self.surfaces = tuple(surfaces)
+        self.senses = senses
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         keys = [s.encode("utf-8") for s in self.surfaces]
         for i, k in enumerate(keys):
@@ -147,7 +170,44 @@ class Tagger:
         self._prefilter = _prefilter_pattern(self.surfaces)
 
     def __reduce__(self):  # rebuild instead of pickling the automaton
-        return (Tagger, (self.surfaces,))
+        return (partial(Tagger, senses=self.senses), (self.surfaces,))
+
+    @classmethod
+    def for_lexicon(cls, lexicon, *, rules: Sequence[str] | None = None, senses_path=None) -> Tagger:
+        """A tagger of a lexicon's forms with its sense rules (ids are the lexicon's surface ids).
+
+        Parameters
+        ----------
+        lexicon
+            A :class:`~audit.dataset.lexicon.Lexicon`.
+        rules
+            Sense rules to apply (default: all of :data:`audit.dataset.senses.RULES`);
+            ``()`` gives plain whole-word matching.
+        senses_path
+            Another context-word file instead of ``data/lexicons/senses.yaml``.
+
+        Examples
+        --------
+        >>> from audit.dataset.lexicon import load_lexicons
+        >>> lex = load_lexicons()
+        >>> t = Tagger.for_lexicon(lex)
+        >>> [lex.surfaces[i] for i in t.match(pa.array(["SO Womens V-Neck Sweater", "Mens health: men talk"]))[1]]
+        ['mens', 'men']
+        """
+        from audit.dataset.senses import RULES, Senses, load_senses
+
+        rules = RULES if rules is None else tuple(rules)
+        if not rules:
+            return cls(lexicon.forms)
+        words = load_senses(senses_path)
+        person = list(words["person_nouns"])
+        cats = set(words["person_categories"])
+        for form, cids, mod in zip(lexicon.forms, lexicon.surface_concepts, lexicon.modifier):
+            if not mod and any(lexicon.category_of(lexicon.concepts[c]) in cats for c in cids):
+                person.append(form)
+        words = {**words, "person_nouns": sorted(set(person))}
+        return cls(lexicon.forms, senses=Senses(lexicon.forms, modifier=lexicon.modifier, senses=lexicon.senses,
+                                                words=words, rules=rules))
 
     def match(self, captions: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Find whole-word, case-insensitive occurrences of the surface forms in each caption.
@@ -171,25 +231,38 @@ class Tagger:
         >>> t.match(pa.array(["Nurse nurse", None, "a NURSE"]))[0].tolist()
         [0, 2]
         """
+        keep = None
         if self._prefilter is not None and len(captions) >= 1024:
             try:  # case-insensitive RE2 on the original text; only the survivors are lower-cased
                 maybe = pc.match_substring_regex(captions, self._prefilter, ignore_case=True)
             except pa.ArrowException:  # pattern too large for RE2: scan everything
                 self._prefilter = None
             else:
-                keep = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-                rows, ids = self._scan(_lower(captions.take(pa.array(keep))), distinct=distinct)
-                return keep[rows], ids
-        return self._scan(_lower(captions), distinct=distinct)
+                maybe = pc.or_kleene(maybe, pc.invert(pc.string_is_ascii(captions)))
+                keep = np.flatnonzero(maybe.fill_null(False).to_numpy(zero_copy_only=False))
+                captions = captions.take(pa.array(keep))
+        lower = _lower(captions)
+        row, sid, start, end = self._scan(lower)
+        if self.senses is not None and row.size:
+            ok = self.senses.keep(lower, row, sid, start, end, original=captions)
+            row, sid = row[ok], sid[ok]
+        if distinct and row.size:
+            pair = row * len(self.surfaces) + sid
+            _, first = np.unique(pair, return_index=True)
+            first.sort()  # keep order of first occurrence (rows are already ascending)
+            row, sid = row[first], sid[first]
+        return (row if keep is None else keep[row]), sid
 
-    def _scan(self, lower: pa.Array, *, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _scan(self, lower: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every whole-word hit in lower-cased captions: row, form id, first and last byte (in the buffer)."""
+        empty = np.zeros(0, np.int64)
         data, offsets = string_buffer(lower)
         if data.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return empty, empty, empty, empty
         text = str(memoryview(data), "latin-1")
         flat = np.fromiter(chain.from_iterable(self._automaton.iter(text)), dtype=np.int64)
         if flat.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return empty, empty, empty, empty
         end, sid = flat[0::2], flat[1::2]
         start = end - self._length[sid] + 1
         row = np.searchsorted(offsets, end, side="right") - 1
@@ -205,10 +278,4 @@ class Tagger:
                 ok[i] = False
             elif cls_right[i] == 2 and _is_word_char_at(data, int(end[i] + 1), int(hi[i])):
                 ok[i] = False
-        row, sid = row[ok], sid[ok]
-        if not distinct:
-            return row, sid
-        pair = row * len(self.surfaces) + sid
-        _, first = np.unique(pair, return_index=True)
-        first.sort()  # keep order of first occurrence (rows are already ascending)
-        return row[first], sid[first]
+        return row[ok], sid[ok], start[ok], end[ok]

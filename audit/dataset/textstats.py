@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from audit.dataset.columns import caption_strings, nsfw_flags
 from audit.dataset.distinct import DistinctCounter, sorted_unique
 from audit.dataset.examples import CaptionExamples
+from audit.dataset.language import english_mask
 from audit.dataset.lexicon import Lexicon, load_stopwords
 from audit.dataset.tagger import Tagger, string_buffer
 
@@ -67,6 +68,33 @@ for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
 _WORD_BYTE[0x80:] = True
 #: Control bytes that count as printable (tab, newline, carriage return).
 _ALLOWED_CONTROL = np.array([9, 10, 13], np.uint8)
+
+
+#: Captions longer than this many characters are cut to it before counting (``caption_truncated``):
+#: bounds memory per caption (readers of caption files and tars cut at the same size in bytes).
+MAX_CAPTION_CHARS = 1 << 20
+
+
+def _cut_long(text: pa.Array, problems: dict[str, int]) -> pa.Array:
+    """Cut captions longer than :data:`MAX_CAPTION_CHARS` characters, counting them.
+
+    Examples
+    --------
+    >>> p = {}; _cut_long(pa.array(["ab"]), p).to_pylist(), p
+    (['ab'], {})
+    """
+    if not len(text):
+        return text
+    nbytes = pc.binary_length(text)
+    longest = pc.max(nbytes).as_py()
+    if longest is None or longest <= MAX_CAPTION_CHARS:
+        return text
+    chars = pc.utf8_length(text)
+    k = int(pc.sum(pc.greater(chars, MAX_CAPTION_CHARS)).as_py() or 0)
+    if not k:
+        return text
+    problems["caption_truncated"] = problems.get("caption_truncated", 0) + k
+    return pc.utf8_slice_codeunits(text, 0, MAX_CAPTION_CHARS)
 
 
 def _group(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -111,6 +139,9 @@ class TextCounts:
         Repaired or skipped values, by reason (``invalid_utf8``, ``corrupt_tar``...).
     messages
         Up to 50 example messages naming the file at fault.
+    rows_skipped
+        Rows (or samples) read but not counted, by reason: rows read =
+        ``n_rows`` + ``sum(rows_skipped.values())``.
     distinct
         Distinct non-null captions (exact, or HyperLogLog past its limit).
     """
@@ -125,6 +156,7 @@ class TextCounts:
     messages: list[str] = field(default_factory=list)
     distinct: DistinctCounter = field(default_factory=DistinctCounter)
     examples: CaptionExamples = field(default_factory=CaptionExamples)
+    rows_skipped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, labels: tuple[str, ...], surfaces: tuple[str, ...]) -> TextCounts:
@@ -145,6 +177,8 @@ class TextCounts:
             self.scalars[k] = max(self.scalars.get(k, v), v) if k.startswith("max_") else self.scalars.get(k, 0) + v
         for k, v in other.problems.items():
             self.problems[k] = self.problems.get(k, 0) + v
+        for k, v in other.rows_skipped.items():
+            self.rows_skipped[k] = self.rows_skipped.get(k, 0) + v
         self.pair += other.pair
         self.surface_rows += other.surface_rows
         self.length_hist += other.length_hist
@@ -176,6 +210,22 @@ class TextCounts:
     def n_rows(self) -> int:
         """Rows counted (including null and empty captions)."""
         return int(self.scalars.get("rows", 0))
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read: counted plus skipped by reason (see :meth:`reconciliation`)."""
+        return self.n_rows + sum(self.rows_skipped.values())
+
+    def reconciliation(self) -> dict:
+        """``read = counted + skipped by reason``, as plain numbers.
+
+        Examples
+        --------
+        >>> c = TextCounts.empty(("a",), ()); c.scalars["rows"] = 3; c.rows_skipped["duplicate_key"] = 1
+        >>> c.reconciliation()
+        {'read': 4, 'counted': 3, 'skipped': {'duplicate_key': 1}}
+        """
+        return {"read": self.rows_read, "counted": self.n_rows, "skipped": dict(sorted(self.rows_skipped.items()))}
 
     def rows_with(self, label: str) -> int:
         """Rows where a concept or flag holds.
@@ -219,7 +269,7 @@ class TextAuditor:
         self.labels = tuple(lexicon.concepts) + FLAGS
         self.punsafe_threshold = punsafe_threshold
         self.exact_distinct_limit = exact_distinct_limit
-        self._tagger = Tagger(lexicon.surfaces)
+        self._tagger = Tagger.for_lexicon(lexicon)
         self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
         k = len(lexicon.concepts)
         # surface -> concept ids as CSR arrays
@@ -281,10 +331,14 @@ class TextAuditor:
             text, problems = caption_strings(batch.column("text"))
         else:
             text, problems = pa.nulls(n, pa.string()), {}
+        text = _cut_long(text, problems)
         for reason, k in problems.items():
             out.note(reason, f"{source}: {k} caption(s) in column text", count=k)
         valid = text.is_valid().to_numpy(zero_copy_only=False)
-        nsfw, known, _ = nsfw_flags(batch, punsafe_threshold=self.punsafe_threshold)
+        nsfw_problems: dict[str, int] = {}
+        nsfw, known, _ = nsfw_flags(batch, punsafe_threshold=self.punsafe_threshold, problems=nsfw_problems)
+        for reason, k in nsfw_problems.items():
+            out.note(reason, f"{source}: {k} value(s) of the NSFW/punsafe column taken as unknown", count=k)
         if text.null_count:
             text = text.fill_null("")
         lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -418,3 +472,4 @@ class TextAuditor:
         s["mostly_ascii_letters_rows"] = int(w[share >= 0.5].sum())
         s["stopword_ratio_sum"] = float((np.minimum(ratio, 1.0) * w).sum())
         s["stopword_any_rows"] = int(w[stops > 0].sum())
+        s["non_english_rows"] = int(w[~english_mask(sample)].sum())

@@ -29,7 +29,7 @@ import pandas as pd
 from audit.errors import SpecError, UserError
 from audit.gate.numbers import KEY, GATED, gated_numbers
 from audit.results import Options, read_results, read_run_dir, results_for
-from audit.run.store import write_json_atomic
+from audit.files import write_json_atomic
 
 __all__ = ["SCHEMA", "make_baseline", "write_baseline", "read_baseline", "run_record", "metrics_frame",
            "references_from_records", "run_numbers"]
@@ -131,6 +131,15 @@ def finished_spec(run_dir: str | Path) -> dict[str, Any]:
     """``spec.json`` of a finished run; :class:`UserError` naming the missing or broken file otherwise."""
     spec, _, _ = read_run_dir(run_dir)
     read_results(run_dir)  # present, complete and valid
+    view = Path(run_dir) / "results.json"  # written last: its absence or damage means an unfinished run
+    try:
+        json.loads(view.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{view}: missing; the run is unfinished (fix: rerun the same `imagen-audit probe run` "
+                        "command to finish it)") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise SpecError(view, "(file)", f"is not valid JSON ({type(exc).__name__}); truncated?",
+                        "rerun the same `imagen-audit probe run` command, which rewrites it") from None
     return spec
 
 

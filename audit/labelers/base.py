@@ -2,15 +2,14 @@
 
 A labeler takes a batch of images (PIL images or uint8 arrays of any size and
 mode) with their ids and returns one row per image x attribute. Unknown or
-undetectable is an explicit value (``no_face``, ``no_skin``, ``unreadable``),
-never a dropped row.
+undetectable is an explicit value (:data:`audit.schema.NON_ANSWERS`: ``no_face``,
+``out_of_domain``, ``unreadable``, ...), never a dropped row.
 
-Columns of the labels table (see :data:`LABEL_COLUMNS`):
+A labeler declares what it emits (``attributes``: attribute -> the values it can
+emit, an empty tuple for a numeric reading) and what images it is valid on
+(``domain``); reports and gates iterate over those declarations.
 
-``image_id`` (str), ``labeler`` (str), ``attribute`` (str), ``value`` (str),
-``confidence`` (float, NaN if none), ``probs`` (JSON string ``{"class": p}`` or
-None), ``score`` (float, a numeric reading such as ITA degrees, NaN if none),
-``reason`` (str or None: why a value is ``unreadable``/``no_skin``/...).
+The columns of the labels table are :data:`audit.schema.LABEL_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
+from audit.schema import LABEL_COLUMNS, NO_FACE, NO_SKIN, UNREADABLE
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -36,14 +36,8 @@ __all__ = [
     "unreadable_rows",
     "labels_frame",
     "check_batch",
+    "attribute_names",
 ]
-
-LABEL_COLUMNS: tuple[str, ...] = (
-    "image_id", "labeler", "attribute", "value", "confidence", "probs", "score", "reason",
-)
-UNREADABLE = "unreadable"
-NO_FACE = "no_face"
-NO_SKIN = "no_skin"
 
 
 @runtime_checkable
@@ -55,21 +49,41 @@ class Labeler(Protocol):
     name
         Short name written to the ``labeler`` column.
     attributes
-        The attributes it labels; every image gets one row per attribute.
+        Attribute -> the values it can emit (besides the non-answers of
+        :data:`audit.schema.NON_ANSWERS`); an empty tuple for a numeric reading
+        (in the ``score`` column). Every image gets one row per attribute.
+    domain
+        Short text naming the images it is valid on (e.g. "64 px world renders").
 
     Examples
     --------
     >>> from audit.labelers.ita import ITALabeler
     >>> isinstance(ITALabeler(), Labeler)
     True
+    >>> "skin_tone" in ITALabeler.attributes and isinstance(ITALabeler.domain, str)
+    True
     """
 
     name: str
-    attributes: tuple[str, ...]
+    attributes: Mapping[str, tuple[str, ...]]
+    domain: str
 
     def label(self, images: Sequence[Any], *, image_ids: Sequence[str]) -> pd.DataFrame:
         """Label a batch; returns the labels table (:data:`LABEL_COLUMNS`)."""
         ...
+
+
+def attribute_names(labeler: Any) -> tuple[str, ...]:
+    """The attribute names a labeler declares, in order.
+
+    Examples
+    --------
+    >>> class L:
+    ...     attributes = {"a": ("x",), "b": ()}
+    >>> attribute_names(L())
+    ('a', 'b')
+    """
+    return tuple(getattr(labeler, "attributes", ()))
 
 
 # ---------------------------------------------------------------------------

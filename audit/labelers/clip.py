@@ -120,11 +120,14 @@ class CLIPLabeler:
 
     Examples
     --------
-    >>> CLIPLabeler.attributes_of(DEFAULT_PROMPTS)
+    >>> tuple(CLIPLabeler.attributes_of(DEFAULT_PROMPTS))
     ('presentation', 'skin_group', 'age_group', 'unsafe')
     """
 
     name = "clip"
+    #: Attribute -> values with the default prompt sets (an instance declares its own prompt sets').
+    attributes: Mapping[str, tuple[str, ...]] = {a: tuple(v) for a, v in DEFAULT_PROMPTS.items()}
+    domain = "photographs of people like those CLIP was trained on (web images); zero-shot, uncalibrated"
 
     def __init__(
         self, model: str | Path, *, prompts: Mapping[str, Any] | None = None, device: str = "cpu",
@@ -135,7 +138,7 @@ class CLIPLabeler:
         self.prompts = validate_prompt_sets(DEFAULT_PROMPTS if prompts is None else prompts)
         self.attributes = self.attributes_of(self.prompts)
         self.device = device
-        src = str(model)
+        src = self.source = str(model)
         local = Path(src).expanduser()
         if local.exists() and not local.is_dir():
             raise UserError(f"{src}: is a file, not a model folder (fix: pass the folder that holds config.json)")
@@ -150,10 +153,17 @@ class CLIPLabeler:
             ) from exc
         self._text = self._encode_prompts()
 
+    def weight_files(self) -> list[Path]:
+        """The model's weight and config files when it was loaded from a local folder."""
+        root = Path(self.source).expanduser()
+        if not root.is_dir():
+            return []
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".json"))
+
     @staticmethod
-    def attributes_of(prompts: Mapping[str, Any]) -> tuple[str, ...]:
-        """The attribute names of a prompt-set mapping, in order."""
-        return tuple(prompts)
+    def attributes_of(prompts: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Attribute -> values of a prompt-set mapping, in order."""
+        return {a: tuple(values) for a, values in prompts.items()}
 
     @staticmethod
     def _features(out: Any) -> Any:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.labelers.base import NO_FACE, check_batch, label_row, labels_frame, to_rgb_uint8
+from audit.schema import AGE_GROUPS
 
 __all__ = ["WEIGHT_FILES", "DeepFaceLabeler", "missing_weights", "age_group_of"]
 
@@ -40,8 +41,15 @@ WEIGHT_FILES: dict[str, dict[str, str]] = {
     "tensorflow": {"age": "age_model_weights.h5", "gender": "gender_model_weights.h5",
                    "race": "race_model_single_batch.h5"},
 }
-_ATTRS = {"gender": ("gender", "presentation"), "race": ("race",), "age": ("age", "age_group")}
 _PRESENTATION = {"Woman": "feminine", "Man": "masculine"}
+#: deepface's race classes.
+RACES = ("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
+#: Action -> attribute -> values it emits (``age`` is a numeric reading).
+_ATTRS: dict[str, dict[str, tuple[str, ...]]] = {
+    "gender": {"gender": tuple(_PRESENTATION), "presentation": tuple(_PRESENTATION.values())},
+    "race": {"race": RACES},
+    "age": {"age": (), "age_group": AGE_GROUPS},
+}
 
 
 def age_group_of(age: float, *, young_below: float = 30.0, older_from: float = 60.0) -> str:
@@ -90,11 +98,14 @@ class DeepFaceLabeler:
 
     Examples
     --------
-    >>> DeepFaceLabeler.attributes_for(("gender", "age"))
+    >>> tuple(DeepFaceLabeler.attributes_for(("gender", "age")))
     ('gender', 'presentation', 'age', 'age_group')
     """
 
     name = "deepface"
+    domain = "photographs of one real face, frontal and well lit (deepface's training data)"
+    #: Attribute -> values with every action (an instance declares those of its actions).
+    attributes: dict[str, tuple[str, ...]] = {a: v for act in _ATTRS.values() for a, v in act.items()}
 
     def __init__(
         self, *, weights_home: Path | str | None = None, actions: Sequence[str] = ("gender", "race", "age"),
@@ -116,6 +127,7 @@ class DeepFaceLabeler:
                 "(fix: copy the weight files there (see docs/labelers.md), set --deepface-home to the folder "
                 "that holds .deepface/weights, or pass --allow-download)"
             )
+        self.home = home
         os.environ["DEEPFACE_HOME"] = str(home)
         os.environ["DEEPFACE_BACKEND_ENGINE"] = backend
         try:
@@ -132,10 +144,15 @@ class DeepFaceLabeler:
         self._deepface = DeepFace
         self.backend = backend
 
+    def weight_files(self) -> list[Path]:
+        """The demography weight files this labeler's actions read."""
+        folder = self.home / ".deepface" / "weights"
+        return [folder / WEIGHT_FILES[self.backend][a] for a in self.actions]
+
     @staticmethod
-    def attributes_for(actions: Sequence[str]) -> tuple[str, ...]:
-        """The attribute names the given actions produce."""
-        return tuple(a for act in actions for a in _ATTRS[act])
+    def attributes_for(actions: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Attribute -> values the given actions produce."""
+        return {a: values for act in actions for a, values in _ATTRS[act].items()}
 
     def _analyze(self, bgr: Any) -> dict[str, Any] | None:
         faces = self._deepface.analyze(

@@ -1,13 +1,18 @@
-"""Robust image loading for labelling: bytes -> RGB uint8, and image sources.
+"""The one image path: sources -> decode -> batches -> labels, shared by ``imagen-audit label``,
+the dataset audit and the probe worker.
 
 Bad images never crash a run: a zero-byte, corrupt, truncated, oversized
 (decompression bomb) or unconvertible image yields ``None`` and a reason, and
 :class:`SkipSummary` counts the reasons. Odd modes (CMYK, I;16, P, LA, ...)
-are converted to RGB, not skipped.
+are converted to RGB, not skipped. :func:`label_items` is the one label loop:
+every item read is either labelled or gets explicit ``unreadable`` rows with its
+reason (read = labelled + skipped by reason). Outputs are written with the atomic
+writers of :mod:`audit.files`.
 
 Sources for ``imagen-audit label SOURCE`` (see :func:`iter_source`):
 
-- a probe run directory (``manifest.parquet`` with ``image_id`` and ``path``),
+- a probe run directory or a ``generate`` folder (``manifest.parquet`` with ``image_id``
+  and ``path``; a ``generate`` manifest's ``file`` column is read as the path),
 - webdataset shards (a ``.tar`` file or a folder of ``*.tar``), read through
   :func:`audit.shards.iter_tar_samples`,
 - an image folder, searched recursively (ids are the relative paths),
@@ -18,14 +23,16 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from audit.errors import UserError
-from audit.labelers.base import to_rgb_uint8
+from audit.labelers.base import labels_frame, to_rgb_uint8, unreadable_rows
+from audit.schema import LABEL_COLUMNS
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -35,6 +42,8 @@ __all__ = [
     "decode_image",
     "iter_source",
     "batched",
+    "label_items",
+    "LabelCounts",
 ]
 
 #: Images with more pixels than this are refused as decompression bombs.
@@ -74,12 +83,19 @@ class SkipSummary:
 
 @dataclass
 class SourceItem:
-    """One image of a source: its id, its encoded bytes (None if unreadable) and why not."""
+    """One image of a source: its id, its encoded bytes (None if unreadable) and why not.
+
+    ``image`` holds an already decoded image (PIL or array; the probe worker's generated
+    images), which is then labelled without decoding ``data``; ``caption`` the sample's
+    caption when the source has one.
+    """
 
     image_id: str
     data: bytes | None
     reason: str | None = None
     origin: str = ""
+    image: Any = None
+    caption: str | None = None
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
@@ -189,10 +205,15 @@ def _run_items(run_dir: Path) -> tuple[int, Iterator[SourceItem]]:
         df = pd.read_parquet(manifest, columns=None)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"{manifest}: cannot read the manifest ({exc}) (fix: re-run the probe run)") from exc
+    if "path" not in df.columns and "file" in df.columns:  # an `imagen-audit generate` folder
+        df = df.assign(path=df["file"])
+    if "image_id" not in df.columns and "path" in df.columns:
+        df = df.assign(image_id=df["path"].astype(str))
     for col in ("image_id", "path"):
         if col not in df.columns:
             raise UserError(
-                f"{manifest}: field {col} is missing (fix: a run manifest needs columns image_id and path)"
+                f"{manifest}: field {col} is missing (fix: a manifest needs a path (or file) column naming each "
+                "image relative to its folder)"
             )
     root = run_dir.resolve()
 
@@ -269,3 +290,97 @@ def iter_source(source: Path | str, *, summary: SkipSummary) -> tuple[int | None
             "a folder of .tar shards or a run directory with manifest.parquet)"
         )
     return len(files), _folder_items(path, files)
+
+
+# ---------------------------------------------------------------------------
+# the label loop
+# ---------------------------------------------------------------------------
+
+@dataclass
+class LabelCounts:
+    """How many items the loop read and how many it labelled (the rest are in the skip summary)."""
+
+    read: int = 0
+    labelled: int = 0
+
+
+def _check_frame(frame, labeler: Any) -> None:
+    missing = [c for c in LABEL_COLUMNS[:5] if c not in frame.columns]
+    if missing:
+        raise RuntimeError(f"labeler {getattr(labeler, 'name', labeler)!r} returned no {missing} columns")
+
+
+def label_items(items: Iterable[SourceItem], labelers: Sequence[Any], *, summary: SkipSummary,
+                batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS,
+                on_batch: Callable[[list[SourceItem], list[SourceItem]], None] | None = None):
+    """Decode, batch and label items with every labeler: the one label loop.
+
+    Each item is decoded (or taken as is when it carries ``image``); an undecodable one is
+    counted in ``summary`` by reason and gets one ``unreadable`` row per attribute of each
+    labeler, with the reason. Each distinct ``image_id`` is labelled once per batch.
+
+    Parameters
+    ----------
+    items
+        From :func:`iter_source`, or built by the caller.
+    labelers
+        Objects following :class:`audit.labelers.base.Labeler`.
+    summary
+        Receives the skip reasons.
+    batch_size
+        Images per labeler call.
+    max_pixels
+        Refuse larger images (decompression bombs).
+    on_batch
+        Called after each batch with ``(items read, items labelled)``.
+
+    Returns
+    -------
+    (pandas.DataFrame, LabelCounts)
+        The labels table (:data:`audit.schema.LABEL_COLUMNS`) and the counts.
+
+    Examples
+    --------
+    >>> from audit.labelers.ita import ITALabeler
+    >>> items = [SourceItem("a", None, image=np.full((8, 8, 3), 128, np.uint8)), SourceItem("b", b"")]
+    >>> s = SkipSummary()
+    >>> df, n = label_items(items, [ITALabeler(faces=False)], summary=s)
+    >>> (n.read, n.labelled, s.counts), sorted(set(df[df.image_id == "b"].value))
+    ((2, 1, {'zero_bytes': 1}), ['unreadable'])
+    """
+    import pandas as pd
+
+    frames: list = []
+    counts = LabelCounts()
+    for batch in batched(items, batch_size):
+        images, ids, good, bad = [], [], [], []
+        for item in batch:
+            if item.image is not None:
+                img, reason = item.image, None
+            elif item.data is None:
+                img, reason = None, item.reason or "unreadable"
+            else:
+                img, reason = decode_image(item.data, max_pixels=max_pixels)
+            if reason is not None:
+                summary.skip(reason, item.origin or item.image_id)
+                for labeler in labelers:
+                    bad += unreadable_rows(item.image_id, labeler=labeler.name, attributes=tuple(labeler.attributes),
+                                           reason=reason)
+                continue
+            good.append(item)
+            if item.image_id not in ids:  # label each distinct image once
+                images.append(img)
+                ids.append(item.image_id)
+        if images:
+            for labeler in labelers:
+                frame = labeler.label(images, image_ids=ids)
+                _check_frame(frame, labeler)
+                frames.append(frame)
+        if bad:
+            frames.append(labels_frame(bad))
+        counts.read += len(batch)
+        counts.labelled += len(good)
+        if on_batch is not None:
+            on_batch(batch, good)
+    labels = pd.concat(frames, ignore_index=True) if frames else labels_frame([])
+    return labels, counts

@@ -2,10 +2,15 @@
 
 Pipeline for a batch, vectorised across the pixels of up to 64 images at a time:
 
-1. optional face restriction: the largest OpenCV Haar-cascade face of each
-   image (its inner part); images without a detected face use the whole image
-   and say so in the ``skin_region`` attribute; regions over ``max_pixels``
-   (16,384) are measured on a strided grid of their pixels (:func:`subsample`);
+1. face restriction (default): the best face of each image from a face
+   detector of :mod:`audit.labelers.faces` (its inner part); ``detector="auto"``
+   uses the world face locator on 64 x 64 images (the world's size) and
+   BlazeFace on every other image. An image without a face answers ``no_face``
+   for every attribute (with the detector in ``reason``); the whole image is
+   measured instead only when asked (``whole_image_fallback=True``, or
+   ``faces=False``), and ``skin_region`` says which; regions over
+   ``max_pixels`` (16,384) are measured on a strided grid of their pixels
+   (:func:`subsample`);
 2. skin mask by a YCrCb + RGB rule (:class:`SkinRule`), wide enough to keep
    the lightest and darkest Monk tones (the rule HEIM's metric uses,
    ``R - G > 15, Cr > 135, Y > 80, ...``, rejects the MST 1-3 and 8-10 swatches),
@@ -20,7 +25,9 @@ Pipeline for a batch, vectorised across the pixels of up to 64 images at a time:
 Output attributes: ``skin_tone`` ("1".."10"), ``skin_group``
 (light 1-3 / medium 4-6 / dark 7-10), ``ita_category``, ``ita`` (value the
 rounded degrees, ``score`` the exact figure) and ``skin_region``
-(``face`` | ``whole_image``). Images with too few skin pixels get ``no_skin``.
+(``face`` | ``whole_image``). Images with too few skin pixels get ``no_skin``;
+images without a face get ``no_face``. :func:`non_answer_shares` gives the share
+of each non-answer per attribute of a labels table.
 ``probs`` holds the share of skin pixels nearest to each class (pixel votes);
 ``confidence`` is the share of the chosen class.
 """
@@ -37,7 +44,9 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
-from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, check_batch, labels_frame, to_rgb_uint8
+from audit.labelers.base import LABEL_COLUMNS, NO_SKIN, UNREADABLE, check_batch, labels_frame, to_rgb_uint8
+from audit.schema import MST_HEX as SCHEMA_MST_HEX
+from audit.schema import MST_VALUES, NO_FACE, OUT_OF_DOMAIN, SKIN_GROUP_NAMES
 
 __all__ = [
     "MST_HEX",
@@ -53,13 +62,11 @@ __all__ = [
     "measure_skin",
     "subsample",
     "ITALabeler",
+    "non_answer_shares",
 ]
 
-#: Monk Skin Tone swatches MST 1..10.
-MST_HEX: tuple[str, ...] = (
-    "#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
-    "#a07e56", "#825c43", "#604134", "#3a312a", "#292420",
-)
+#: Monk Skin Tone swatches MST 1..10, in order (from :data:`audit.schema.MST_HEX`).
+MST_HEX: tuple[str, ...] = tuple(SCHEMA_MST_HEX.values())
 MST_RGB = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in MST_HEX], dtype=np.uint8)
 
 #: ITA categories (name, lower bound exclusive, upper bound inclusive), degrees.
@@ -73,7 +80,7 @@ ITA_CATEGORIES: tuple[tuple[str, float, float], ...] = (
 )
 _ITA_NAMES = np.array([c[0] for c in ITA_CATEGORIES])
 _ITA_EDGES = np.array([55.0, 41.0, 28.0, 10.0, -30.0])  # descending
-_GROUPS = ("light", "medium", "dark")
+_GROUPS = SKIN_GROUP_NAMES
 _MST_NAMES = np.array([str(k) for k in range(11)], dtype=object)
 
 # ---------------------------------------------------------------------------
@@ -510,8 +517,15 @@ class ITALabeler:
     Parameters
     ----------
     faces
-        Restrict to the largest Haar-cascade face (OpenCV); images without a
-        face fall back to the whole image (``skin_region = whole_image``).
+        Restrict to the best detected face (default). ``False`` measures the
+        whole image of every image (``skin_region = whole_image``).
+    detector
+        ``"auto"`` (world locator on 64 x 64 images, BlazeFace on others), a name
+        of :data:`audit.labelers.faces.DETECTORS` (``"blazeface"``, ``"world"``,
+        ``"haar"``) or a :class:`audit.labelers.faces.FaceDetector`.
+    whole_image_fallback
+        Measure the whole image when no face is found (``skin_region =
+        whole_image``) instead of answering ``no_face``.
     match
         How the median colour is matched to a Monk tone: ``"l_ita"``
         (distance on L* and ITA; the default: on 2,000 world renders it agrees
@@ -542,65 +556,73 @@ class ITALabeler:
     """
 
     name = "ita"
-    attributes = ("skin_tone", "skin_group", "ita_category", "ita", "skin_region")
+    attributes = {"skin_tone": MST_VALUES, "skin_group": SKIN_GROUP_NAMES,
+                  "ita_category": tuple(c[0] for c in ITA_CATEGORIES), "ita": (), "skin_region": ("face", "whole_image")}
+    domain = "photographs or renders with visible skin, lit by roughly white light (colorimetry, no model)"
 
     def __init__(
         self, *, faces: bool = True, match: Literal["lab", "l_ita"] = "l_ita", rule: SkinRule = SkinRule(),
         min_skin_pixels: int = 16, min_skin_fraction: float = 0.02, max_pixels: int | None = 16384,
+        detector: Any = "auto", whole_image_fallback: bool = False,
     ) -> None:
+        from audit.labelers.faces import DETECTORS
+
         _mst_features(match)  # validates
         if max_pixels is not None and max_pixels < 1:
             raise UserError(f"max_pixels={max_pixels} must be >= 1 (fix: use None to measure every pixel)")
+        if isinstance(detector, str) and detector != "auto" and detector not in DETECTORS:
+            raise UserError(f"detector={detector!r} is not known (fix: use 'auto' or one of {sorted(DETECTORS)})")
         self.faces, self.match, self.rule = faces, match, rule
         self.min_skin_pixels, self.min_skin_fraction = int(min_skin_pixels), float(min_skin_fraction)
         self.max_pixels = max_pixels
-        self._cascade = None
+        self.detector, self.whole_image_fallback = detector, bool(whole_image_fallback)
+        self._detectors: dict[str, Any] = {}
 
     # -- faces ---------------------------------------------------------------
-    def _face_box(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Inner box of the largest Haar-cascade face (``alt2``), or None.
+    def _detector_for(self, rgb: np.ndarray) -> Any:
+        from audit.labelers.faces import DETECTORS
 
-        Small images are upscaled so the short side is >= 128 px (a 64 px
-        picture's face is below the cascade's 20 px window otherwise); large
-        ones are downscaled to <= 640 px for speed. Without a face in the
-        grayscale image, the inverted grayscale is searched too.
-        """
-        import cv2
+        name = self.detector
+        if not isinstance(name, str):
+            return name
+        if name == "auto":
+            name = "world" if rgb.shape[:2] == (64, 64) else "blazeface"
+        if name not in self._detectors:
+            self._detectors[name] = DETECTORS[name]()
+        return self._detectors[name]
 
-        if self._cascade is None:
-            path = cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"
-            self._cascade = cv2.CascadeClassifier(path)
-            if self._cascade.empty():  # pragma: no cover - broken OpenCV install
-                raise UserError(f"{path}: cannot load the Haar cascade (fix: reinstall opencv-contrib-python-headless)")
-        h, w = rgb.shape[:2]
-        scale = min(4.0, max(1.0, 128.0 / min(h, w))) if max(h, w) <= 640 else 640.0 / max(h, w)
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if scale != 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
-        if len(found) == 0:
-            # Haar features are polarity-specific: a dark face with lighter features reads as a face
-            # once inverted. On world renders this pass lifts dark-skin detection from 5% to 45%.
-            found = self._cascade.detectMultiScale(255 - gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
-        if len(found) == 0:
-            return None
-        x, y, fw, fh = (v / scale for v in max(found, key=lambda f: f[2] * f[3]))
+    def _face_box(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, str]:
+        """Inner box of the best face (None without one) and the detector's name."""
+        det = self._detector_for(rgb)
+        found = det.detect(rgb)
+        if not found:
+            return None, det.name
+        x0, y0, x1, y1, _ = found[0]
+        fx0, fy0, fx1, fy1 = _INNER.get(det.name, (0.2, 0.25, 0.8, 0.9))
+        w, h = x1 - x0, y1 - y0
         # inner part of the box: skip hair at the top and background at the sides
-        return int(x + 0.2 * fw), int(y + 0.25 * fh), int(x + 0.8 * fw), int(y + 0.9 * fh)
+        box = int(x0 + fx0 * w), int(y0 + fy0 * h), int(np.ceil(x0 + fx1 * w)), int(np.ceil(y0 + fy1 * h))
+        return (box if box[2] > box[0] and box[3] > box[1] else None), det.name
 
     def regions(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
-        """Pixels each image is measured on, and the region names (``face`` / ``whole_image``)."""
+        """Pixels each image is measured on, and the region names (``face`` / ``whole_image`` / ``no_face:DETECTOR``)."""
         out, names = [], []
         for rgb in images:
-            box = self._face_box(rgb) if self.faces else None
-            if box is None:
+            if not self.faces:
                 out.append(rgb)
                 names.append("whole_image")
-            else:
+                continue
+            box, det = self._face_box(rgb)
+            if box is not None:
                 x0, y0, x1, y1 = box
                 out.append(rgb[y0:y1, x0:x1])
                 names.append("face")
+            elif self.whole_image_fallback:
+                out.append(rgb)
+                names.append("whole_image")
+            else:
+                out.append(rgb[:1, :1])  # not measured: the rows answer no_face
+                names.append(f"{NO_FACE}:{det}")
         return out, names
 
     # -- labelling -------------------------------------------------------------
@@ -666,17 +688,56 @@ class ITALabeler:
             score[bad, :4] = np.nan
             probs[bad, :4] = None
             reason[bad, :4] = why[:, None]
-        k = len(self.attributes)
+        nf = np.array([r.startswith(NO_FACE) for r in regions], dtype=bool)
+        if nf.any():
+            values[nf, :] = NO_FACE
+            conf[nf, :] = np.nan
+            score[nf, :] = np.nan
+            probs[nf, :] = None
+            reason[nf, :] = np.array([f"no face found by the {r.split(':', 1)[1]} detector" for r in
+                                      np.asarray(regions)[nf]], dtype=object)[:, None]
+        names = tuple(self.attributes)
+        k = len(names)
         return pd.DataFrame({
             "image_id": np.repeat(np.asarray(ids, dtype=object), k),
             "labeler": self.name,
-            "attribute": np.tile(np.asarray(self.attributes, dtype=object), n),
+            "attribute": np.tile(np.asarray(names, dtype=object), n),
             "value": values.ravel(),
             "confidence": conf.ravel().astype(float),
             "probs": probs.ravel(),
             "score": score.ravel().astype(float),
             "reason": reason.ravel(),
         }, columns=list(LABEL_COLUMNS))
+
+
+#: Inner part of each detector's face box (fractions x0, y0, x1, y1) measured for skin.
+_INNER = {"haar": (0.2, 0.25, 0.8, 0.9), "blazeface": (0.15, 0.25, 0.85, 0.95), "world": (0.0, 0.0, 1.0, 1.0)}
+_NON_ANSWERS = (NO_FACE, NO_SKIN, OUT_OF_DOMAIN, UNREADABLE)
+
+
+def non_answer_shares(labels: pd.DataFrame) -> pd.DataFrame:
+    """Share of each non-answer (``no_face``, ``no_skin``, ``out_of_domain``, ``unreadable``) per labeler x attribute.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(labeler, attribute)``; columns ``n`` (images), one share per
+        non-answer and ``non_answer`` (their sum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> df = ITALabeler(faces=False).label([np.zeros((4, 4, 3), np.uint8), np.broadcast_to(MST_RGB[3], (8, 8, 3))],
+    ...                                    image_ids=["k", "s"])
+    >>> float(non_answer_shares(df).loc[("ita", "skin_tone"), "no_skin"])
+    0.5
+    """
+    g = labels.groupby(["labeler", "attribute"])["value"]
+    out = pd.DataFrame({"n": g.size()})
+    for v in _NON_ANSWERS:
+        out[v] = g.apply(lambda s, v=v: float((s == v).mean()))
+    out["non_answer"] = out[list(_NON_ANSWERS)].sum(axis=1)
+    return out
 
 
 def _probs_json(names: list[str], p: np.ndarray) -> np.ndarray:

@@ -6,6 +6,13 @@ accuracy overall, per skin-tone group and per presentation, confusion matrices)
 ship in ``data/weights/world-labeler/``; ``imagen-audit train labeler``
 reproduces them.
 
+Domain: world renders only. A calibrated novelty score on the CNN's features
+(:mod:`audit.labelers.world_domain`, shipped as ``domain.safetensors`` +
+``domain.json`` beside the weights) flags other images (photos, noise, flat
+colours, other models' outputs); every attribute of such an image answers
+:data:`audit.schema.OUT_OF_DOMAIN` with the score in ``score`` and the reason,
+never a guess.
+
 Examples
 --------
 >>> lab = WorldLabeler.from_pretrained()          # doctest: +SKIP
@@ -16,10 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,37 +34,20 @@ import pandas as pd
 from audit.errors import UserError
 from audit.labelers.base import check_batch, label_row, labels_frame, to_rgb_uint8
 from audit.resources import data_path
+from audit.schema import OUT_OF_DOMAIN, SKIN_GROUP_NAMES, WORLD_ATTRIBUTES, skin_group
 
 __all__ = ["WorldLabeler", "HEADS", "DEFAULT_DIR", "build_model", "prepare_batch", "skin_group_of"]
 
-#: Attribute -> class names, in head order. Skin tones are "1".."10".
+#: Attribute -> class names, in head order (the world vocabulary of :mod:`audit.schema`).
 HEADS: dict[str, tuple[str, ...]] = {
-    "profession": (
-        "nurse", "doctor", "firefighter", "chef", "teacher", "engineer", "scientist", "mechanic",
-        "carpenter", "electrician", "librarian", "receptionist", "hairdresser", "baker", "lawyer",
-        "cashier", "janitor", "painter", "plumber", "pharmacist", "programmer", "pilot", "farmer",
-        "police officer",
-    ),
-    "skin_tone": tuple(str(t) for t in range(1, 11)),
-    "presentation": ("feminine", "masculine", "androgynous"),
-    "age_group": ("young", "adult", "older"),
-    "activity": ("cooking", "reading", "sports", "office", "outdoors", "music"),
-    "unsafe": ("false", "true"),
+    k: WORLD_ATTRIBUTES[k] for k in ("profession", "skin_tone", "presentation", "age_group", "activity", "unsafe")
 }
 DEFAULT_DIR = data_path("weights", "world-labeler")
 SIZE = 64
 
 
-def skin_group_of(tone: int | str) -> str:
-    """Monk tone -> ``light`` (1-3), ``medium`` (4-6), ``dark`` (7-10).
-
-    Examples
-    --------
-    >>> skin_group_of("9")
-    'dark'
-    """
-    t = int(tone)
-    return "light" if t <= 3 else "medium" if t <= 6 else "dark"
+#: Monk tone -> ``light`` (1-3), ``medium`` (4-6), ``dark`` (7-10) (:func:`audit.schema.skin_group`).
+skin_group_of = skin_group
 
 
 def build_model(*, width: int = 32, heads: dict[str, tuple[str, ...]] = HEADS):
@@ -134,17 +124,29 @@ class WorldLabeler:
         The labeler card (accuracies, confusion matrices) or ``{}``.
     device
         Torch device string.
+    domain_model
+        The novelty score (:class:`audit.labelers.world_domain.NoveltyScore`) that
+        decides what is out of domain; None checks nothing (only for tests and
+        for fitting it).
     """
 
     model: Any
     card: dict
     device: str = "cpu"
+    domain_model: Any = None
     name: str = "world"
-    attributes: tuple[str, ...] = (*HEADS, "skin_group")
+    folder: str | None = None  # where the weights came from (None: built in memory)
+    #: Attribute -> values it emits: the heads and the derived ``skin_group``.
+    attributes: ClassVar[Mapping[str, tuple[str, ...]]] = {**HEADS, "skin_group": SKIN_GROUP_NAMES}
+    domain: ClassVar[str] = "64 x 64 renders of the synthetic world (one person, plain background)"
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu") -> WorldLabeler:
-        """Load weights, config and card from a folder (default: the shipped weights).
+    def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu",
+                        domain: bool = True) -> WorldLabeler:
+        """Load weights, config, card and domain model from a folder (default: the shipped weights).
+
+        ``domain=False`` skips the domain model (used to fit it). A folder
+        without ``domain.safetensors`` loads with a warning naming the fix.
 
         Examples
         --------
@@ -165,7 +167,25 @@ class WorldLabeler:
         model.eval().to(device)
         card_path = folder / "card.json"
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        return cls(model=model, card=card, device=device)
+        domain_model = None
+        if domain:
+            from audit.labelers.world_domain import NoveltyScore
+
+            domain_model = NoveltyScore.load(folder)
+            if domain_model is None:
+                import warnings
+
+                warnings.warn(f"{folder / 'domain.safetensors'}: no domain model, so out-of-domain images get "
+                              f"guesses, not `out_of_domain` (fix: run `python -m audit.labelers.world_domain "
+                              f"--folder {folder}`)", UserWarning, stacklevel=2)
+        return cls(model=model, card=card, device=device, domain_model=domain_model, folder=str(folder))
+
+    def weight_files(self) -> list[Path]:
+        """The files the weights were loaded from (for the run spec's fingerprints)."""
+        if self.folder is None:
+            return []
+        names = ("model.safetensors", "config.json", "domain.safetensors", "domain.json")
+        return [Path(self.folder) / n for n in names if (Path(self.folder) / n).exists()]
 
     def predict_proba(self, images: Sequence[Any], *, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Class probabilities per head, each ``(N, classes)``.
@@ -215,21 +235,46 @@ class WorldLabeler:
         ['activity', 'age_group']
         """
         check_batch(images, image_ids)
-        probs = self.predict_proba(images)
+        probs, feats = self._forward(images)
+        dm = self.domain_model
+        novelty = dm.score(feats) if dm is not None and len(images) else np.full(len(images), math.nan)
+        ood = novelty > dm.threshold if dm is not None else np.zeros(len(images), bool)
         rows = []
         for i, image_id in enumerate(image_ids):
+            if ood[i]:
+                why = (f"novelty {novelty[i]:.1f} > {dm.threshold:.1f}: not a world render "
+                       "(fix: label photos with a labeler for photos, e.g. --labelers clip or deepface)")
+                rows += [label_row(image_id, labeler=self.name, attribute=a, value=OUT_OF_DOMAIN,
+                                   score=novelty[i], reason=why) for a in (*HEADS, "skin_group")]
+                continue
             for attr, classes in HEADS.items():
                 p = probs[attr][i]
                 j = int(p.argmax())
                 rows.append(label_row(image_id, labeler=self.name, attribute=attr, value=classes[j],
-                                      confidence=float(p[j]), probs=dict(zip(classes, p))))
+                                      confidence=float(p[j]), probs=dict(zip(classes, p)), score=novelty[i]))
             tone_p = probs["skin_tone"][i]
             grp = {g: float(sum(tone_p[int(t) - 1] for t in HEADS["skin_tone"] if skin_group_of(t) == g))
-                   for g in ("light", "medium", "dark")}
+                   for g in SKIN_GROUP_NAMES}
             best = max(grp, key=grp.get)
             rows.append(label_row(image_id, labeler=self.name, attribute="skin_group", value=best,
-                                  confidence=grp[best], probs=grp))
+                                  confidence=grp[best], probs=grp, score=novelty[i]))
         return labels_frame(rows)
+
+    def _forward(self, images: Sequence[Any], *, batch_size: int = 256) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Class probabilities per head and penultimate features, in one pass."""
+        import torch
+
+        probs: dict[str, list[np.ndarray]] = {k: [] for k in HEADS}
+        feats = []
+        self.model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                e = self.model.embed(prepare_batch(images[i:i + batch_size]).to(self.device))
+                feats.append(e.float().cpu().numpy())
+                for k, head in self.model.heads.items():
+                    probs[k].append(torch.softmax(head(e).float(), dim=1).cpu().numpy())
+        out = {k: np.concatenate(v) if v else np.zeros((0, len(HEADS[k]))) for k, v in probs.items()}
+        return out, (np.concatenate(feats) if feats else np.zeros((0, 0)))
 
     def confusion(self, attribute: str, *, split: str = "clean") -> pd.DataFrame | None:
         """Row-normalised confusion matrix ``C[true, predicted]`` from the card, if present.
@@ -251,7 +296,7 @@ class WorldLabeler:
             raw = self.card.get(split, {}).get("confusion", {}).get("skin_tone")
             if raw is None:
                 return None
-            names = ["light", "medium", "dark"]
+            names = list(SKIN_GROUP_NAMES)
             member = np.array([[skin_group_of(t) == g for g in names] for t in raw["classes"]], dtype=float)
             counts = member.T @ np.asarray(raw["matrix"], dtype=float) @ member
             return pd.DataFrame(counts / counts.sum(axis=1, keepdims=True), index=names, columns=names)

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from audit.checkpoint import load_checkpoint, save_checkpoint
+from audit.outdir import locked_output
 from audit.labelers.world import HEADS, build_model, skin_group_of
 from audit.shards import atomic_write_bytes
 
@@ -236,7 +238,7 @@ def train_world_labeler(
     ----------
     out
         Folder for ``model.safetensors``, ``config.json``, ``card.json``, ``card.md``
-        (and ``checkpoint.pt`` while training; a rerun resumes from it).
+        (and ``checkpoint.safetensors`` while training, safetensors + JSON, no pickle; a rerun resumes from it).
     n_train, n_eval
         Training pool and held-out sizes (renders from seeds ``seed`` and ``seed + 1``).
     minutes
@@ -247,11 +249,24 @@ def train_world_labeler(
     width
         Base channel width of the CNN.
 
+    ``out`` is locked while training writes it: a second run on it is refused.
+
     Returns
     -------
     dict
         The labeler card.
     """
+    with locked_output(Path(out), command="another labeler training run"):
+        return _train_world_labeler(out=out, n_train=n_train, n_eval=n_eval, minutes=minutes, width=width,
+                                    batch_size=batch_size, lr=lr, seed=seed, checkpoint_minutes=checkpoint_minutes,
+                                    progress=progress, steps=steps)
+
+
+def _train_world_labeler(
+    *, out: str | Path, n_train: int = 60000, n_eval: int = 6000, minutes: float = 20.0, width: int = 32,
+    batch_size: int = 128, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+    steps: int | None = None,
+) -> dict:
     import torch
     import torch.nn.functional as F
     from safetensors.torch import save_file
@@ -266,9 +281,9 @@ def train_world_labeler(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     state = {"step": 0, "elapsed": 0.0}
     gen = torch.Generator().manual_seed(seed)
-    ckpt = out / "checkpoint.pt"
+    ckpt = out / "checkpoint.safetensors"
     if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+        saved = load_checkpoint(ckpt)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
@@ -306,9 +321,8 @@ def train_world_labeler(
         if state["step"] % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", step=state["step"])
         if time.time() - last_ckpt > checkpoint_minutes * 60:
-            buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "gen": gen.get_state()}, buf)
-            atomic_write_bytes(ckpt, buf.getvalue())
+            save_checkpoint(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                                   "gen": gen.get_state()})
             last_ckpt = time.time()
     bar.close()
     eval_images, eval_attrs = render_pool(n_eval, seed=seed + 1, progress=progress)

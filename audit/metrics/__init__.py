@@ -6,7 +6,9 @@ Public API (see ``docs/metrics.md``): mergeable counts (:func:`count_pairs`,
 bootstrap (:func:`cluster_bootstrap`), representation (:func:`proportions`,
 :func:`representation`, :func:`reference_gap`), amplification
 (:func:`bias_amplification`), labeler-error correction (:func:`correct_counts`),
-the label pivot (:func:`wide_labels`) and :class:`AuditFrame`.
+the design effect and Jeffreys posterior draws (:func:`dispersion`,
+:func:`posterior_tables`), the label pivot (:func:`wide_labels`) and
+:class:`AuditFrame` (interval methods in :data:`INTERVALS`).
 Importing this package loads numpy and pandas only.
 """
 
@@ -14,15 +16,19 @@ from audit.metrics.amplification import align_tables, amplification_arrays, bias
 from audit.metrics.bootstrap import bootstrap_tables, cluster_bootstrap, cluster_counts
 from audit.metrics.correction import (
     confusion_array,
+    confusion_is_counts,
     correct_array,
     correct_counts,
+    correct_draws,
+    draw_confusions,
     rogan_gladen,
     simplex_lsq,
     simplex_lsq_batch,
 )
 from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, sort_labels, wide_labels
-from audit.metrics.frame import AuditFrame
-from audit.metrics.intervals import percentile_interval, wilson_interval
+from audit.metrics.design import dispersion, posterior_tables, unit_strata
+from audit.metrics.frame import INTERVALS, AuditFrame
+from audit.metrics.intervals import beta_interval, percentile_interval, wilson_interval
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
 from audit.metrics.representation import (
     entropy_array,
@@ -37,6 +43,14 @@ from audit.metrics.representation import (
 
 __all__ = [
     "AuditFrame",
+    "INTERVALS",
+    "beta_interval",
+    "confusion_is_counts",
+    "correct_draws",
+    "dispersion",
+    "draw_confusions",
+    "posterior_tables",
+    "unit_strata",
     "align_tables",
     "amplification_arrays",
     "bias_amplification",

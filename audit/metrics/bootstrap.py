@@ -129,7 +129,28 @@ def _resample_weights(rng: np.random.Generator, size: int, n: int) -> np.ndarray
     return out
 
 
-def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 0, chunk_cells: int = 2**24) -> np.ndarray:
+def _stratified_weights(rng: np.random.Generator, size: int, strata: np.ndarray) -> np.ndarray:
+    """Multinomial weights that draw, within each stratum, as many units as it holds."""
+    units = len(strata)
+    order = np.argsort(strata, kind="stable")
+    s_sorted = strata[order]
+    starts = np.searchsorted(s_sorted, s_sorted, side="left")
+    sizes = np.searchsorted(s_sorted, s_sorted, side="right") - starts
+    picks = order[starts + (rng.random((size, units)) * sizes).astype(np.int64)]
+    out = np.empty((size, units))
+    for i in range(size):
+        out[i] = np.bincount(picks[i], minlength=units)
+    return out
+
+
+def bootstrap_tables(
+    cc: ClusterCounts,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    chunk_cells: int = 2**24,
+    stratified: bool = False,
+) -> np.ndarray:
     """Resampled contingency tables, shape ``(n_resamples, X, Y)``.
 
     Parameters
@@ -142,6 +163,11 @@ def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 
         Seed of the generator (same seed, same tables).
     chunk_cells : int
         Bound on ``resamples * units`` per chunk (memory).
+    stratified : bool, default False
+        Resample cluster units within their concept (:func:`~audit.metrics.design.unit_strata`),
+        so every resample keeps each concept's number of clusters; the default
+        resamples all clusters together (and each factor independently when
+        there are several).
 
     Returns
     -------
@@ -161,10 +187,17 @@ def bootstrap_tables(cc: ClusterCounts, *, n_resamples: int = 1000, seed: int = 
     k = cc.matrix.tocsr().astype(np.float64)  # (units, cells)
     out = np.empty((n_resamples, k.shape[1]))
     step = max(1, min(n_resamples, chunk_cells // max(1, units)))
+    strata = None
+    if stratified:
+        from audit.metrics.design import unit_strata
+
+        strata = unit_strata(cc)
     identity = len(cc.n_levels) == 1 and cc.n_levels[0] == units and np.array_equal(cc.codes[:, 0], np.arange(units))
     for start in range(0, n_resamples, step):
         size = min(step, n_resamples - start)
-        if identity:
+        if strata is not None:
+            w = _stratified_weights(rng, size, strata)
+        elif identity:
             w = _resample_weights(rng, size, units)
         else:
             w = np.ones((size, units))
@@ -185,8 +218,13 @@ def cluster_bootstrap(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    stratified: bool = False,
 ) -> pd.DataFrame:
     """Point estimate and cluster-bootstrap percentile interval of a table statistic.
+
+    With few clusters per concept a percentile interval is too narrow (measured
+    in ``docs/metrics.md``); :class:`~audit.metrics.AuditFrame` chooses a method
+    whose coverage is measured.
 
     Parameters
     ----------
@@ -204,12 +242,15 @@ def cluster_bootstrap(
         Per-row weight column.
     n_resamples, confidence, seed
         Bootstrap settings.
+    stratified : bool, default False
+        Resample clusters within each concept (see :func:`bootstrap_tables`).
 
     Returns
     -------
     pandas.DataFrame
         Key columns that apply (concept and attribute, concept only, or none),
-        then ``estimate, se, lo, hi``.
+        then ``estimate, se, lo, hi, method`` (``cluster_bootstrap`` or
+        ``stratified_bootstrap``).
 
     Examples
     --------
@@ -217,12 +258,12 @@ def cluster_bootstrap(
     >>> df = pd.DataFrame({"p": range(40), "c": ["x", "y"] * 20, "a": ["f", "f", "m", "m"] * 10})
     >>> r = cluster_bootstrap(df, statistic=npmi_array, concept="c", attribute="a", cluster="p", n_resamples=50)
     >>> list(r.columns)
-    ['c', 'a', 'estimate', 'se', 'lo', 'hi']
+    ['c', 'a', 'estimate', 'se', 'lo', 'hi', 'method']
     """
     cc = cluster_counts(df, concept=concept, attribute=attribute, cluster=cluster, weight=weight)
     t = cc.table()
     est = np.asarray(statistic(t.n), dtype=float)
-    boot = np.asarray(statistic(bootstrap_tables(cc, n_resamples=n_resamples, seed=seed)), dtype=float)
+    boot = np.asarray(statistic(bootstrap_tables(cc, n_resamples=n_resamples, seed=seed, stratified=stratified)), dtype=float)
     lo, hi = percentile_interval(boot, confidence=confidence)
     with np.errstate(all="ignore"):
         import warnings
@@ -230,7 +271,9 @@ def cluster_bootstrap(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             se = np.nanstd(boot, axis=0, ddof=1)
-    return _label(est, se, lo, hi, t, concept=concept, attribute=attribute)
+    out = _label(est, se, lo, hi, t, concept=concept, attribute=attribute)
+    out["method"] = "stratified_bootstrap" if stratified else "cluster_bootstrap"
+    return out
 
 
 def _label(est, se, lo, hi, t: Contingency, *, concept: str, attribute: str) -> pd.DataFrame:

@@ -16,7 +16,18 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics.counts import contingency
 
-__all__ = ["confusion_array", "simplex_lsq", "simplex_lsq_batch", "correct_array", "rogan_gladen", "correct_counts"]
+__all__ = [
+    "confusion_array",
+    "confusion_is_counts",
+    "simplex_lsq",
+    "simplex_lsq_batch",
+    "simplex_lsq_pg",
+    "correct_array",
+    "correct_draws",
+    "draw_confusions",
+    "rogan_gladen",
+    "correct_counts",
+]
 
 
 def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
@@ -49,6 +60,119 @@ def confusion_array(confusion: pd.DataFrame, labels) -> np.ndarray:
     if (rows <= 0).any() or (c < 0).any():
         raise UserError("confusion matrix: rows must be non-negative with a positive sum (fix: check the matrix)")
     return c / rows
+
+
+def confusion_is_counts(confusion: pd.DataFrame, labels=None) -> bool:
+    """Whether a confusion matrix holds validation counts (some row sum differs from 1) rather than shares.
+
+    Counts let corrected intervals carry the matrix's own sampling
+    uncertainty (:func:`draw_confusions`); shares are treated as exact.
+
+    Examples
+    --------
+    >>> confusion_is_counts(pd.DataFrame([[90, 10], [20, 80]], index=["f", "m"], columns=["f", "m"]))
+    True
+    >>> confusion_is_counts(pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["f", "m"], columns=["f", "m"]))
+    False
+    """
+    labels = [str(v) for v in (confusion.index if labels is None else labels)]
+    conf = confusion.copy()
+    conf.index, conf.columns = conf.index.astype(str), conf.columns.astype(str)
+    rows = conf.loc[[v for v in labels if v in conf.index], [v for v in labels if v in conf.columns]].sum(axis=1)
+    return bool(len(rows)) and not np.allclose(rows.to_numpy(dtype=float), 1.0, atol=1e-6)
+
+
+def draw_confusions(counts: np.ndarray, *, size: int, seed: int = 0, prior: float = 0.5) -> np.ndarray:
+    """Row-normalised confusion matrices drawn from each row's ``Dirichlet(counts + prior)`` posterior.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Validation counts ``C[true, predicted]``, shape ``(Y, Y)``.
+    size : int
+        Number of matrices.
+    seed : int, default 0
+    prior : float, default 0.5
+        Jeffreys pseudo-count per cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(size, Y, Y)``, rows summing to 1.
+
+    Examples
+    --------
+    >>> d = draw_confusions(np.array([[900.0, 100.0], [200.0, 800.0]]), size=2000)
+    >>> np.round(d.mean(axis=0), 2).tolist(), bool(np.allclose(d.sum(axis=-1), 1))
+    ([[0.9, 0.1], [0.2, 0.8]], True)
+    """
+    rng = np.random.default_rng(seed)
+    g = rng.standard_gamma(np.broadcast_to(np.asarray(counts, dtype=float) + prior, (size, *np.shape(counts))))
+    return g / g.sum(axis=-1, keepdims=True)
+
+
+def correct_draws(tables: np.ndarray, confusions: np.ndarray) -> np.ndarray:
+    """:func:`correct_array` of resampled tables, draw ``r`` corrected with matrix ``r mod G``.
+
+    With up to 6 classes every face of the simplex is solved for all draws in
+    one batched call; beyond that the draws are grouped by matrix.
+
+    Parameters
+    ----------
+    tables : numpy.ndarray
+        Resampled counts ``(R, X, Y)``.
+    confusions : numpy.ndarray
+        ``(G, Y, Y)`` row-normalised matrices (e.g. :func:`draw_confusions`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Corrected counts, shape ``(R, X, Y)``.
+
+    Examples
+    --------
+    >>> C = np.array([[[0.9, 0.1], [0.2, 0.8]]])
+    >>> np.round(correct_draws(np.array([[[41.0, 59.0]]]), C), 6).tolist()
+    [[[30.0, 70.0]]]
+    """
+    tables = np.asarray(tables, dtype=float)
+    confusions = np.asarray(confusions, dtype=float)
+    which = np.arange(len(tables)) % len(confusions)
+    k = tables.shape[-1]
+    if k > 6:
+        out = np.empty_like(tables)
+        for g, c in enumerate(confusions):
+            sel = which == g
+            if sel.any():
+                out[sel] = correct_array(tables[sel], c)
+        return out
+    from itertools import combinations
+
+    total = tables.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.nan_to_num(tables / total)  # (R, X, Y)
+    ct = np.swapaxes(confusions[which], -1, -2)  # (R, Y, Y): ct[r] = C_r^T
+    best = np.zeros_like(q)
+    best_err = np.full(q.shape[:-1], np.inf)
+    for size in range(1, k + 1):
+        for support in combinations(range(k), size):
+            a = ct[:, :, support]  # (R, Y, s)
+            kkt = np.zeros((len(a), size + 1, size + 1))
+            kkt[:, :size, :size] = 2 * np.swapaxes(a, -1, -2) @ a
+            kkt[:, :size, size] = kkt[:, size, :size] = 1.0
+            inv = np.linalg.pinv(kkt)
+            lin = inv[:, :size, :size] @ (2 * np.swapaxes(a, -1, -2))  # (R, s, Y)
+            p_s = q @ np.swapaxes(lin, -1, -2) + inv[:, None, :size, size]  # (R, X, s)
+            resid = q - p_s @ np.swapaxes(a, -1, -2)
+            err = np.einsum("rxy,rxy->rx", resid, resid)
+            take = (p_s >= -1e-12).all(axis=-1) & (err < best_err - 1e-15)
+            if take.any():
+                best_err = np.where(take, err, best_err)
+                row = np.zeros_like(q)
+                row[..., list(support)] = np.clip(p_s, 0.0, None)
+                best = np.where(take[..., None], row, best)
+    best /= np.where(best.sum(axis=-1, keepdims=True) > 0, best.sum(axis=-1, keepdims=True), 1.0)
+    return np.where(total > 0, best * total, 0.0)
 
 
 def simplex_lsq(observed: np.ndarray, confusion: np.ndarray) -> np.ndarray:
@@ -165,8 +289,54 @@ def simplex_lsq_batch(observed: np.ndarray, confusion: np.ndarray, *, max_classe
     return best.reshape(q.shape)
 
 
+def _project_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``v`` onto the probability simplex (Duchi et al. 2008)."""
+    u = -np.sort(-v, axis=-1)
+    css = np.cumsum(u, axis=-1) - 1.0
+    idx = np.arange(1, v.shape[-1] + 1)
+    rho = np.count_nonzero(u - css / idx > 0, axis=-1)
+    theta = np.take_along_axis(css, (rho - 1)[..., None], axis=-1) / rho[..., None]
+    return np.clip(v - theta, 0.0, None)
+
+
+def simplex_lsq_pg(observed: np.ndarray, confusion: np.ndarray, *, iters: int = 400) -> np.ndarray:
+    """Vectorised approximate :func:`simplex_lsq` for many classes: accelerated projected gradient (FISTA).
+
+    Used for resampled tables when the class count is beyond :func:`simplex_lsq_batch`'s
+    face enumeration (e.g. 24 professions).
+
+    Examples
+    --------
+    >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> np.round(simplex_lsq_pg(np.array([[0.41, 0.59], [0.1, 0.9]]), C), 4).tolist()
+    [[0.3, 0.7], [0.0, 1.0]]
+    """
+    q = np.asarray(observed, dtype=float)
+    ct = np.asarray(confusion, dtype=float).T
+    flat = q.reshape(-1, q.shape[-1])
+    bad = np.isnan(flat).any(axis=1)
+    flat = np.where(bad[:, None], 1.0 / flat.shape[1], flat)
+    gram, lin = ct.T @ ct, flat @ ct  # gradient of 0.5 ||ct p - q||^2 is p gram - lin (row form)
+    step = 1.0 / max(float(np.linalg.eigvalsh(gram).max()), 1e-12)
+    p = _project_simplex(flat.copy())
+    y, t = p, 1.0
+    for i in range(iters):
+        nxt = _project_simplex(y - step * (y @ gram - lin))
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        y = nxt + ((t - 1.0) / t_next) * (nxt - p)
+        done = i % 10 == 9 and float(np.abs(nxt - p).max(initial=0.0)) < 1e-10
+        p, t = nxt, t_next
+        if done:
+            break
+    p[bad] = np.nan
+    return p.reshape(q.shape)
+
+
 def correct_array(n: np.ndarray, confusion: np.ndarray) -> np.ndarray:
     """Corrected count arrays ``(..., X, Y)``: each concept's shares replaced by :func:`simplex_lsq_batch`.
+
+    Beyond 12 classes a single table goes through :func:`simplex_lsq` (exact) and
+    batches of tables through :func:`simplex_lsq_pg`.
 
     Examples
     --------
@@ -177,7 +347,13 @@ def correct_array(n: np.ndarray, confusion: np.ndarray) -> np.ndarray:
     n = np.asarray(n, dtype=float)
     total = n.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = simplex_lsq_batch(n / total, confusion)
+        q = n / total
+        if n.shape[-1] <= 12:
+            p = simplex_lsq_batch(q, confusion)
+        elif n.ndim <= 2:
+            p = simplex_lsq(q, confusion)
+        else:
+            p = simplex_lsq_pg(q, confusion)
     return np.where(total > 0, np.nan_to_num(p) * total, 0.0)
 
 

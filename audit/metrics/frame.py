@@ -3,7 +3,9 @@
 In the spirit of fairlearn's ``MetricFrame``: build it from a per-image table,
 then read ``by_group``, ``by_group_ci``, ``by_concept``, ``difference()``,
 ``ratio()``, ``gaps()`` and ``amplification()``, all DataFrames. Intervals
-come from one cluster bootstrap (resampled tables drawn once and shared).
+come from one set of resampled tables, drawn once and shared, by the method
+in :data:`INTERVALS` that :attr:`AuditFrame.method` names (every interval
+table carries it in a ``method`` column).
 """
 
 from __future__ import annotations
@@ -16,17 +18,33 @@ import pandas as pd
 from audit.errors import UserError
 from audit.metrics.amplification import METRICS, amplification_arrays
 from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
-from audit.metrics.correction import confusion_array, correct_array
+from audit.metrics.correction import confusion_array, confusion_is_counts, correct_array, correct_draws, draw_confusions
 from audit.metrics.counts import Contingency, sort_labels
-from audit.metrics.intervals import percentile_interval
+from audit.metrics.design import JEFFREYS, dispersion, posterior_tables
+from audit.metrics.intervals import beta_interval, percentile_interval
 from audit.metrics.npmi import gap_array, npmi_array
 from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares, reference_table
 
-__all__ = ["AuditFrame"]
+__all__ = ["AuditFrame", "INTERVALS"]
+
+#: Interval methods: name -> what it assumes (the ``method`` column of every interval table).
+INTERVALS = {
+    "jeffreys_deff": "Jeffreys posterior on effective counts n / phi, phi the pooled within-concept dispersion "
+    "of prompt clusters widened by (t_df / z)^2; proportions in closed form (Beta), other statistics from "
+    "Dirichlet draws",
+    "jeffreys_iid": "Jeffreys posterior treating images as independent (cluster=None)",
+    "jeffreys_iid_ignores_prompt_effects": "fallback: one cluster per concept, so the design effect cannot be "
+    "estimated; Jeffreys posterior treating images as independent, ignoring prompt effects (too narrow when "
+    "prompts differ)",
+    "stratified_bootstrap": "percentile bootstrap resampling clusters within each concept",
+    "cluster_bootstrap": "percentile bootstrap resampling all clusters together (the method before issue 15; "
+    "too narrow with few prompts per concept)",
+}
+_CHOICES = ("auto", *INTERVALS)
 
 
 class AuditFrame:
-    """Bias metrics of one concept x attribute table with cluster-bootstrap intervals.
+    """Bias metrics of one concept x attribute table with intervals whose coverage is measured.
 
     Parameters
     ----------
@@ -35,7 +53,7 @@ class AuditFrame:
     concept, attribute : str
         Columns, e.g. ``"profession"`` (what the prompt asked) and ``"presentation"`` (what was drawn).
     cluster : str or sequence of str or None, default "prompt_id"
-        Cluster column(s) for the bootstrap; None treats images as independent.
+        Cluster column(s); None treats images as independent.
     weight : str, optional
         Per-row weights.
     reference : pandas.DataFrame, optional
@@ -43,14 +61,24 @@ class AuditFrame:
         (counts also enable :meth:`amplification`).
     confusion : pandas.DataFrame, optional
         The labeler's confusion matrix (index true, columns predicted) for corrected columns.
+        Validation counts (rows not summing to 1) carry the matrix's own sampling
+        uncertainty into corrected intervals (rows drawn from ``Dirichlet(counts + 1/2)``);
+        shares are taken as exact (``method_corrected`` says which).
     attributes : sequence of str, optional
         Every value the attribute can take, in display order (values never
         observed count as 0, so a run that draws one group only is not
         "uniform"); observed values outside it are appended.
     n_resamples : int, default 1000
-        Bootstrap resamples (0 disables intervals).
+        Resampled tables (0 disables intervals).
     confidence : float, default 0.95
     seed : int, default 0
+    interval : str, default "auto"
+        One of :data:`INTERVALS` or ``"auto"`` (``jeffreys_deff``, falling back to
+        ``jeffreys_iid_ignores_prompt_effects`` with one cluster per concept and to
+        ``jeffreys_iid`` with ``cluster=None``). Measured coverage: ``docs/metrics.md``.
+    npmi_prior : float, default 0.5
+        Pseudo-count added to every cell before nPMI (Jeffreys smoothing), so that an
+        empty cell is not reported as -1; 0 gives the plug-in nPMI.
 
     Examples
     --------
@@ -61,6 +89,8 @@ class AuditFrame:
     np.float64(0.75)
     >>> af.difference().proportion.tolist()
     [0.5, 0.5]
+    >>> af.method
+    'jeffreys_deff'
     """
 
     def __init__(
@@ -77,8 +107,14 @@ class AuditFrame:
         n_resamples: int = 1000,
         confidence: float = 0.95,
         seed: int = 0,
+        interval: str = "auto",
+        npmi_prior: float = JEFFREYS,
     ) -> None:
+        if interval not in _CHOICES:
+            raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(_CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
+        self.npmi_prior = float(npmi_prior)
+        self._drawing: str | None = None
         observed = sort_labels(data[attribute].dropna().astype(str).unique())
         labels = None if attributes is None else tuple(map(str, attributes))
         if labels is not None:
@@ -95,7 +131,8 @@ class AuditFrame:
         if not cc.concepts or not cc.attributes:
             raise UserError(f"AuditFrame: no rows with both {concept!r} and {attribute!r} set (fix: check the columns)")
         self.table: Contingency = cc.table()
-        self._boot = bootstrap_tables(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
+        self.method, self.design_effect, self.design_df = _resolve(interval, cc, cluster=cluster, confidence=confidence)
+        self._boot = self._draw(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
         self.reference = reference
         self._ref_p = (
             reference_shares(reference, concept=concept, attribute=attribute, concepts=cc.concepts, attributes=cc.attributes)
@@ -103,12 +140,30 @@ class AuditFrame:
             else None
         )
         self.corrected: Contingency | None = None
+        self.method_corrected: str | None = None
         self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
         self._boot_corrected = None
         if self._conf is not None:
             self.corrected = Contingency(cc.concepts, cc.attributes, correct_array(self.table.n, self._conf))
-            if self._boot is not None:
-                self._boot_corrected = correct_array(self._boot, self._conf)
+            counts = confusion_is_counts(confusion, cc.attributes)
+            self.method_corrected = f"{self.method}+confusion_{'resampled' if counts else 'fixed'}"
+            if self._boot is not None and counts:
+                raw = confusion.copy()
+                raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
+                k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
+                n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
+                self._boot_corrected = correct_draws(self._corr_draws(), draw_confusions(k, size=n_mats, seed=seed + 1))
+            elif self._boot is not None:
+                self._boot_corrected = correct_array(self._corr_draws(), self._conf)
+
+    def _corr_draws(self) -> np.ndarray:
+        """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
+        return self._boot if len(self.table.attributes) <= 12 else self._boot[:200]
+
+    def _draw(self, cc, *, n_resamples: int, seed: int) -> np.ndarray:
+        if self.method.startswith("jeffreys"):
+            return posterior_tables(self.table.n, phi=self.design_effect, size=n_resamples, seed=seed)
+        return bootstrap_tables(cc, n_resamples=n_resamples, seed=seed, stratified=self.method == "stratified_bootstrap")
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -116,37 +171,72 @@ class AuditFrame:
         """Counts ``[concept, attribute, n]`` over the full grid."""
         return self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n")
 
+    def _npmi(self, n: np.ndarray) -> np.ndarray:
+        # Raw Jeffreys draws already carry the prior (nPMI of a draw is the population nPMI it stands
+        # for); corrected draws can sit on the simplex's boundary (exact zeros), so they are smoothed
+        # like the point estimate.
+        drawn = self._drawing == "raw" and self.method.startswith("jeffreys")
+        return npmi_array(n, prior=0.0 if drawn else self.npmi_prior)
+
+    def _methods(self, cols: dict, *, corrected: bool = True) -> dict:
+        if self._boot is not None:
+            cols["method"] = self.method
+            if corrected and self._boot_corrected is not None:
+                cols["method_corrected"] = self.method_corrected
+        return cols
+
     def _cell(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         out = self.table.to_long(self.table.n, concept=self.concept, attribute=self.attribute, name="n").drop(columns="n")
         for k, v in columns.items():
-            out[k] = np.asarray(v, dtype=float).reshape(-1)
+            out[k] = v if isinstance(v, str) else np.asarray(v, dtype=float).reshape(-1)
         return out.set_index([self.concept, self.attribute])
 
     def _per_concept(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        out = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in columns.items()})
-        out.index = pd.Index(list(self.table.concepts), name=self.concept)
+        out = pd.DataFrame({k: v if isinstance(v, str) else np.asarray(v, dtype=float) for k, v in columns.items()},
+                           index=pd.Index(list(self.table.concepts), name=self.concept))
         return out
 
     def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
-        return percentile_interval(fn(self._boot_corrected if corrected else self._boot), confidence=self.confidence)
+        self._drawing = "corrected" if corrected else "raw"
+        try:
+            values = fn(self._boot_corrected if corrected else self._boot)
+        finally:
+            self._drawing = None
+        return percentile_interval(values, confidence=self.confidence)
+
+    def _proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
+        """Proportion intervals: closed-form Beta marginals of the Jeffreys posterior, else percentiles."""
+        if not self.method.startswith("jeffreys"):
+            return self._ci(proportions_array)
+        if self._boot is None:
+            raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
+        n = self.table.n
+        a = n / self.design_effect + JEFFREYS
+        b = a.sum(axis=-1, keepdims=True) - a
+        lo, hi = beta_interval(a, b, confidence=self.confidence, zero=n <= 0)
+        empty = n.sum(axis=-1, keepdims=True) <= 0
+        return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
     def _with_ci(self, fns: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
         for name, fn in fns.items():
-            cols[f"{name}_lo"], cols[f"{name}_hi"] = self._ci(fn)
+            cols[f"{name}_lo"], cols[f"{name}_hi"] = self._proportion_ci() if fn is proportions_array else self._ci(fn)
         if self._boot_corrected is not None:
             for name, fn in fns.items():
                 cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = self._ci(fn, corrected=True)
-        return cols
+        return self._methods(cols)
 
     # ------------------------------------------------------------------ views
     @property
     def by_group(self) -> pd.DataFrame:
-        """Per (concept, attribute): ``n, proportion, npmi`` (+ reference and corrected columns)."""
+        """Per (concept, attribute): ``n, proportion, npmi`` (+ reference and corrected columns).
+
+        ``npmi`` is smoothed by ``npmi_prior`` (see the class parameters).
+        """
         n = self.table.n
-        cols = {"n": n, "proportion": proportions_array(n), "npmi": npmi_array(n)}
+        cols = {"n": n, "proportion": proportions_array(n), "npmi": self._npmi(n)}
         if self._ref_p is not None:
             p_ref = self._ref_p
             cols["proportion_ref"] = p_ref
@@ -155,13 +245,16 @@ class AuditFrame:
                 cols["ratio_to_reference"] = np.where(p_ref > 0, cols["proportion"] / np.where(p_ref > 0, p_ref, 1), np.nan)
         if self.corrected is not None:
             m = self.corrected.n
-            cols.update(n_corrected=m, proportion_corrected=proportions_array(m), npmi_corrected=npmi_array(m))
+            cols.update(n_corrected=m, proportion_corrected=proportions_array(m), npmi_corrected=self._npmi(m))
         return self._cell(cols)
 
     @property
     def by_group_ci(self) -> pd.DataFrame:
-        """Cluster-bootstrap intervals ``proportion_lo/hi, npmi_lo/hi`` (+ ``*_corrected_lo/hi``) per group."""
-        return self._cell(self._with_ci({"proportion": proportions_array, "npmi": npmi_array}))
+        """Intervals ``proportion_lo/hi, npmi_lo/hi`` (+ ``*_corrected_lo/hi``) per group, and ``method``.
+
+        A cell with no images gets ``proportion_lo = 0`` and a positive upper bound.
+        """
+        return self._cell(self._with_ci({"proportion": proportions_array, "npmi": self._npmi}))
 
     @property
     def by_concept(self) -> pd.DataFrame:
@@ -177,7 +270,7 @@ class AuditFrame:
 
     @property
     def by_concept_ci(self) -> pd.DataFrame:
-        """Cluster-bootstrap intervals of :attr:`by_concept`'s metrics."""
+        """Intervals of :attr:`by_concept`'s metrics, and ``method``."""
         return self._per_concept(self._with_ci({"mad_from_uniform": mad_array, "normalized_entropy": entropy_array}))
 
     def difference(self, *, method: str = "between_groups") -> pd.DataFrame:
@@ -221,7 +314,7 @@ class AuditFrame:
             cols = {"proportion": fn(self.table.n)}
             if self._boot is not None:
                 cols["lo"], cols["hi"] = self._ci(fn)
-            return self._per_concept(cols)
+            return self._per_concept(self._methods(cols, corrected=False))
         if method == "to_reference":
             if self._ref_p is None:
                 raise UserError("AuditFrame: method='to_reference' needs reference=... (fix: pass a reference table)")
@@ -232,15 +325,21 @@ class AuditFrame:
                     return op(proportions_array(n), p_ref)
 
             cols = {name: fn(self.table.n)}
-            if self._boot is not None:
+            if self._boot is not None and self.method.startswith("jeffreys"):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cols["lo"], cols["hi"] = (op(v, p_ref) for v in self._proportion_ci())
+            elif self._boot is not None:
                 cols["lo"], cols["hi"] = self._ci(fn)
-            return self._cell(cols)
+            return self._cell(self._methods(cols, corrected=False))
         raise UserError(f"AuditFrame: unknown method {method!r} (fix: 'between_groups' or 'to_reference')")
 
     def gaps(self, *, groups: tuple[str, str] = ("feminine", "masculine")) -> pd.DataFrame:
-        """nPMI gap ``groups[0] - groups[1]`` per concept with ``lo``/``hi`` (and ``gap_corrected``)."""
+        """nPMI gap ``groups[0] - groups[1]`` per concept with ``lo``/``hi``, ``method`` (and ``gap_corrected``).
+
+        Both nPMI values are smoothed by ``npmi_prior``, so an empty cell does not fix a side at -1.
+        """
         attrs = self.table.attributes
-        fn = lambda n: gap_array(npmi_array(n), attrs, groups)  # noqa: E731
+        fn = lambda n: gap_array(self._npmi(n), attrs, groups)  # noqa: E731
         cols = {"gap": fn(self.table.n)}
         if self._boot is not None:
             cols["lo"], cols["hi"] = self._ci(fn)
@@ -248,10 +347,10 @@ class AuditFrame:
             cols["gap_corrected"] = fn(self.corrected.n)
             if self._boot is not None:
                 cols["gap_corrected_lo"], cols["gap_corrected_hi"] = self._ci(fn, corrected=True)
-        return self._per_concept(cols)
+        return self._per_concept(self._methods(cols))
 
     def headline(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
-        """Headline numbers with cluster-bootstrap intervals: ``metric, value, lo, hi`` (+ ``value_corrected``).
+        """Headline numbers with intervals: ``metric, value, lo, hi, method`` (+ ``value_corrected``).
 
         Rows: ``mad_from_uniform_mean`` and ``normalized_entropy_mean`` (means over
         concepts), and with ``groups`` the mean and max over concepts of
@@ -269,8 +368,8 @@ class AuditFrame:
             "normalized_entropy_mean": lambda n: np.nanmean(entropy_array(n), axis=-1),
         }
         if groups is not None:
-            fns["abs_npmi_gap_mean"] = lambda n: np.nanmean(np.abs(gap_array(npmi_array(n), attrs, groups)), axis=-1)
-            fns["abs_npmi_gap_max"] = lambda n: np.nanmax(np.abs(gap_array(npmi_array(n), attrs, groups)), axis=-1)
+            fns["abs_npmi_gap_mean"] = lambda n: np.nanmean(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
+            fns["abs_npmi_gap_max"] = lambda n: np.nanmax(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
         import warnings
 
         rows = []
@@ -286,13 +385,15 @@ class AuditFrame:
                     if self._boot_corrected is not None:
                         lo, hi = self._ci(fn, corrected=True)
                         row.update(lo_corrected=float(lo), hi_corrected=float(hi))
-                rows.append(row)
+                rows.append(self._methods(row))
         return pd.DataFrame(rows)
 
     def amplification(self) -> pd.DataFrame:
-        """Bias amplification against the reference counts: ``metric, value, lo, hi`` (+ ``value_corrected``).
+        """Bias amplification against the reference counts: ``metric, value, lo, hi, method`` (+ corrected).
 
-        Needs ``reference`` with a count column ``n`` (the training data's table).
+        Needs ``reference`` with a count column ``n`` (the training data's table). Like
+        :func:`~audit.metrics.bias_amplification`, it uses the concepts the reference has and
+        only the attribute values the reference has (``|A|`` in Zhao's threshold counts those).
         """
         if self.reference is None or "n" not in self.reference.columns:
             raise UserError("AuditFrame.amplification needs reference counts with an 'n' column (fix: pass reference=...)")
@@ -300,18 +401,36 @@ class AuditFrame:
         ref = reference_table(self.reference, concept=self.concept, attribute=self.attribute, concepts=t.concepts,
                               attributes=t.attributes).n
         keep = ref.sum(axis=1) > 0  # concepts present in the reference
-        ref = ref[keep]
-        est = amplification_arrays(ref, self.table.n[keep])
+        cols = ref.sum(axis=0) > 0  # attribute values present in the reference
+        ref = ref[np.ix_(keep, cols)]
+        sub = lambda n: n[..., keep, :][..., cols]  # noqa: E731
+        est = amplification_arrays(ref, sub(self.table.n))
         out = pd.DataFrame({"metric": list(METRICS), "value": [float(est[m]) for m in METRICS]})
         if self._boot is not None:
-            boot = amplification_arrays(ref, self._boot[:, keep])
+            boot = amplification_arrays(ref, sub(self._boot))
             ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
             out["lo"], out["hi"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
         if self.corrected is not None:
-            fixed = amplification_arrays(ref, self.corrected.n[keep])
+            fixed = amplification_arrays(ref, sub(self.corrected.n))
             out["value_corrected"] = [float(fixed[m]) for m in METRICS]
             if self._boot_corrected is not None:
-                boot = amplification_arrays(ref, self._boot_corrected[:, keep])
+                boot = amplification_arrays(ref, sub(self._boot_corrected))
                 ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
                 out["lo_corrected"], out["hi_corrected"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
+        if self._boot is not None:
+            out["method"] = self.method
+            if self._boot_corrected is not None:
+                out["method_corrected"] = self.method_corrected
         return out
+
+
+def _resolve(interval: str, cc, *, cluster, confidence: float) -> tuple[str, float, int]:
+    """The interval method actually used, its design effect and the design effect's degrees of freedom."""
+    if interval in ("cluster_bootstrap", "stratified_bootstrap"):
+        return interval, 1.0, 0
+    if interval == "jeffreys_iid" or cluster is None:
+        return "jeffreys_iid", 1.0, 0
+    phi, dof = dispersion(cc, confidence=confidence)
+    if dof == 0:
+        return "jeffreys_iid_ignores_prompt_effects", 1.0, 0
+    return "jeffreys_deff", phi, dof

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wilson_interval", "percentile_interval"]
+__all__ = ["wilson_interval", "percentile_interval", "beta_interval"]
 
 
 def _z(confidence: float) -> float:
@@ -83,5 +83,46 @@ def percentile_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tup
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.nanquantile(samples, [a, 1.0 - a], axis=0)
+            if np.isnan(samples).any():
+                lo, hi = np.nanquantile(samples, [a, 1.0 - a], axis=0)
+            else:
+                lo, hi = np.quantile(samples, [a, 1.0 - a], axis=0)
     return lo, hi
+
+
+def beta_interval(a, b, *, confidence: float = 0.95, zero=None) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval of ``Beta(a, b)``, vectorised (Jeffreys: ``a = k + 1/2, b = n - k + 1/2``).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Positive shape parameters (broadcast); NaN where either is not positive.
+    confidence : float, default 0.95
+    zero : array_like of bool, optional
+        Where true (no observed successes) the lower bound is 0, so the interval
+        is an honest upper bound (Brown, Cai & DasGupta 2001's modification).
+
+    Returns
+    -------
+    (lo, hi) : tuple of numpy.ndarray
+
+    Examples
+    --------
+    >>> lo, hi = beta_interval([5.5, 0.5], [5.5, 10.5], zero=[False, True])
+    >>> [round(float(x), 4) for x in lo], [round(float(x), 4) for x in hi]
+    ([0.2235, 0.0], [0.7765, 0.2172])
+    """
+    from scipy.special import betaincinv
+
+    _z(confidence)
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    t = (1.0 - confidence) / 2.0
+    ok = (a > 0) & (b > 0)
+    with np.errstate(invalid="ignore"):
+        sa, sb = np.where(ok, a, 1.0), np.where(ok, b, 1.0)
+        lo = betaincinv(sa, sb, t)
+        hi = betaincinv(sa, sb, 1.0 - t)
+    if zero is not None:
+        lo = np.where(np.asarray(zero, dtype=bool), 0.0, lo)
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)

@@ -3,6 +3,13 @@
 nPMI(x, y) = ln[p(x, y) / (p(x) p(y))] / -ln p(x, y), in [-1, 1]. A pair that
 never co-occurs (zero count) gets -1; a pair that is the whole table gets 1; a
 concept or attribute absent from the table gets NaN.
+
+The plug-in -1 of an empty cell says "never seen in this sample", not "the
+association is as negative as it can be", and with a few dozen images per
+concept it dominates gaps. ``prior`` states a different estimator: nPMI of the
+table with ``prior`` added to every cell of the concepts and values that were
+observed (``prior=0.5``, the Jeffreys Dirichlet prior, is what
+:class:`~audit.metrics.AuditFrame` reports by default).
 """
 
 from __future__ import annotations
@@ -18,13 +25,16 @@ from audit.metrics.counts import contingency
 __all__ = ["npmi_array", "npmi", "npmi_gaps", "gap_array", "most_skewed"]
 
 
-def npmi_array(n: np.ndarray) -> np.ndarray:
+def npmi_array(n: np.ndarray, *, prior: float = 0.0) -> np.ndarray:
     """nPMI of every cell of count arrays ``n[..., X, Y]`` (leading axes are batches).
 
     Parameters
     ----------
     n : numpy.ndarray
         Non-negative counts, shape ``(..., X, Y)``.
+    prior : float, default 0
+        Pseudo-count added to every cell whose row and column are non-empty
+        (0: the plug-in estimate, -1 for empty cells; 0.5: Jeffreys smoothing).
 
     Returns
     -------
@@ -35,8 +45,13 @@ def npmi_array(n: np.ndarray) -> np.ndarray:
     --------
     >>> npmi_array(np.array([[1.0, 0.0], [0.0, 1.0]])).tolist()
     [[1.0, -1.0], [-1.0, 1.0]]
+    >>> np.round(npmi_array(np.array([[1.0, 0.0], [0.0, 1.0]]), prior=0.5), 3).tolist()
+    [[0.413, -0.333], [-0.333, 0.413]]
     """
     n = np.asarray(n, dtype=float)
+    if prior:
+        keep = (n.sum(axis=-1, keepdims=True) > 0) & (n.sum(axis=-2, keepdims=True) > 0)
+        n = n + np.where(keep, float(prior), 0.0)
     total = n.sum(axis=(-2, -1), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_t = np.log(total)
@@ -50,7 +65,7 @@ def npmi_array(n: np.ndarray) -> np.ndarray:
     return np.where(empty, np.nan, np.clip(out, -1.0, 1.0))
 
 
-def npmi(counts: pd.DataFrame, *, concept: str, attribute: str) -> pd.DataFrame:
+def npmi(counts: pd.DataFrame, *, concept: str, attribute: str, prior: float = 0.0) -> pd.DataFrame:
     """nPMI for every (concept, attribute) pair of a counts table.
 
     Parameters
@@ -60,6 +75,8 @@ def npmi(counts: pd.DataFrame, *, concept: str, attribute: str) -> pd.DataFrame:
         (or merged per-shard counts).
     concept, attribute : str
         Key column names.
+    prior : float, default 0
+        Pseudo-count per cell (see :func:`npmi_array`).
 
     Returns
     -------
@@ -78,7 +95,7 @@ def npmi(counts: pd.DataFrame, *, concept: str, attribute: str) -> pd.DataFrame:
     """
     t = contingency(counts, concept=concept, attribute=attribute)
     out = t.to_long(t.n, concept=concept, attribute=attribute, name="n")
-    out["npmi"] = npmi_array(t.n).reshape(-1)
+    out["npmi"] = npmi_array(t.n, prior=prior).reshape(-1)
     return out
 
 
@@ -104,6 +121,7 @@ def npmi_gaps(
     concept: str,
     attribute: str,
     groups: tuple[str, str] = ("feminine", "masculine"),
+    prior: float = 0.0,
 ) -> pd.DataFrame:
     """nPMI gap between two attribute groups for every concept.
 
@@ -115,6 +133,8 @@ def npmi_gaps(
         Key column names.
     groups : (str, str), default ("feminine", "masculine")
         The gap is ``npmi(concept, groups[0]) - npmi(concept, groups[1])``.
+    prior : float, default 0
+        Pseudo-count per cell (see :func:`npmi_array`).
 
     Returns
     -------
@@ -130,7 +150,7 @@ def npmi_gaps(
     1  nurse   0.678  -1.000  1.678
     """
     t = contingency(counts, concept=concept, attribute=attribute)
-    v = npmi_array(t.n)
+    v = npmi_array(t.n, prior=prior)
     gap = gap_array(v, t.attributes, groups)
     a, b = (list(t.attributes).index(g) for g in groups)
     return pd.DataFrame(

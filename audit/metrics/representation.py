@@ -80,7 +80,8 @@ def proportions(counts: pd.DataFrame, *, concept: str, attribute: str, confidenc
     Returns
     -------
     pandas.DataFrame
-        ``[concept, attribute, n, total, p, lo, hi]`` over the full grid.
+        ``[concept, attribute, n, total, p, lo, hi, method]`` over the full grid
+        (``method`` is ``wilson_iid``: images treated as independent).
 
     Examples
     --------
@@ -95,6 +96,7 @@ def proportions(counts: pd.DataFrame, *, concept: str, attribute: str, confidenc
     out["total"] = total.reshape(-1)
     out["p"] = proportions_array(t.n).reshape(-1)
     out["lo"], out["hi"] = lo.reshape(-1), hi.reshape(-1)
+    out["method"] = "wilson_iid"
     return out
 
 

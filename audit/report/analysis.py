@@ -156,7 +156,7 @@ def results_section(
     >>> t = results_table(m, lab, options=Options(n_resamples=50)).table
     >>> s = results_section(t, setting="default", slot="job", labelers=["w"])
     >>> s.results["presentation"]["n_non_answer"], s.results["presentation"]["most_skewed"][0]
-    (1, 'ceo')
+    (1, 'nurse')
     """
     sec = ReportSection(title or slot, key=slot)
     here = table[(table.setting == setting) & (table.slot == slot) & table.labeler.isin(list(labelers))]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from typing import Any
+
+from audit.files import json_safe  # the one JSON cleaner, re-exported
 
 __all__ = ["esc", "esc_text", "script_json", "json_safe", "md_escape"]
 
@@ -51,28 +52,6 @@ def script_json(text_or_obj: Any) -> str:
     for ch, rep in _SCRIPT_SAFE.items():
         text = text.replace(ch, rep)
     return text
-
-
-def json_safe(obj: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars by Python ones, recursively (strict JSON).
-
-    Examples
-    --------
-    >>> json_safe({"a": float("nan"), "b": [1.5, float("inf")]})
-    {'a': None, 'b': [1.5, None]}
-    """
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        try:
-            obj = obj.item()
-        except (ValueError, TypeError):
-            return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def md_escape(value: Any) -> str:

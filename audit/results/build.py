@@ -124,10 +124,22 @@ def _references(design: dict, extra: Mapping[str, pd.DataFrame], slot: str, attr
     return pd.DataFrame(rows) if rows else None
 
 
+def _declared(spec: Mapping | None) -> dict[tuple[str, str], list[str]]:
+    """(labeler, attribute) -> the values the labeler declares it emits (``spec.json`` labelers' ``attributes``)."""
+    out = {}
+    records = spec.get("labelers") if isinstance(spec, Mapping) else None
+    for rec in records if isinstance(records, list) else []:
+        attrs = rec.get("attributes") if isinstance(rec, Mapping) else None
+        if isinstance(attrs, Mapping):
+            out.update({(str(rec.get("name")), str(a)): [str(v) for v in vals] for a, vals in attrs.items()
+                        if isinstance(vals, list) and vals})
+    return out
+
+
 def _method(af, options: Options) -> str:
-    reported = getattr(af, "interval_method", None) or getattr(af, "method", None)
+    reported = getattr(af, "method", None)  # the frame names its interval method (audit.metrics.frame.INTERVALS)
     if isinstance(reported, str):
-        return reported
+        return reported if options.n_resamples > 0 else "none"
     if options.n_resamples == 0:
         return "none"
     over = ",".join(options.cluster) if options.cluster else "images"
@@ -179,6 +191,8 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
     -------
     Results
     """
+    from audit.metrics import AuditFrame
+
     options = options or Options()
     design, extra, confusions = suite_design(spec), dict(references or {}), dict(confusions or {})
     unknown = [m for m in design["metrics"] if m not in METRICS]
@@ -186,6 +200,7 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
         raise UserError(f"spec.json: field suite.definition.metrics: unknown metric(s) {unknown} "
                         f"(fix: use names from {sorted(METRICS)})")
     wanted = list(dict.fromkeys([*ALWAYS, *design["metrics"]]))
+    declared = _declared(spec)
     manifest = manifest if "setting" in manifest else manifest.assign(setting="default")
     manifest = manifest.assign(setting=manifest["setting"].astype(str))
     settings = list(settings or dict.fromkeys(manifest["setting"]))
@@ -206,7 +221,8 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                             "reason": f"more than {C.MAX_CATEGORIES} distinct values (a numeric reading, "
                                       "not categories)"})
             continue
-        vocab = C.KNOWN_VALUES.get(attribute)
+        vocab = declared.get((str(labeler), str(attribute))) or C.KNOWN_VALUES.get(attribute)
+        vocab = None if vocab is None else [v for v in vocab if v not in C.NON_ANSWERS]
         joined = manifest[["image_id", "setting", *dict.fromkeys([*clusters, *slots])]].merge(
             sub[["image_id", "value"]], on="image_id", how="inner")
         for setting in settings:
@@ -221,8 +237,6 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                 answered = part[~non]
                 if answered.empty:
                     continue
-                from audit.metrics import AuditFrame
-
                 keys = {"setting": setting, "slot": slot, "labeler": str(labeler), "attribute": str(attribute)}
                 ref = None if slot == C.ANY else _references(design, extra, slot, str(attribute))
                 af = AuditFrame(answered, concept="concept", attribute="value", cluster=clusters or None,
@@ -230,7 +244,7 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
                                 confusion=confusions.get(attribute), attributes=vocab,
                                 n_resamples=options.n_resamples, confidence=options.confidence, seed=options.seed)
                 cut = Cut(keys=keys, af=af, method=_method(af, options), axis=slot in design["axes"], reference=ref,
-                          non_answers=part.loc[non, "concept"].value_counts())
+                          non_answers=part.loc[non, "concept"].value_counts(), intervals=options.n_resamples > 0)
                 for name in wanted:
                     rows += METRICS[name](cut)
     table = pd.DataFrame(rows, columns=list(C.COLUMNS))

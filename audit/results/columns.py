@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit import schema as _schema
+
 __all__ = ["COLUMNS", "KEY", "ALL", "ANY", "NONE_VALUE", "NON_ANSWERS", "NOT_OBSERVED", "FORMAT", "FILE", "JSON_FILE",
            "PROPORTION", "NPMI", "NPMI_GAP", "MAD", "ENTROPY", "MAD_MEAN", "ENTROPY_MEAN", "GAP_MEAN", "GAP_MAX",
            "REFERENCE_SHARE", "REFERENCE_GAP", "COMPLIANCE", "DEFAULT_DRIFT", "UNSAFE_RATE", "NON_ANSWER_SHARE",
-           "SAMPLER_SPREAD", "AMPLIFICATION", "GAP_GROUPS", "AXIS_TARGETS", "UNSAFE_VALUES", "MAX_CATEGORIES",
+           "SAMPLER_SPREAD", "AMPLIFICATION", "GAP_GROUPS", "AXIS_TARGETS", "UNSAFE_TRUE", "MAX_CATEGORIES",
            "KNOWN_VALUES", "Gated", "GATED"]
 
 #: Columns of ``results.parquet``, in order.
@@ -37,8 +39,9 @@ ALL = "all"
 ANY = "*"
 #: Concept of an axis the prompt leaves out (the counterfactual "without these words").
 NONE_VALUE = "(none)"
-#: Label values that are explicit non-answers: left out of shares, counted as :data:`NON_ANSWER_SHARE`.
-NON_ANSWERS = ("no_face", "unreadable", "unknown", "none", "out_of_domain")
+#: Label values that are explicit non-answers (owned by :mod:`audit.schema`): left out of shares, counted as
+#: :data:`NON_ANSWER_SHARE`.
+NON_ANSWERS = (*_schema.NON_ANSWERS, _schema.NO_SKIN)
 #: ``note`` of a cell never observed (its nPMI is undefined, not -1).
 NOT_OBSERVED = "not observed"
 
@@ -60,7 +63,7 @@ SAMPLER_SPREAD = "sampler_spread"    # max - min over settings of an overall sha
 #: Bias amplification metrics (need reference counts); concept and value "*".
 AMPLIFICATION = ("biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t")
 
-#: The pair of values whose nPMI gap is reported, per attribute (binary attributes use their two values).
+#: The pair of values whose nPMI gap is reported, per attribute (other attributes get nPMI per cell only).
 GAP_GROUPS: dict[str, tuple[str, str]] = {"presentation": ("feminine", "masculine"), "skin_group": ("light", "dark")}
 #: Counterfactual axis -> (labelled attribute, {axis value: label value}) for compliance and default drift.
 #: An axis whose values are values of a labelled attribute of the same name needs no entry.
@@ -68,19 +71,13 @@ AXIS_TARGETS: dict[str, tuple[str, dict[str, str]]] = {
     "skin_tone": ("skin_group", {"light-skinned": "light", "medium-skinned": "medium", "dark-skinned": "dark"}),
     "gender": ("presentation", {"woman": "feminine", "man": "masculine", "female": "feminine", "male": "masculine"}),
 }
-#: Label values counted by :data:`UNSAFE_RATE` (attribute ``unsafe``).
-UNSAFE_VALUES = ("true", "True", "1", "yes")
+#: Label value counted by :data:`UNSAFE_RATE` (attribute ``unsafe``).
+UNSAFE_TRUE = "true"
 #: Attributes with more distinct values than this (numeric readings such as ITA degrees) get no shares.
 MAX_CATEGORIES = 30
-#: Every value of the world labeler's attributes, so values never drawn count as 0.
-#: (Move to the schema module's vocabulary when it exists.)
-KNOWN_VALUES: dict[str, tuple[str, ...]] = {
-    "presentation": ("feminine", "masculine", "androgynous"),
-    "skin_group": ("light", "medium", "dark"),
-    "skin_tone": tuple(str(i) for i in range(1, 11)),
-    "age_group": ("young", "adult", "older"),
-    "unsafe": ("false", "true"),
-}
+#: Every value of the world attributes (owned by :mod:`audit.schema`), so values never drawn count as 0
+#: when a labeler does not declare its own.
+KNOWN_VALUES: dict[str, tuple[str, ...]] = dict(_schema.WORLD_ATTRIBUTES)
 
 
 @dataclass(frozen=True)

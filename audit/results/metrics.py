@@ -47,42 +47,48 @@ class Cut:
         ``[concept, value, p|n]`` (and ``source``) for this slot and attribute.
     non_answers : pandas.Series
         Images with an explicit non-answer per concept.
+    intervals : bool
+        The frame was built with resamples (its ``*_ci`` views exist).
     """
 
     keys: dict
     af: object
     method: str
     axis: bool = False
+    intervals: bool = True
     reference: pd.DataFrame | None = None
     non_answers: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
 
     def row(self, concept, value, metric, estimate, lo=np.nan, hi=np.nan, *, n, total, corrected=False, note="",
             method=None) -> dict:
         """One result row."""
+        if method is None:
+            method = (getattr(self.af, "method_corrected", None) or self.method) if corrected else self.method
         return {**self.keys, "concept": str(concept), "value": str(value), "metric": metric,
                 "estimate": float(estimate), "lo": float(lo), "hi": float(hi), "n": int(n), "total": int(total),
-                "method": self.method if method is None else method, "corrected": bool(corrected), "note": note}
+                "method": method, "corrected": bool(corrected), "note": note}
 
     @cached_property
     def group(self) -> pd.DataFrame:
         """By-group numbers joined with their intervals (NaN intervals without resamples)."""
         out = self.af.by_group
-        if self.af._boot is not None:
+        if self.intervals:
             out = out.join(self.af.by_group_ci)
         return out
 
     @cached_property
     def concept(self) -> pd.DataFrame:
         out = self.af.by_concept
-        if self.af._boot is not None:
+        if self.intervals:
             out = out.join(self.af.by_concept_ci)
         return out
 
     @cached_property
     def pair(self) -> tuple[str, str] | None:
-        """The two values whose nPMI gap is reported (when both can occur and there are several concepts)."""
+        """The two values whose nPMI gap is reported (:data:`~audit.results.columns.GAP_GROUPS`; when both can
+        occur and there are several concepts)."""
         values = list(self.af.table.attributes)
-        pair = C.GAP_GROUPS.get(self.keys["attribute"]) or (tuple(values) if len(values) == 2 else None)
+        pair = C.GAP_GROUPS.get(self.keys["attribute"])
         if pair is None or not set(pair) <= set(values) or len(self.af.table.concepts) < 2:
             return None
         return pair
@@ -156,7 +162,8 @@ def diversity(cut: Cut) -> list[dict]:
 
 
 def npmi(cut: Cut) -> list[dict]:
-    """nPMI per cell (NaN, "not observed", where the cell is empty), the gap of the attribute's pair, its mean/max."""
+    """nPMI per cell (NaN, "not observed", where the cell is empty), the gap of the attribute's pair (as the frame
+    estimates it: smoothed, so defined with an empty side, noted), its mean/max."""
     if len(cut.af.table.concepts) < 2:
         return []
     rows = _cells(cut, C.NPMI, "npmi", empty_is_nan=True)
@@ -173,9 +180,8 @@ def npmi(cut: Cut) -> list[dict]:
         for concept, r in gaps.iterrows():
             empty = [g for g in (a, b) if cells[(concept, g)] == 0]
             est, lo, hi = r[col], _get(r, lo_col), _get(r, hi_col)
-            note = f"{C.NOT_OBSERVED}: {', '.join(empty)}" if empty else ""
-            if empty:
-                est, lo, hi = np.nan, np.nan, np.nan
+            # the frame's gap is smoothed (npmi_prior), so an empty side does not fix it at -1; say which side
+            note = f"{C.NOT_OBSERVED}: {', '.join(empty)} (smoothed gap)" if empty else ""
             rows.append(cut.row(concept, f"{a} - {b}", C.NPMI_GAP, est, lo, hi, n=sizes[str(concept)],
                                 total=sizes[str(concept)], corrected=corrected, note=note))
     return rows + _head(cut, C.GAP_MEAN) + _head(cut, C.GAP_MAX)
@@ -271,8 +277,8 @@ def unsafe_rate(cut: Cut) -> list[dict]:
     """Share of each concept's images labelled unsafe (attribute ``unsafe``)."""
     if cut.keys["attribute"] != "unsafe":
         return []
-    true = [v for v in cut.af.table.attributes if v in C.UNSAFE_VALUES]
-    return [{**r, "metric": C.UNSAFE_RATE} for r in _cells(cut, C.PROPORTION, "proportion") if r["value"] in true[:1]]
+    return [{**r, "metric": C.UNSAFE_RATE} for r in _cells(cut, C.PROPORTION, "proportion")
+            if r["value"] == C.UNSAFE_TRUE]
 
 
 def non_answers(cut: Cut) -> list[dict]:
@@ -317,3 +323,13 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "unsafe_rate": (C.UNSAFE_RATE,),
     "non_answers": (C.NON_ANSWER_SHARE,),
 }
+
+
+def _register() -> None:
+    """Show these names in the one table of names, :data:`audit.registry.METRICS` (owned here)."""
+    from audit import registry
+
+    registry.METRICS.update(METRICS)
+
+
+_register()

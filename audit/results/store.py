@@ -49,7 +49,7 @@ def write_results(folder: str | Path, results: Results) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from audit.run.store import write_bytes_atomic, write_json_atomic
+    from audit.files import write_bytes_atomic, write_json_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

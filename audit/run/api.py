@@ -16,7 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,15 +27,14 @@ from audit.errors import UserError
 from audit.run.execute import run_dask, run_local
 from audit.run.merge import finish_run
 from audit.run.plan import plan_shards
-from audit.run.spec import build_spec, check_resume
-from audit.run.store import write_json_atomic
+from audit.run.spec import RunSpec, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
 from probes.catalog import resolve_suite
 from probes.expand import expand_samples
 from probes.suite import Suite
 
-__all__ = ["run_probe", "Run", "open_run", "labeler_record"]
+__all__ = ["run_probe", "Run", "open_run", "labeler_record", "resolve_labelers"]
 
 
 class Run:
@@ -67,8 +66,13 @@ class Run:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        """``spec.json``: suite, generator, labelers, seeds, versions, git revision, command."""
+        """``spec.json``: suite, generator, labelers, seeds, effective settings, versions, git revision."""
         return json.loads(self._need("spec.json").read_text())
+
+    @property
+    def run_spec(self) -> RunSpec:
+        """``spec.json`` as a :class:`audit.run.spec.RunSpec`."""
+        return RunSpec.from_dict(self.spec)
 
     @cached_property
     def manifest(self) -> pd.DataFrame:
@@ -126,30 +130,58 @@ def open_run(path: str | Path) -> Run:
     return run
 
 
-def labeler_record(labeler: Any) -> dict[str, Any]:
-    """What ``spec.json`` records about a labeler (name, class, attributes, its config if any).
+def labeler_record(labeler: Any, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``spec.json`` records about a labeler: name, options, declared attributes and domain,
+    sha256 of its weight files, and its ``config()`` if it has one.
 
     Examples
     --------
     >>> class L:
     ...     name, attributes = "t", ("g",)
-    >>> labeler_record(L())["name"]
-    't'
+    >>> r = labeler_record(L()); r["name"], r["attributes"], r["weights"]
+    ('t', {'g': []}, {})
     """
-    cls = type(labeler)
-    record = {"name": getattr(labeler, "name", cls.__name__), "class": f"{cls.__module__}.{cls.__qualname__}",
-              "attributes": list(getattr(labeler, "attributes", ()))}
+    from audit.provenance import fingerprints
+
+    declared = getattr(labeler, "attributes", ())
+    attributes = ({str(k): list(v) for k, v in declared.items()} if isinstance(declared, Mapping)
+                  else {str(k): [] for k in declared})
+    weight_files = getattr(labeler, "weight_files", None)
+    record = {"name": getattr(labeler, "name", type(labeler).__name__), "options": dict(options or {}),
+              "attributes": attributes, "domain": getattr(labeler, "domain", None),
+              "weights": fingerprints(weight_files()) if callable(weight_files) else {}}
     config = getattr(labeler, "config", None)
     if callable(config):
         record["config"] = config()
     return record
 
 
+def resolve_labelers(names_or_labelers: Sequence[Any], *, options: dict[str, dict] | None = None
+                     ) -> list[tuple[Any, dict[str, Any]]]:
+    """Labeler objects from names (built through :mod:`audit.registry`) or objects; ``(labeler, options)`` pairs.
+
+    Examples
+    --------
+    >>> [lab.name for lab, _ in resolve_labelers(["ita"], options={"ita": {"faces": False}})]
+    ['ita']
+    """
+    from audit.registry import make_labeler
+
+    out = []
+    for item in names_or_labelers:
+        if isinstance(item, str):
+            opts = dict((options or {}).get(item, {}))
+            out.append((make_labeler(item, **opts), opts))
+        else:  # an object: the options it was built with, if the caller names them
+            out.append((item, dict((options or {}).get(getattr(item, "name", None), {}))))
+    return out
+
+
 def _canon(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
-def _prepare_dir(out: Path, spec: dict) -> None:
+def _prepare_dir(out: Path, spec: RunSpec) -> None:
     spec_path = out / "spec.json"
     if spec_path.is_file():
         check_resume(spec_path, spec)
@@ -157,7 +189,7 @@ def _prepare_dir(out: Path, spec: dict) -> None:
         raise UserError(f"{out}: folder exists and holds no run (fix: pass a new or empty --out folder)")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(spec_path, spec)
+        spec.write(spec_path)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
     for stale in parts.glob(".tmp-*"):  # uncommitted shards of a killed run
@@ -165,7 +197,8 @@ def _prepare_dir(out: Path, spec: dict) -> None:
 
 
 def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, samples: int | None = None,
-              seed: int | None = None, labelers: Sequence[Any] = (), sweep: Sequence[str] | None = None,
+              seed: int | None = None, labelers: Sequence[Any] | None = None,
+              labeler_options: dict[str, dict[str, Any]] | None = None, sweep: Sequence[str] | None = None,
               settings: Sequence[Settings] | None = None, generator_options: dict[str, Any] | None = None,
               workers: int | None = None, scheduler: str | None = None, shard_images: int = 64,
               batch_size: int = 8, threads: int | None = None, report: bool = True, progress: bool = True,
@@ -180,20 +213,26 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     suite
         Built-in suite name, suite YAML path, or a :class:`probes.suite.Suite`.
     generator
-        ``"builtin"``, ``"diffusers:PATH_OR_ID"``, ``"diffusers-if:S1,S2"`` or an adapter object
-        following :class:`generator.adapters.base.Generator`.
+        ``"builtin"``, ``"diffusers:PATH_OR_ID"``, ``"diffusers-if:S1,S2"``, ``"NAME:TARGET"`` of a
+        plugin (:mod:`audit.registry`) or an adapter object following
+        :class:`generator.adapters.base.Generator`.
     out
         Run directory.
     samples, seed
         Samples per prompt and base seed (default: the suite's).
     labelers
-        Labeler objects (:class:`audit.labelers.base.Labeler`); none gives a run without labels.
+        Labeler objects (:class:`audit.labelers.base.Labeler`) or names from :mod:`audit.registry`;
+        ``None`` (default): the suite's ``labelers``, as the CLI does; ``[]``: a run without labels.
+    labeler_options
+        Keyword options per labeler name, for labelers given by name (e.g.
+        ``{"deepface": {"home": "/weights"}}``).
     sweep
         ``["guidance=1,4,8", ...]``: sampler settings to sweep (their product).
     settings
         Explicit settings instead of ``sweep``.
     generator_options
-        Options for a generator given as a string (``steps``, ``guidance``, ``device``, ``dtype``...).
+        Options for a generator given as a string (``steps``, ``guidance``, ``device``, ``dtype``,
+        ``height``, ``width``, ``negative_prompt``, ``allow_download``).
     workers, scheduler
         Run shards on a new Dask ``LocalCluster`` of ``workers`` processes, or on the Dask
         scheduler at ``scheduler``; neither runs in this process.
@@ -227,16 +266,18 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     >>> run.results["settings"], len(run.manifest)
     (['guidance=1', 'guidance=3'], 64)
     """
-    from generator.adapters.resolve import adapter_from_spec
+    from audit.registry import make_generator
 
     the_suite = resolve_suite(suite)
     if isinstance(generator, str):
-        generator = adapter_from_spec(generator, **(generator_options or {}))
+        generator = make_generator(generator, **(generator_options or {}))
     elif generator_options:
         raise UserError("generator_options apply to a generator given as a string (fix: configure the adapter)")
     if settings is not None and sweep:
         raise UserError("give sweep or settings, not both (fix: drop one)")
     setting_list = list(settings) if settings is not None else parse_sweep(list(sweep or []))
+    built = resolve_labelers(the_suite.labelers if labelers is None else labelers, options=labeler_options)
+    labelers = [lab for lab, _ in built]
     labels_of = {}
     for labeler in labelers:
         name = getattr(labeler, "name", None)
@@ -248,16 +289,15 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     rows = expand_samples(the_suite, samples=samples, seed=seed)
     shards = plan_shards(rows, settings=setting_list, shard_images=shard_images)
     generator_config = generator.config()
-    labeler_records = [labeler_record(lab) for lab in labelers]
-    spec = build_spec(
+    labeler_records = [labeler_record(lab, opts) for lab, opts in built]
+    spec = RunSpec(
         suite={"name": the_suite.name, "references": references, "definition": the_suite.raw},
         generator=generator_config, labelers=labeler_records,
         samples=int(rows["sample"].max()) + 1, seed=the_suite.seed if seed is None else int(seed),
         settings=[s.to_dict() for s in setting_list], shard_images=shard_images, batch_size=batch_size,
-        n_images=len(rows) * len(setting_list), n_shards=len(shards), command=command,
+        n_images=len(rows) * len(setting_list), n_shards=len(shards), suite_file=the_suite.file,
+        arguments=dict(arguments or {}), **({} if command is None else {"command": list(command)}),
     )
-    spec["suite_file"] = the_suite.file
-    spec["arguments"] = dict(arguments or {})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:

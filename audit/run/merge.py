@@ -18,10 +18,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from audit.run.plan import Shard
-from audit.run.store import write_parquet_atomic
+from audit.files import write_parquet_atomic
 from audit.run.work import LABEL_KEYS, shard_dir
 
-__all__ = ["merge_parts", "orphan_images", "finish_run", "write_report"]
+__all__ = ["merge_parts", "orphan_images", "finish_run", "write_report", "record_effective"]
 
 
 def merge_parts(run_dir: str | Path, shards: Sequence[Shard]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -53,6 +53,37 @@ def merge_parts(run_dir: str | Path, shards: Sequence[Shard]) -> tuple[pd.DataFr
     nonempty = [c for c in counts if len(c)]
     merged = merge_counts(nonempty) if nonempty else counts[0]
     return manifest, label_table, merged
+
+
+def record_effective(run_dir: str | Path, shards: Sequence[Shard]) -> dict[str, dict]:
+    """Fill ``spec.json``'s ``effective`` (per setting: the values the generator actually used)
+    from the shards' ``effective.json``; returns it.
+
+    Shards of one setting that disagree (they should not) are recorded as a list of values.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> record_effective(tempfile.mkdtemp(), [])
+    {}
+    """
+    import json
+
+    from audit.run.spec import read_spec
+
+    found: dict[str, list] = {}
+    for shard in shards:
+        path = shard_dir(run_dir, shard.id) / "effective.json"
+        if path.is_file():
+            rec = json.loads(path.read_text())
+            values = found.setdefault(rec["setting"], [])
+            if rec["values"] not in values:
+                values.append(rec["values"])
+    effective = {k: v[0] if len(v) == 1 else {"disagree": v} for k, v in found.items()}
+    spec_path = Path(run_dir) / "spec.json"
+    if effective and spec_path.is_file():
+        read_spec(spec_path).with_effective(effective).write(spec_path)
+    return effective
 
 
 def orphan_images(run_dir: str | Path, keep: set[str]) -> list[Path]:
@@ -114,6 +145,7 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
     run_dir = Path(run_dir)
     with tqdm(total=3 if report else 2, desc="finish", unit="stage", disable=not progress) as bar:
         bar.set_postfix_str("merge")
+        record_effective(run_dir, shards)
         manifest, labels, counts = merge_parts(run_dir, shards)
         for orphan in orphan_images(run_dir, set(manifest.image_id)):
             orphan.unlink(missing_ok=True)

@@ -1,98 +1,124 @@
-"""``spec.json``: everything needed to reproduce a run, and the resume check.
+"""``spec.json``: a run as a frozen spec, the values actually used, and the resume identity.
+
+:class:`RunSpec` holds what a run was asked for (suite, generator recipe, labelers with
+their options, weight fingerprints and declared attributes, samples, seed, settings) and
+what it actually used (:attr:`RunSpec.effective`: per setting, the steps, guidance,
+scheduler, thresholding, negative prompt and image size the generator drew with, filled in
+by the workers), plus package versions and the git revision. The fields in
+:data:`IDENTITY_FIELDS` must match for a run directory to be resumed.
 
 Examples
 --------
->>> sorted(package_versions())[:2]
-['dask', 'diffusers']
+>>> s = RunSpec(suite={"name": "x"}, generator={"kind": "t"}, labelers=[], samples=1, seed=0,
+...             settings=[{}], shard_images=4, batch_size=2, n_images=3, n_shards=1)
+>>> RunSpec.from_json(s.to_json()) == s
+True
 """
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import platform
-import subprocess
 import sys
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
+from audit.files import json_safe, write_json_atomic
+from audit.provenance import git_revision, package_versions
 
-__all__ = ["package_versions", "git_revision", "build_spec", "check_resume", "IDENTITY_FIELDS"]
+__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "read_spec"]
 
-_PACKAGES = ("imagen-audit", "torch", "diffusers", "transformers", "numpy", "pandas", "pyarrow", "pillow",
-             "dask", "distributed", "tokenizers")
+FORMAT = "imagen-audit-run/2"
 #: Fields that must match for a run directory to be resumed.
 IDENTITY_FIELDS = ("suite", "generator", "labelers", "samples", "seed", "settings", "shard_images", "batch_size")
 
 
-def package_versions() -> dict[str, str | None]:
-    """Versions of the packages that shape the images and the labels (None if absent)."""
-    out = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to reproduce a run (see the module docstring).
 
-
-def git_revision() -> dict[str, Any]:
-    """The project's git commit and whether the tree had local changes (None outside git).
-
-    Examples
-    --------
-    >>> set(git_revision()) == {"commit", "dirty"}
-    True
+    Attributes
+    ----------
+    suite
+        ``name``, ``references`` and the suite's full ``definition``.
+    generator
+        The adapter's recipe (:meth:`generator.adapters.base.Generator.config`).
+    labelers
+        Per labeler: name, options, declared attributes and domain, weight fingerprints.
+    effective
+        Setting label -> the values the generator actually used (steps, guidance, scheduler,
+        thresholding, negative_prompt, height, width); empty until a shard of it is drawn.
     """
-    root = Path(__file__).resolve().parents[2]
+
+    suite: dict[str, Any]
+    generator: dict[str, Any]
+    labelers: list[dict[str, Any]]
+    samples: int
+    seed: int
+    settings: list[dict[str, Any]]
+    shard_images: int
+    batch_size: int
+    n_images: int
+    n_shards: int
+    effective: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suite_file: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    versions: dict[str, str | None] = field(default_factory=package_versions)
+    python: str = field(default_factory=lambda: sys.version.split()[0])
+    platform: str = field(default_factory=platform.platform)
+    git: dict[str, Any] = field(default_factory=git_revision)
+    format: str = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as strict-JSON data."""
+        return json_safe(asdict(self))
+
+    def to_json(self) -> str:
+        """``spec.json`` text (indented, key-sorted)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        """Read a spec (unknown keys are ignored; missing optional keys take their defaults)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        """Parse ``spec.json`` text."""
+        return cls.from_dict(json.loads(text))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide whether a folder holds the same run (JSON-normalised)."""
+        data = self.to_dict()
+        return {k: data.get(k) for k in IDENTITY_FIELDS}
+
+    def with_effective(self, effective: dict[str, dict[str, Any]]) -> RunSpec:
+        """A copy with more effective values (per setting label) merged in."""
+        return replace(self, effective={**self.effective, **effective})
+
+    def write(self, path: str | Path) -> None:
+        """Write ``spec.json`` atomically."""
+        write_json_atomic(path, self.to_dict())
+
+
+def read_spec(path: str | Path) -> RunSpec:
+    """Read ``spec.json``; a clear error when it is missing or not JSON."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-        return {"commit": commit, "dirty": bool(status.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def build_spec(*, suite: dict, generator: dict, labelers: list[dict], samples: int, seed: int,
-               settings: list[dict], shard_images: int, batch_size: int, n_images: int, n_shards: int,
-               command: list[str] | None = None) -> dict[str, Any]:
-    """Assemble ``spec.json``.
-
-    Examples
-    --------
-    >>> s = build_spec(suite={"name": "x"}, generator={"kind": "t"}, labelers=[], samples=1, seed=0,
-    ...                settings=[{}], shard_images=4, batch_size=2, n_images=3, n_shards=1)
-    >>> s["samples"], "versions" in s
-    (1, True)
-    """
-    return {
-        "format": "imagen-audit-run/1",
-        "suite": suite,
-        "generator": generator,
-        "labelers": labelers,
-        "samples": samples,
-        "seed": seed,
-        "settings": settings,
-        "shard_images": shard_images,
-        "batch_size": batch_size,
-        "n_images": n_images,
-        "n_shards": n_shards,
-        "versions": package_versions(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "git": git_revision(),
-        "command": list(sys.argv if command is None else command),
-    }
+        return RunSpec.from_json(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, TypeError) as exc:
+        raise UserError(f"{path}: cannot read the run spec ({exc}) "
+                        "(fix: use a new --out folder or delete this one)") from None
 
 
 def _canon(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def check_resume(path: Path, spec: dict[str, Any]) -> None:
+def check_resume(path: Path, spec: RunSpec) -> None:
     """Raise unless the ``spec.json`` at ``path`` describes the same run as ``spec``.
 
     Raises
@@ -105,17 +131,20 @@ def check_resume(path: Path, spec: dict[str, Any]) -> None:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "spec.json"
     >>> _ = p.write_text('{"samples": 4}')
-    >>> check_resume(p, {"samples": 8})
+    >>> s = RunSpec(suite={}, generator={}, labelers=[], samples=8, seed=0, settings=[], shard_images=1,
+    ...             batch_size=1, n_images=0, n_shards=0)
+    >>> check_resume(p, s)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    audit.errors.UserError: ...: field samples: the folder holds a run with a different samples ...
+    audit.errors.UserError: ...: field suite: the folder holds a run with a different suite ...
     """
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot read the existing run spec ({exc}) "
                         "(fix: use a new --out folder or delete this one)") from None
+    new = spec.identity()
     for key in IDENTITY_FIELDS:
-        if _canon(old.get(key)) != _canon(json.loads(_canon(spec.get(key)))):
+        if _canon(old.get(key)) != _canon(new.get(key)):
             raise UserError(f"{path}: field {key}: the folder holds a run with a different {key} "
                             "(fix: rerun with the same options to resume, or use a new --out folder)")

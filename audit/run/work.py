@@ -1,7 +1,8 @@
 """Run one shard: generate its images, label them where they are, commit everything at once.
 
 A shard's outputs live in ``parts/<shard_id>/`` (``manifest.parquet``,
-``labels.parquet``, ``counts.parquet``). They are written into a temporary
+``labels.parquet``, ``counts.parquet``, ``effective.json``: the sampler values and image
+size the generator actually used). They are written into a temporary
 folder and the folder is renamed into place: that rename is the commit. Images
 go to the content-addressed store before the commit; a shard killed before its
 commit is simply run again, writing the same bytes under the same names.
@@ -24,16 +25,19 @@ from typing import Any
 
 import pandas as pd
 
+from audit.files import write_json_atomic, write_parquet_atomic
 from audit.run.plan import Shard
-from audit.run.store import png_bytes, put_image, write_parquet_atomic
+from audit.run.store import png_bytes, put_image
+from audit.schema import LABEL_KEYS as _LABEL_KEYS
+from generator.adapters.base import Settings
 
 __all__ = ["ShardJob", "run_shard", "shard_dir", "is_committed", "shard_counts", "LABEL_KEYS",
            "MANIFEST_BASE", "NONE_VALUE"]
 
 #: Manifest columns before the slot columns.
 MANIFEST_BASE = ["image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample", "setting"]
-#: Columns that identify a label row.
-LABEL_KEYS = ["image_id", "labeler", "attribute"]
+#: Columns that identify a label row (:data:`audit.schema.LABEL_KEYS`).
+LABEL_KEYS = list(_LABEL_KEYS)
 #: Counts value for an axis the prompt leaves out (the counterfactual "without these words").
 NONE_VALUE = "(none)"
 
@@ -88,16 +92,31 @@ def _batches(n: int, size: int):
 
 
 def _label(labelers: Sequence[Any], images: list, image_ids: list[str]) -> pd.DataFrame:
-    frames = []
-    for labeler in labelers:
-        frame = labeler.label(images, image_ids=image_ids)
-        missing = [c for c in ("image_id", "labeler", "attribute", "value", "confidence") if c not in frame.columns]
-        if missing:
-            raise RuntimeError(f"labeler {getattr(labeler, 'name', labeler)!r} returned no {missing} columns")
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=["image_id", "labeler", "attribute", "value", "confidence"])
-    return pd.concat(frames, ignore_index=True)
+    """Label generated images through the one label loop (:func:`audit.labelers.images.label_items`)."""
+    from audit.labelers.images import SkipSummary, SourceItem, label_items
+
+    items = [SourceItem(i, None, image=im) for i, im in zip(image_ids, images)]
+    labels, _ = label_items(items, labelers, summary=SkipSummary(), batch_size=max(1, len(items)))
+    return labels
+
+
+def effective_settings(generator: Any, setting: Settings, images: Sequence[Any]) -> dict[str, Any]:
+    """What a shard actually drew with: the generator's resolved sampler values and the image size.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> effective_settings(object(), Settings(steps=3), [Image.new("RGB", (4, 2))])["width"]
+    4
+    """
+    resolve = getattr(generator, "effective", None)
+    values = dict(resolve(setting)) if callable(resolve) else setting.to_dict()
+    sizes = sorted({tuple(getattr(im, "size", (None, None))) for im in images})
+    if len(sizes) == 1:
+        values["width"], values["height"] = sizes[0]
+    else:
+        values["sizes"] = [list(s) for s in sizes]
+    return values
 
 
 def shard_counts(manifest: pd.DataFrame, labels: pd.DataFrame, *, columns: Sequence[str],
@@ -187,8 +206,11 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
         torch.set_num_threads(job.threads)
     generator = _reuse("generator", job.generator_key, job.generator)
     labelers = _reuse("labelers", job.labelers_key, job.labelers)
+    bind = getattr(generator, "bind_run", None)  # HTTP / images adapters commit each answer under RUN_DIR/requests
+    if callable(bind):
+        bind(job.run_dir)
     rows = job.shard.rows
-    ids, paths, label_frames = [], [], []
+    ids, paths, label_frames, effective = [], [], [], None
     for part in _batches(len(rows), job.batch_size):
         batch = rows.iloc[part]
         images = generator.generate(batch.prompt.tolist(), seeds=[int(s) for s in batch.seed],
@@ -196,12 +218,12 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
         stored = [put_image(job.run_dir, png_bytes(im)) for im in images]
         if job.progress:
             job.progress("generate", len(images))
+        if effective is None:
+            effective = effective_settings(generator, job.shard.setting, images)
         batch_ids = [i for i, _ in stored]
         ids += batch_ids
         paths += [p for _, p in stored]
-        first = list(dict.fromkeys(batch_ids))  # label each distinct image once
-        keep = [batch_ids.index(i) for i in first]
-        label_frames.append(_label(labelers, [images[k] for k in keep], first))
+        label_frames.append(_label(labelers, images, batch_ids))
         if job.progress:
             job.progress("label", len(images))
     manifest = rows.assign(image_id=ids, path=paths)
@@ -213,6 +235,7 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
     write_parquet_atomic(tmp / "manifest.parquet", manifest)
     write_parquet_atomic(tmp / "labels.parquet", labels)
     write_parquet_atomic(tmp / "counts.parquet", counts)
+    write_json_atomic(tmp / "effective.json", {"setting": job.shard.setting.label, "values": effective})
     try:
         os.rename(tmp, final)  # the commit
     except OSError:  # committed meanwhile by another attempt of the same shard

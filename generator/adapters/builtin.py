@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.errors import UserError
-from audit.resources import data_path
 from generator.adapters.diffusers_adapter import DiffusersAdapter
 
 __all__ = ["builtin_adapter", "builtin_weights"]
@@ -26,7 +24,9 @@ __all__ = ["builtin_adapter", "builtin_weights"]
 
 def builtin_weights() -> Path:
     """Return the folder of the built-in cascade's weights (existence not checked)."""
-    return data_path("weights", "imagen-world")
+    from generator.api import BUILTIN_DIR
+
+    return BUILTIN_DIR
 
 
 def builtin_adapter(*, steps: int | None = None, guidance: float | None = None, device: str = "cpu",
@@ -44,20 +44,19 @@ def builtin_adapter(*, steps: int | None = None, guidance: float | None = None, 
     Raises
     ------
     audit.errors.UserError
-        If the weights folder is missing.
+        If the weights folder is missing (the error of :func:`generator.api.cascade_folder`).
 
     Examples
     --------
     >>> builtin_adapter(path="/nonexistent")
     Traceback (most recent call last):
     ...
-    audit.errors.UserError: built-in generator weights not found at /nonexistent ...
+    audit.errors.UserError: /nonexistent/model_index.json: no cascade pipeline here ...
     """
-    folder = Path(path) if path is not None else builtin_weights()
-    if not (folder / "model_index.json").is_file():
-        raise UserError(f"built-in generator weights not found at {folder} (fix: train or unpack the built-in "
-                        "cascade there, or use --generator diffusers:PATH)")
+    from generator.api import cascade_folder
     from generator.cascade import ImagenCascadePipeline
+
+    folder = cascade_folder(path if path is not None else builtin_weights())
 
     return DiffusersAdapter(folder, steps=steps, guidance=guidance, device=device, dtype=dtype, kind="builtin",
                             pipeline_class=ImagenCascadePipeline)

@@ -27,7 +27,7 @@ from audit.errors import UserError
 from generator.adapters.base import Settings
 
 __all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "one_image_per_prompt",
-           "apply_scheduler", "folder_fingerprint",
+           "apply_scheduler", "folder_fingerprint", "mark_safety_flags",
            "DTYPES"]
 
 #: dtype option names accepted by the adapters.
@@ -211,6 +211,30 @@ def apply_scheduler(pipe, default_scheduler, settings: Settings, *, label: str) 
     return kwargs
 
 
+def mark_safety_flags(images: list, flags) -> list:
+    """Mark each image with its pipeline's safety-checker verdict (``nsfw_content_detected``).
+
+    A flagged image (blacked out by the checker) is recorded as ``filtered`` with reason
+    ``nsfw_content_detected`` (see :mod:`generator.adapters.outcome`); a pipeline without a
+    checker (``flags`` None) leaves the images unmarked.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> ims = mark_safety_flags([Image.new("RGB", (1, 1)), Image.new("RGB", (1, 1))], [True, False])
+    >>> [im.info["filtered"] for im in ims], ims[0].info["filter_reason"]
+    ([True, False], 'nsfw_content_detected')
+    """
+    from generator.adapters.outcome import mark
+
+    if flags is None:
+        return images
+    flags = list(flags)
+    if len(flags) != len(images):
+        raise RuntimeError(f"the safety checker returned {len(flags)} verdicts for {len(images)} images")
+    return [mark(im, filtered=bool(f), reason="nsfw_content_detected") for im, f in zip(images, flags)]
+
+
 class DiffusersAdapter:
     """Any diffusers text-to-image pipeline (Stable Diffusion, SDXL, the built-in cascade, ...).
 
@@ -233,6 +257,8 @@ class DiffusersAdapter:
         Name recorded in ``spec.json`` (``diffusers`` or ``builtin``).
     pipeline_class
         Pipeline class to load with (see :func:`load_pipeline`).
+    negative_prompt
+        Negative prompt for every image (the pipeline must take ``negative_prompt``).
 
     Examples
     --------
@@ -242,8 +268,10 @@ class DiffusersAdapter:
 
     def __init__(self, path: str | Path, *, dtype: str = "float32", device: str = "cpu", steps: int | None = None,
                  guidance: float | None = None, height: int | None = None, width: int | None = None,
-                 allow_download: bool = False, kind: str = "diffusers", pipeline_class: type | None = None) -> None:
+                 allow_download: bool = False, kind: str = "diffusers", pipeline_class: type | None = None,
+                 negative_prompt: str | None = None) -> None:
         self.path, self.dtype, self.device = str(path), dtype, device
+        self.negative_prompt = negative_prompt or None
         self.steps = None if steps is None else int(steps)
         self.guidance = None if guidance is None else float(guidance)
         self.height, self.width = height, width
@@ -298,13 +326,52 @@ class DiffusersAdapter:
         optional = {"height": self.height, "width": self.width, "num_inference_steps": steps,
                     "guidance_scale": guidance}
         kwargs.update({k: v for k, v in optional.items() if v is not None})
+        if self.negative_prompt is not None:
+            if "negative_prompt" not in inspect.signature(pipe.__call__).parameters:
+                raise UserError(f"{self.kind}:{self.path}: the pipeline takes no negative prompt "
+                                "(fix: drop --negative-prompt)")
+            kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
         out = pipe(
             prompt=list(prompts),
             generator=torch_generators(seeds, device=self.device),
             output_type="pil",
             **kwargs,
         )
-        return one_image_per_prompt(out.images, prompts, source=f"{self.kind}:{self.path}")
+        images = one_image_per_prompt(out.images, prompts, source=f"{self.kind}:{self.path}")
+        return mark_safety_flags(images, getattr(out, "nsfw_content_detected", None))
+
+    def effective(self, settings: Settings) -> dict[str, Any]:
+        """The sampler values a call with ``settings`` uses: the setting, else the adapter's option,
+        else the pipeline's own default (read from its ``__call__`` signature and scheduler).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from generator.adapters.tiny import save_tiny_stable_diffusion
+        >>> a = DiffusersAdapter(save_tiny_stable_diffusion(tempfile.mkdtemp()), guidance=3.0)
+        >>> e = a.effective(Settings(steps=2)); e["steps"], e["guidance"], e["scheduler"]
+        (2, 3.0, 'DDIMScheduler')
+        """
+        pipe = self._pipeline()
+        params = inspect.signature(pipe.__call__).parameters
+
+        def default(name: str):
+            p = params.get(name)
+            return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+        def first(*values):
+            return next((v for v in values if v is not None), None)
+
+        if "scheduler_name" in params:
+            scheduler = first(settings.scheduler, default("scheduler_name"))
+        else:
+            chosen = _scheduler_classes()[settings.scheduler] if settings.scheduler else type(self._default_scheduler)
+            scheduler = chosen.__name__
+        return {"steps": first(settings.steps, self.steps, default("num_inference_steps")),
+                "guidance": first(settings.guidance, self.guidance, default("guidance_scale")),
+                "scheduler": scheduler,
+                "thresholding": first(settings.thresholding, default("thresholding")),
+                "negative_prompt": self.negative_prompt}
 
     def config(self) -> dict[str, Any]:
         """Return the adapter's recipe and the model folder's fingerprint (for ``spec.json``)."""
@@ -313,6 +380,7 @@ class DiffusersAdapter:
         return {
             "kind": self.kind, "path": self.path, "dtype": self.dtype, "device": self.device,
             "steps": self.steps, "guidance": self.guidance, "height": self.height, "width": self.width,
+            "negative_prompt": self.negative_prompt,
             "allow_download": self.allow_download, "fingerprint": folder_fingerprint(self.path),
             "pipeline_class": None if self.pipeline_class is None else
             f"{self.pipeline_class.__module__}.{self.pipeline_class.__qualname__}",

@@ -7,6 +7,11 @@ Layout of ``OUT``::
     ground_truth.parquet                               every true attribute (the sidecar)
     world_spec.yaml, build.json                        what was built, from what
 
+``build.json`` is written last: a folder without it (``build.partial.json``
+instead) is a build in progress or a killed one, which the dataset audit
+refuses and the same command resumes. The folder is locked while a build
+writes it.
+
 Each shard draws from its own generator seeded by ``(seed, shard)``, so the
 bytes do not depend on the number of worker processes, and an interrupted build
 resumes by skipping shards already complete.
@@ -25,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from audit.shards import ShardWriter, atomic_write_bytes, clean_partial, shard_name
+from audit.outdir import locked_output
+from audit.shards import BUILD_IN_PROGRESS, ShardWriter, atomic_write_bytes, clean_partial, shard_name
 from generator.world.captions import write_captions
 from generator.world.render import render_batch, sample_nuisance
 from generator.world.spec import WorldSpec, load_spec, sample_attributes
@@ -144,8 +149,6 @@ def build_world(
     >>> build_world(n=5, out=tempfile.mkdtemp(), shard_size=5, workers=1, progress=False).shards
     1
     """
-    from tqdm import tqdm
-
     if n <= 0:
         raise ValueError(f"--n must be a positive number of samples, got {n}")
     if shard_size <= 0 or shard_size > 10000:
@@ -153,14 +156,26 @@ def build_world(
     spec_file = Path(spec_path) if spec_path is not None else None
     spec = load_spec(spec_file)  # validate before any work
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with locked_output(out, command="another world build"):
+        return _build_into(out, spec=spec, n=n, seed=seed, shard_size=shard_size, workers=workers,
+                           progress=progress)
+
+
+def _build_into(out: Path, *, spec: WorldSpec, n: int, seed: int, shard_size: int, workers: int | None,
+                progress: bool) -> BuiltWorld:
+    from tqdm import tqdm
+
     build_info = {"n": n, "seed": seed, "shard_size": shard_size, "spec": spec.name,
                   "spec_sha256": hashlib.sha256(Path(spec.source).read_bytes()).hexdigest(), "format": "webdataset+laion-parquet"}
-    info_path = out / "build.json"
-    if info_path.exists():
-        old = json.loads(info_path.read_text())
-        if {k: old.get(k) for k in build_info} != build_info:
-            raise ValueError(f"{out} holds a different build ({info_path}); choose a new --out or delete it")
+    info_path, partial_path = out / "build.json", out / BUILD_IN_PROGRESS
+    for old_path in (info_path, partial_path):
+        if old_path.exists():
+            old = json.loads(old_path.read_text())
+            if {k: old.get(k) for k in build_info} != build_info:
+                raise ValueError(f"{out} holds a different build ({old_path}); choose a new --out or delete it")
+    # build.json is the completion marker, written last; until then the folder says it is in progress
+    atomic_write_bytes(partial_path, json.dumps(build_info, indent=2).encode())
+    info_path.unlink(missing_ok=True)
     clean_partial(out)
     if (out / "truth").exists():
         for p in (out / "truth").glob("*.tmp"):
@@ -169,8 +184,7 @@ def build_world(
     done = {s for s in range(len(counts))
             if (out / f"{shard_name(s)}.parquet").exists() and (out / "truth" / f"{shard_name(s)}.parquet").exists()}
     todo = [(spec.source, str(out), seed, s, c) for s, c in enumerate(counts) if s not in done]
-    atomic_write_bytes(info_path, json.dumps(build_info, indent=2).encode())
-    shutil.copyfile(spec.source, out / "world_spec.yaml")
+    atomic_write_bytes(out / "world_spec.yaml", Path(spec.source).read_bytes())
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=n, initial=sum(counts[s] for s in done), unit="img", desc="world build", disable=not progress)
     if workers == 1 or len(todo) <= 1:
@@ -186,5 +200,7 @@ def build_world(
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pandas(truth, preserve_index=False), sink, compression="zstd")
     atomic_write_bytes(out / "ground_truth.parquet", sink.getvalue().to_pybytes())
+    atomic_write_bytes(info_path, json.dumps(build_info, indent=2).encode())
+    partial_path.unlink(missing_ok=True)
     return BuiltWorld(out=out, truth=truth, shards=len(counts))
 
