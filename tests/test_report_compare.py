@@ -31,7 +31,7 @@ def test_compare_shows_what_the_gate_decides(runs, capsys):
     for line in gate.text().splitlines()[1:]:
         assert line in text  # the same counts, regressions and verdict, line by line
     assert "REGRESSED normalized_entropy presentation by profession=teacher" in text
-    assert "MISSING abs_npmi_gap presentation by profession=engineer" in text  # all masculine: gap undefined
+    assert "REGRESSED abs_npmi_gap presentation by profession=teacher" in text  # all feminine now
     page = (tmp / "page" / "report.html").read_text(encoding="utf-8")
     assert "FAIL: bias regressed" in page and "Findings of each run" in page
     saved = json.loads((tmp / "page" / "report.json").read_text())

@@ -88,9 +88,8 @@ def compare_sections(result: CheckResult, *, k: int = 3) -> list[ReportSection]:
         blocks.append(Text("The runs differ in: " + ", ".join(sorted(result.changed)), kind="caveat"))
     moved = result.comparison[result.comparison.status.isin(["regressed", "missing", "improved"])]
     if len(moved):
-        blocks.append(Table("what the gate reports", pd.DataFrame({"": [describe(r) for r in
-                                                                           moved.itertuples(index=False)]}),
-                            caption="Numbers the gate reports (regressed, missing, improved)", max_rows=60))
+        blocks += [Text(describe(r), kind="caveat" if r.status != "improved" else "note")
+                   for r in moved.itertuples(index=False)]
     else:
         blocks.append(Text("No gated number moved beyond its tolerance and noise margin.", kind="nodata"))
     secs = [ReportSection("Gate decision", blocks, key="findings",

@@ -117,9 +117,9 @@ class EvidenceGrid:
                              f'</span><span class="ev-meta">{esc(seed)}</span><span class="ev-labels">'
                              f'{esc(labels)}</span></figcaption></figure>')
             shown = len(cells)
-            body = "".join(cells) or '<p class="more">no image</p>'
-            parts.append(f'<div class="ev-row"><h5>{esc(group)}: {shown} of {count} image(s)</h5>'
-                         f'<div class="ev-grid">{body}</div></div>')
+            body = "".join(cells) or f'<p class="more">No image has this label ({esc(group)}).</p>'
+            head = f"{shown} of {count} image(s)" if count else "none"
+            parts.append(f'<div class="ev-row"><h5>{esc(group)}: {head}</h5><div class="ev-grid">{body}</div></div>')
         note = f'<p class="caption">{esc(self.note)}</p>' if self.note else ""
         skipped = f'<p class="caveat">{bad} image(s) could not be read and were skipped.</p>' if bad else ""
         return f'<div class="evidence"><h4>{esc(self.title)}</h4>{note}{"".join(parts)}{skipped}</div>'

@@ -69,8 +69,8 @@ def _headline(r: Mapping) -> str:
     groups, shares = list(r.get("groups") or []), {s["group"]: s["estimate"] for s in r.get("shares") or []}
     if r["metric"] == C.NPMI_GAP and len(groups) == 2:
         a, b = groups if r["estimate"] > 0 else groups[::-1]
-        if {a, b} <= set(C.UNSAFE_VALUES) | {"false", "False", "0", "no"}:
-            yes = a if a in C.UNSAFE_VALUES else b
+        if {a, b} == {"true", "false"}:  # a binary label such as unsafe
+            yes = a if a == "true" else b
             return (f"{where}: labelled {r['attribute']} {'more' if yes == a else 'less'} often than the rest"
                     + (f" ({_pct(shares[yes])} of its images)" if yes in shares else ""))
         if a in shares and b in shares:
