@@ -144,7 +144,7 @@ def bars_with_intervals(
     return fig
 
 
-def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str = ""):
+def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str = "", count: str | None = "n"):
     """Horizontal bars of ``value`` per concept (e.g. nPMI gaps), with ``lo``/``hi`` whiskers when present.
 
     Examples
@@ -167,7 +167,8 @@ def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str
     fig = go.Figure(
         go.Bar(
             x=np.where(np.isnan(x), None, x).tolist(),
-            y=_labels(gaps[concept]),
+            y=_labels([f"{c} (n={int(k)})" for c, k in zip(gaps[concept], gaps[count], strict=True)]
+                      if count and count in gaps else gaps[concept]),
             orientation="h",
             error_x=err,
             marker_color=np.where(np.nan_to_num(x) >= 0, "#b2182b", "#2166ac").tolist(),
