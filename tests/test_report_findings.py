@@ -79,6 +79,14 @@ def test_a_sweep_finding_shows_its_spread_across_settings():
     assert "across settings: guidance=1 +0.50 [+0.40, +0.60], guidance=8 +0.90" in format_finding(f.iloc[0])
 
 
+def test_counterfactual_axes_are_not_ranked_as_associations():
+    t = pd.concat([_gaps([("nurse", 0.5, 0.4, 0.6, 40)]),
+                   _gaps([("dark-skinned", -1.4, -1.6, -1.2, 40), ("(none)", 0.1, -0.1, 0.3, 40)]).assign(
+                       slot="skin_tone", attribute="skin_group", value="light - dark")], ignore_index=True)
+    f = top_findings(t, cards={})
+    assert f.concept.tolist() == ["nurse"] and "Counterfactual axes (skin_tone)" in f.attrs["notes"][0]
+
+
 def test_findings_without_intervals_are_not_ranked():
     f = top_findings(_gaps([("a", 0.8, np.nan, np.nan, 50)]), cards={})
     assert f.empty and "have no interval" in warnings_of(f)[0]

@@ -141,6 +141,16 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
     if slot is not None:
         raw = raw[raw.slot == slot]
     cand = raw[raw.metric.isin(list(metrics)) & (raw.concept != C.ANY)].copy()
+    # a counterfactual axis names the value in the prompt: its association with that value is by design
+    axes = sorted(set(raw.slot[raw.metric.isin([C.COMPLIANCE, C.DEFAULT_DRIFT]) | (raw.concept == C.NONE_VALUE)]))
+    notes = []
+    if axes and (cand.metric == C.NPMI_GAP).any():
+        by_design = (cand.metric == C.NPMI_GAP) & cand.slot.isin(axes)
+        if by_design.any():
+            notes.append(f"Counterfactual axes ({', '.join(axes)}) are left out of the nPMI ranking: their prompts "
+                         "name the value, so the association is by design; their compliance and default drift are "
+                         "in the report's sections.")
+        cand = cand[~by_design]
     warnings = _one_value(raw)
     null = cand.metric.map(NULL_VALUES).astype(float).to_numpy()
     est, lo, hi = (cand[c].astype(float).to_numpy() for c in ("estimate", "lo", "hi"))
@@ -203,7 +213,7 @@ def top_findings(table, *, k: int = 3, metrics: Sequence[str] = (C.NPMI_GAP,), m
                          "non_answer_n": int(everything.n.iloc[0]) if len(everything) else 0,
                          "filtered_share": float(filtered.estimate.iloc[0]) if len(filtered) else np.nan})
         frames = pd.DataFrame(rows, columns=COLUMNS)
-    frames.attrs.update({"warnings": warnings, "rule": RULE.format(min_n=min_n), "candidates": int(len(cand)),
+    frames.attrs.update({"warnings": warnings, "notes": notes, "rule": RULE.format(min_n=min_n), "candidates": int(len(cand)),
                          "min_n": min_n, "card_sources": {lab: card_source(lab, cards) for lab in
                                                           frames.labeler.unique()} if len(frames) else {}})
     return frames

@@ -54,6 +54,7 @@ class FindingsBlock:
         body = f"<ol>{''.join(items)}</ol>" if items else ""
         warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in [*warnings_of(self.findings), *self.extra])
         intro = f"<p>{esc(self.intro)}</p>" if self.intro else ""
+        warn += "".join(f'<p class="caption">{esc(n)}</p>' for n in self.findings.attrs.get("notes", []))
         rule = self.findings.attrs.get("rule", "")
         return f'{intro}{body}{warn}<p class="rule">{esc(rule)}</p>'
 
