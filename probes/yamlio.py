@@ -48,13 +48,17 @@ class LineList(list):
 MAX_DEPTH = 50
 #: Most nodes a document may expand to once aliases are followed (bounds alias bombs).
 MAX_NODES = 200_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+#: Characters refused in text: C0/C1 controls (tab and newline excepted: descriptions use them),
+#: carriage return (it rewrites the terminal line), DEL, and the Unicode line/paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+#: Keys are names: no control character at all.
+_KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _shown(value: object, limit: int = 60) -> str:
     """A value for an error message: control characters escaped, long text cut."""
     text = value if isinstance(value, str) else repr(value)
-    text = text.encode("unicode_escape").decode("ascii") if _CONTROL.search(text) or not text.isprintable() else text
+    text = text.encode("unicode_escape").decode("ascii") if _KEY_CONTROL.search(text) or not text.isprintable() else text
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -99,6 +103,9 @@ class _LineLoader(yaml.SafeLoader):
                 raise SpecError(self.name, "<yaml>", "has a list or mapping used as a key",
                                 "write keys as plain names", line=key_node.start_mark.line + 1)
             key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str) and _KEY_CONTROL.search(key):
+                raise SpecError(self.name, "<yaml>", f"has the key {_shown(key)} with a control character",
+                                "write keys as plain names", line=key_node.start_mark.line + 1)
             if key in data:
                 raise SpecError(
                     self.name, _shown(key), "appears twice in the same mapping",

@@ -69,3 +69,23 @@ def test_an_old_pickle_checkpoint_is_never_executed(tmp_path, monkeypatch):
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint(tmp_path)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_world_labeler_training_resumes_from_its_safetensors_checkpoint(tmp_path, monkeypatch, capsys):
+    from audit.labelers import world_train
+
+    real = world_train.evaluate
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # stands for a kill after the last checkpoint
+
+    monkeypatch.setattr(world_train, "evaluate", killed)
+    kw = dict(out=tmp_path / "lab", n_train=256, n_eval=64, width=8, batch_size=16, progress=False, checkpoint_minutes=0)
+    with pytest.raises(KeyboardInterrupt):
+        world_train.train_world_labeler(steps=2, **kw)
+    assert (tmp_path / "lab" / "checkpoint.safetensors").exists()
+    assert load_checkpoint(tmp_path / "lab" / "checkpoint.safetensors")["state"]["step"] == 2
+    monkeypatch.setattr(world_train, "evaluate", real)
+    card = world_train.train_world_labeler(steps=3, **kw)
+    assert "resumed from" in capsys.readouterr().out and card["training"]["steps"] == 3
+    assert not (tmp_path / "lab" / "checkpoint.safetensors").exists()

@@ -156,6 +156,12 @@ def test_twenty_thousand_one_row_groups_are_fast(tmp_path):
         c = count(p)
     reconciled(c, read=20_000)
     assert c.rows_with("profession:nurse") == 20_000
+    q = tmp_path / "no_text.parquet"  # no column the audit reads: rows are null captions, still fast
+    pq.write_table(pa.table({"url": [f"u{i}" for i in range(20_000)]}), q, row_group_size=1)
+    with Bound(seconds=15):
+        c = count(q)
+    reconciled(c, read=20_000)
+    assert c.scalars["null"] == 20_000 and c.problems["no_text_column"] == 1
 
 
 def test_unreadable_row_group_rows_are_skipped_by_reason(tmp_path):

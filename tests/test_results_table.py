@@ -157,6 +157,9 @@ def test_numeric_readings_are_listed_not_dropped_silently():
     lab = pd.DataFrame({"image_id": m.image_id, "labeler": "ita", "attribute": "ita", "value": [str(i) for i in range(40)]})
     res = results_table(m, lab, options=Options(n_resamples=0))
     assert res.table.empty and res.skipped[0]["attribute"] == "ita" and "numeric" in res.skipped[0]["reason"]
+    few = lab.head(6).assign(value=["12.5", "-3.25", "40.1", "12.5", "7.75", "0.5"])  # few degrees: still a reading
+    res = results_table(m, few, options=Options(n_resamples=0))
+    assert res.table.empty and "fractional" in res.skipped[0]["reason"]
 
 
 def test_read_results_refuses_broken_files(run, tmp_path):

@@ -136,6 +136,21 @@ def _declared(spec: Mapping | None) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def _fractional(values) -> bool:
+    """Whether label values are numbers with a fractional part (e.g. ITA degrees), not categories.
+
+    Examples
+    --------
+    >>> _fractional(["12.5", "-3.25"]), _fractional(["1", "2"]), _fractional(["light", "2.5"])
+    (True, False, False)
+    """
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return False
+    return any(not float(x).is_integer() for x in numbers if np.isfinite(x))
+
+
 def _method(af, options: Options) -> str:
     reported = getattr(af, "method", None)  # the frame names its interval method (audit.metrics.frame.INTERVALS)
     if isinstance(reported, str):
@@ -216,12 +231,14 @@ def results_table(manifest: pd.DataFrame, labels: pd.DataFrame, *, spec: Mapping
     labels = labels.assign(value=labels["value"].astype(str))
     for (labeler, attribute), sub in labels.groupby(["labeler", "attribute"], sort=True):
         values = sorted(set(sub["value"]) - set(C.NON_ANSWERS))
-        if len(values) > C.MAX_CATEGORIES:
+        vocab = declared.get((str(labeler), str(attribute))) or C.KNOWN_VALUES.get(attribute)
+        numeric = vocab is None and _fractional(values)
+        if len(values) > C.MAX_CATEGORIES or numeric:
             skipped.append({"labeler": labeler, "attribute": attribute, "values": len(values),
-                            "reason": f"more than {C.MAX_CATEGORIES} distinct values (a numeric reading, "
+                            "reason": "fractional numbers (a numeric reading, not categories)" if numeric else
+                                      f"more than {C.MAX_CATEGORIES} distinct values (a numeric reading, "
                                       "not categories)"})
             continue
-        vocab = declared.get((str(labeler), str(attribute))) or C.KNOWN_VALUES.get(attribute)
         vocab = None if vocab is None else [v for v in vocab if v not in C.NON_ANSWERS]
         joined = manifest[["image_id", "setting", *dict.fromkeys([*clusters, *slots])]].merge(
             sub[["image_id", "value"]], on="image_id", how="inner")
