@@ -8,6 +8,7 @@ Examples
 --------
 >>> import pandas as pd
 >>> from audit.results import columns as C
+>>> from audit.report.findings import top_findings
 >>> s = findings_section(top_findings(pd.DataFrame(columns=list(C.COLUMNS)), cards={}))
 >>> s.key, s.results["findings"]
 ('findings', [])
@@ -15,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from audit.report.accuracy import SPLIT, accuracy_table, card_source, load_cards
 from audit.report.blocks import ReportSection, Table, Text
 from audit.report.escape import esc, md_escape
 from audit.report.evidence import finding_evidence
-from audit.report.findings import format_finding, top_findings, warnings_of
+from audit.report.findings import format_finding, warnings_of
 from audit.report.glossary import GLOSSARY, doc_href, glossary_table
 from audit.results import columns as C
 
