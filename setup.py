@@ -7,6 +7,6 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["audit*", "generator*", "probes*"]) + ["imagen_audit_data"],
     package_dir={"imagen_audit_data": "data"},
-    package_data={"probes": ["suites/*.yaml"], "imagen_audit_data": ["*", "**/*"]},
+    package_data={"probes": ["suites/*.yaml"], "audit": ["report/vendor/*"], "imagen_audit_data": ["*", "**/*"]},
     exclude_package_data={"imagen_audit_data": ["**/__pycache__/*"]},
 )

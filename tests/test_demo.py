@@ -10,9 +10,10 @@ from audit.cli import main
 from audit.results import read_results
 
 
-def _check_findings(text: str) -> None:
+def _check_findings(text: str, *, k: int = 3) -> None:
     findings = [line for line in text.splitlines() if re.match(r"\s+[123]\. ", line)]
-    assert len(findings) == 3, text
+    stated = [line for line in text.splitlines() if line.strip().startswith("! No finding")]
+    assert len(findings) == k or (len(findings) < k and stated), text  # fewer findings are explained in words
     assert all("[" in f and "]" in f for f in findings)          # every finding carries its interval
     reports = [Path(m) for m in re.findall(r"report(?: \(\w+\))?: (\S+)", text)]
     assert reports and all(p.exists() for p in reports)
@@ -25,15 +26,14 @@ def test_demo_runs_the_builtin_generator_end_to_end(tmp_path, capsys):
     code = main(["demo", "--out", str(out), "--samples", "1", "--counterfactual-samples", "1"])
     text = capsys.readouterr().out
     assert code == 0
-    _check_findings(text)
-    assert "professions suite" in text and "nPMI(" in text
+    _check_findings(text)  # with 1 sample per prompt (3 images per profession) the findings box says why none
+    assert "professions suite" in text
     assert (out / "professions" / "results.parquet").exists() and (out / "counterfactuals" / "results.parquet").exists()
-    # the headline is the results table's three largest observed gaps, as printed
-    t = read_results(out / "professions").table
-    gaps = t[(t.metric == "npmi_gap") & (t.slot == "profession") & ~t.corrected].dropna(subset=["estimate"])
-    top = gaps.reindex(gaps.estimate.abs().sort_values(ascending=False, kind="stable").index).head(3)
-    for i, r in enumerate(top.itertuples(index=False), 1):
-        assert f"  {i}. {r.concept}: nPMI({r.value}) = {r.estimate:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]" in text
+    # the headline is the report's findings box (top_findings of the results table), as printed
+    from audit.report.findings import finding_lines, top_findings
+
+    for line in finding_lines(top_findings(read_results(out / "professions"), k=3, slot="profession")):
+        assert line in text
     # the counterfactual suite's metrics landed in its table
     cf = read_results(out / "counterfactuals").table
     assert {"compliance", "default_drift"} <= set(cf.metric)

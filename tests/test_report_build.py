@@ -66,10 +66,10 @@ def test_build_report_writes_every_artifact_and_escapes(tmp_path):
     assert PAYLOAD not in html and "<img src=x" not in html and "PWNED2'</script>" not in html
     assert "&lt;img src=x onerror=&quot;document.title=&#x27;PWNED&#x27;&quot;&gt;" in html  # shown, not run
     # plotly.js embedded exactly once, nothing loaded from the network
-    import plotly.offline
+    from audit.report.build import plotly_js
 
-    js = plotly.offline.get_plotlyjs()
-    assert html.count(js) == 1
+    js = plotly_js()[0]
+    assert html.count(js) == 1 and html.count("* plotly.js") == 1
     rest = html.replace(js, "")
     assert "cdn.plot.ly" not in rest and "src=\"http" not in rest and "<script src" not in rest
     # one JSON payload per figure, with no raw '<' inside

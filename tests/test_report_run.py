@@ -92,7 +92,7 @@ def test_report_from_run_dir_matches_direct_metrics(tmp_path):
     assert json.loads((out / "results.json").read_text())["format"] == "imagen-audit-results/2"
     assert "headline" not in json.dumps(results["sections"])
     sec = {s["key"]: s for s in results["sections"]}
-    assert set(sec) == {"profession", "labelers", "spec"}
+    assert set(sec) == {"findings", "evidence", "profession", "labelers", "glossary", "spec"}
     amp = pd.read_parquet(out / "tables" / "profession__amplification-presentation.parquet")
     assert set(amp.metric) == {"biasamp_zhao", "biasamp_t_to_a", "biasamp_a_to_t"}
     # the strongest injected skews (nurse 0.9 / pilot 0.1 feminine) rank among the most skewed
@@ -115,7 +115,8 @@ def test_report_sections_per_setting_and_cluster_options(tmp_path):
     run = make_run_dir(tmp_path / "run", n_prompts=12, settings=("guidance=1", "guidance=4"))
     report_from_run_dir(run, out_dir=tmp_path / "r", cluster=("prompt_id", "seed"), n_resamples=50, export_png=False)
     keys = [s["key"] for s in json.loads((tmp_path / "r" / "report.json").read_text())["sections"]]
-    assert keys == ["profession-guidance-1", "profession-guidance-4", "labelers", "spec"]
+    assert keys == ["findings", "evidence", "profession-guidance-1", "profession-guidance-4", "labelers", "glossary",
+                    "spec"]
 
 
 def test_two_labelers_of_one_attribute_get_their_own_sections(tmp_path):

@@ -55,12 +55,17 @@ def test_report_gate_demo_and_cli_show_the_numbers_of_the_table(run, monkeypatch
     frozen = base[(base.metric == "normalized_entropy") & (base.attribute == "presentation")
                   & (base.slot == "profession")].set_index("group").value
     assert frozen.sort_index().tolist() == ent.sort_index().tolist()
-    # demo: the headline is the table's three largest observed gaps, printed as they are
+    # demo: the headline is the report's findings (top_findings of the table), printed as they are
+    from audit.report.findings import top_findings
+
     top = findings(run)
     all_gaps = table[(table.metric == "npmi_gap") & (table.slot == "profession") & ~table.corrected]
-    assert top.estimate.abs().tolist() == sorted(all_gaps.estimate.dropna().abs(), reverse=True)[:3]
+    assert len(top) == 3 and top.concept.tolist() == top_findings(table, k=3, slot="profession").concept.tolist()
+    for r in top.itertuples(index=False):
+        row = all_gaps[all_gaps.concept == r.concept].iloc[0]
+        assert (r.estimate, r.lo, r.hi) == (row.estimate, row.lo, row.hi)
     for line, r in zip(headline_lines(top), top.itertuples(index=False), strict=True):
-        assert f"{r.estimate:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]" in line and r.concept in line
+        assert f"{r.estimate:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]" in line and r.concept in line
     # CLI summary: mean |share - reference| of the table's reference-gap rows
     ref = table[(table.metric == "reference_gap") & ~table.corrected]
     (line,) = summary_lines(table)

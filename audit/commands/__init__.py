@@ -9,6 +9,7 @@ from audit.commands import probe
 from audit.commands import gate
 from audit.commands import serve
 from audit.commands import annotate
+from audit.commands import compare
 
 COMMANDS = [
     demo.register,
@@ -23,4 +24,5 @@ COMMANDS = [
     gate.register,
     serve.register,
     annotate.register,
+    compare.register,
 ]

@@ -2,8 +2,8 @@
 
 Runs the ``professions`` suite and a short ``skin-tone-counterfactuals`` suite with
 the built-in cascade and the world labeler, writes the run directories with their
-HTML reports, and prints the three most skewed findings with their intervals, read
-from the professions run's results table (``results.parquet``).
+HTML reports, and prints the top findings of the professions run's results table
+(``results.parquet``) with :func:`audit.report.findings.top_findings`, as the report shows them.
 """
 
 from __future__ import annotations
@@ -23,33 +23,23 @@ tone or gender are followed. Rerunning the same command resumes.
 
 
 def findings(run_dir, *, k: int = 3):
-    """The ``k`` largest observed nPMI gaps per profession, read from the run's results table.
+    """The ``k`` findings per profession of the run's results table, as the report's "Findings" box shows them.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Result rows (``concept`` is the profession, ``value`` the pair of groups, ``estimate``
-        the gap, ``lo``/``hi`` its interval, ``method`` the interval method), largest |gap| first.
+    Ranked by :func:`audit.report.findings.top_findings` (the 95% interval bound nearest no effect, at least
+    10 images); ``attrs["warnings"]`` says in words why there are fewer than ``k``.
     """
+    from audit.report.findings import top_findings
     from audit.results import read_results
-    from audit.results.views import top_gaps
 
-    return top_gaps(read_results(run_dir).table, k=k, slot="profession")
+    return top_findings(read_results(run_dir), k=k, slot="profession")
 
 
 def headline_lines(top) -> list[str]:
-    """The demo's printed findings, one line per result row.
+    """The demo's printed findings (:func:`audit.report.findings.finding_lines`): one numbered line each, then
+    the warnings."""
+    from audit.report.findings import finding_lines
 
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> top = pd.DataFrame({"concept": ["nurse"], "value": ["feminine - masculine"], "estimate": [0.61],
-    ...                     "lo": [0.4], "hi": [0.8], "attribute": ["presentation"], "method": ["m"]})
-    >>> headline_lines(top)
-    ['  1. nurse: nPMI(feminine - masculine) = +0.61  [+0.40, +0.80]  (presentation)']
-    """
-    return [f"  {i}. {r.concept}: nPMI({r.value}) = {r.estimate:+.2f}  [{r.lo:+.2f}, {r.hi:+.2f}]  ({r.attribute})"
-            for i, r in enumerate(top.itertuples(index=False), 1)]
+    return finding_lines(top)
 
 
 def _dataset_demo(out, *, labeler, n: int, seed: int) -> int:
@@ -94,14 +84,10 @@ def _run(args: argparse.Namespace) -> int:
                    samples=args.counterfactual_samples, seed=args.seed, out=out / "counterfactuals",
                    progress=not args.no_progress)
     top = findings(prof.path)
-    method = top["method"].iloc[0] if len(top) else "none"
-    print(f"\nThree most skewed findings (nPMI gap per profession, from {prof.path / 'results.parquet'}; "
-          f"intervals: {method}):")
+    print(f"\nTop findings (nPMI gap per profession from {prof.path / 'results.parquet'}, ranked by the 95% "
+          "interval bound nearest 0; the report's Findings box):")
     for line in headline_lines(top):
         print(line)
-    if len(top) < 3:
-        print(f"  (only {len(top)} nPMI gap(s) in the results table: presentation or skin_group was not labelled "
-              "with both of its groups possible; the shares are in the report)")
     for name, run in (("professions", prof), ("counterfactuals", cf)):
         print(f"report ({name}): {run.report_path or run.path}")
     return 0

@@ -89,10 +89,15 @@ def _run(args) -> int:
                     arguments={k: v for k, v in vars(args).items() if k != "handler"})
     n = len(run.manifest)
     print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
+    from audit.report.findings import finding_lines, top_findings
     from audit.results import read_results
     from audit.results.views import summary_lines
 
-    for line in summary_lines(read_results(run.path).table):
+    table = read_results(run.path).table
+    for line in summary_lines(table):
+        print(line)
+    print("top findings (as in the report):")
+    for line in finding_lines(top_findings(table, k=3)):
         print(line)
     print(f"results: {run.path / 'results.parquet'}")
     if run.report_path is not None:

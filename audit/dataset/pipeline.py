@@ -3,7 +3,8 @@
 Outputs in ``out_dir``:
 
 - ``term_frequencies.parquet``, ``cooccurrence.parquet``, ``per_query_rates.parquet``
-  (see :mod:`audit.dataset.results`);
+  (see :mod:`audit.dataset.results`); ``caption_examples.parquet``: example captions per tag
+  and per identity x concept pair (see :mod:`audit.dataset.examples`);
 - ``image_labels.parquet``, ``image_by_concept.parquet``, ``caption_image_agreement.parquet``
   when images were labelled;
 - ``results.parquet``: every number above as one tidy table with the columns of a probe
@@ -149,6 +150,8 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
     write_parquet_atomic(out / "term_frequencies.parquet", tf)
     write_parquet_atomic(out / "cooccurrence.parquet", co)
     write_parquet_atomic(out / "per_query_rates.parquet", pq_rates)
+    examples = counts.examples.frame(counts.labels)
+    write_parquet_atomic(out / "caption_examples.parquet", examples)
     images = None
     if labeler is not None:
         from audit.dataset.images import audit_images
@@ -181,7 +184,7 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
     card = dataset_card(results, term_frequencies=tf, cooccurrence=co, per_query=pq_rates, images=images)
     atomic_write_bytes(out / "dataset_card.md", card.encode("utf-8"))
     try:
-        report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out)
+        report = _write_report(results, tf=tf, co=co, rates=pq_rates, out=out, examples=examples)
     except Exception as exc:  # noqa: BLE001 - the tables and card are written; keep them and say why
         report = f"not written: {type(exc).__name__}: {exc}"
     results["outputs"] = sorted(p.name for p in out.iterdir()
@@ -191,8 +194,9 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
     return results
 
 
-def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path) -> str:
+def _write_report(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame, out: Path,
+                  examples: pd.DataFrame | None = None) -> str:
     """Write ``report.html`` with the shared report builder (plotly is imported only here)."""
     from audit.dataset.report import write_dataset_report
 
-    return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out)
+    return write_dataset_report(results, tf=tf, co=co, rates=rates, out_dir=out, examples=examples)

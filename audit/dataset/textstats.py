@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from audit.dataset.columns import caption_strings, nsfw_flags
 from audit.dataset.distinct import DistinctCounter, sorted_unique
+from audit.dataset.examples import CaptionExamples
 from audit.dataset.language import english_mask
 from audit.dataset.lexicon import Lexicon, load_stopwords
 from audit.dataset.tagger import Tagger, string_buffer
@@ -154,6 +155,7 @@ class TextCounts:
     problems: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     distinct: DistinctCounter = field(default_factory=DistinctCounter)
+    examples: CaptionExamples = field(default_factory=CaptionExamples)
     rows_skipped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -182,6 +184,7 @@ class TextCounts:
         self.length_hist += other.length_hist
         self.messages = (self.messages + other.messages)[:50]
         self.distinct.update(other.distinct)
+        self.examples = self.examples + other.examples
         return self
 
     def __add__(self, other: TextCounts) -> TextCounts:
@@ -278,6 +281,7 @@ class TextAuditor:
         self._flag_label = np.full(k, -1, np.int64)
         self._flag_label[roles == "unsafe"] = self.labels.index("flag:any_unsafe")
         self._flag_label[roles == "toxic"] = self.labels.index("flag:any_toxic")
+        self._identity = np.r_[roles == "identity", np.zeros(len(FLAGS), bool)]
         self._con = None
 
     def __reduce__(self):  # rebuild (automaton, DuckDB connection) in worker processes
@@ -363,6 +367,7 @@ class TextAuditor:
         s["empty"] = int(mult[empty_u].sum() - (n - valid.sum()))  # nulls are counted apart
         # tag unique lower-cased captions
         r, sid = self._tagger.match(uniq)
+        out.examples = self._examples(r, sid, uh, uniq)
         out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
         row_flags = np.stack([np.ones(n, bool), nsfw & known, known], axis=1).astype(np.int64)
         flag_u = row_flags if not grouped else np.stack(
@@ -373,6 +378,17 @@ class TextAuditor:
         out.pair[k:k + 3, k:k + 3] += np.array([[n, s_nsfw, s_known], [s_nsfw, s_nsfw, s_nsfw],
                                                 [s_known, s_nsfw, s_known]], np.int64)
         return out
+
+    def _examples(self, r: np.ndarray, sid: np.ndarray, uh: np.ndarray, uniq: pa.Array) -> CaptionExamples:
+        """Example captions per concept and per identity x concept pair (:mod:`audit.dataset.examples`)."""
+        if not len(r):
+            return CaptionExamples()
+        per = self._surface_nconcepts[sid]
+        first = np.repeat(self._surface_ptr[sid], per)
+        within = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+        key = np.unique(np.repeat(r, per) * len(self.labels) + self._surface_cids[first + within])
+        return CaptionExamples.from_elements(key // len(self.labels), key % len(self.labels), uh, uniq,
+                                             identity=self._identity)
 
     def _fold_pairs(self, pair: np.ndarray, r: np.ndarray, sid: np.ndarray, mult: np.ndarray,
                     flag_u: np.ndarray) -> None:

@@ -4,7 +4,11 @@ Build sections from blocks (:class:`Text`, :class:`Table`, :class:`Chart`,
 :class:`ImageGrid`, :class:`Code`) or from a results table with
 :func:`results_section`, then call :func:`build_report`;
 :func:`report_from_run_dir` does it all for a probe run directory (reading its
-results table, never recomputing it). Importing this package does not import plotly.
+results table, never recomputing it). The report opens with :func:`top_findings`
+(the same function the CLI prints from, one line each with :func:`format_finding`),
+evidence beside each finding (:mod:`audit.report.evidence`), the labelers' measured
+accuracy and a glossary (:mod:`audit.report.glossary`); :func:`compare_runs` puts two
+runs side by side with the CI gate's decision. Importing this package does not import plotly.
 """
 
 from audit.report.analysis import CAVEATS, image_grid, labeler_card_section, results_section
@@ -12,6 +16,7 @@ from audit.report.blocks import Block, Chart, Code, GridItem, ImageGrid, RenderC
 from audit.report.build import build_report
 from audit.report.escape import esc, script_json
 from audit.report.export import export_pngs, find_chromium
+from audit.report.findings import finding_lines, format_finding, top_findings
 from audit.report.run_dir import read_run_dir, read_table, report_from_run_dir
 
 __all__ = [
@@ -36,4 +41,16 @@ __all__ = [
     "report_from_run_dir",
     "results_section",
     "script_json",
+    "finding_lines",
+    "format_finding",
+    "top_findings",
+    "compare_runs",
 ]
+
+
+def __getattr__(name):  # compare_runs imports the gate: loaded on first use
+    if name == "compare_runs":
+        from audit.report.compare import compare_runs
+
+        return compare_runs
+    raise AttributeError(f"module 'audit.report' has no attribute {name!r}")

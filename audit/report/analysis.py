@@ -44,9 +44,12 @@ def _attribute_blocks(sec: ReportSection, rows: pd.DataFrame, *, slot: str, attr
     sec.blocks.append(Text(
         f"{label}: {n_images} images, {len(conc)} {slot} values; intervals: {method}"
         + (f"; {non} images with no answer ({', '.join(C.NON_ANSWERS)}) left out of the shares." if non else ".")))
-    if "npmi" in group:
+    if "npmi" in group and group["npmi"].notna().any():
         sec.blocks.append(Chart(f"npmi-{attribute}", npmi_heatmap(group, concept=slot, attribute=column,
-                                                                  title=f"nPMI: {label} (blank: not observed)")))
+                                                                  title=f"nPMI: {label} (n: images per cell)")))
+    elif "npmi" in group:
+        sec.blocks.append(Text(f"{label}: no nPMI can be computed (every cell is empty or the labeler gave one "
+                               "value only), so no heatmap is drawn.", kind="caveat"))
     if "npmi_corrected" in group:
         sec.blocks.append(Chart(f"npmi-{attribute}-corrected", npmi_heatmap(
             group, concept=slot, attribute=column, value="npmi_corrected",
@@ -61,30 +64,38 @@ def _attribute_blocks(sec: ReportSection, rows: pd.DataFrame, *, slot: str, attr
     if has_ref:
         gap = rows[(rows.metric == C.REFERENCE_GAP) & ~rows.corrected]
         sec.summary.append(f"{label}: mean |share - reference| {gap.estimate.abs().mean():.3f} over {len(gap)} values")
-    sec.blocks.append(Table(f"headline-{attribute}", head, caption=f"{label}: headline numbers"))
+    sec.blocks.append(Table(f"headline-{attribute}", head, caption=f"{label}: headline numbers", collapsed=True))
     gap_rows = gaps(rows, concept=slot)
-    if len(gap_rows):
-        top = most_skewed(gap_rows, k=k)
+    observed = gap_rows[np.isfinite(gap_rows["gap"].astype(float))] if len(gap_rows) else gap_rows
+    if len(gap_rows) and observed.empty:
+        sec.blocks.append(Text(f"{label}: every nPMI gap ({gap_rows['groups'].iloc[0]}) is undefined: "
+                               f"{gap_rows['note'].iloc[0] or 'no estimate'}. Nothing to rank.", kind="caveat"))
+        top = pd.DataFrame(columns=[slot])
+    elif len(gap_rows):
+        top = most_skewed(observed, k=k)
         pair = gap_rows["groups"].iloc[0]
         sec.blocks.append(Chart(f"skewed-{attribute}", gap_bars(top, concept=slot,
                                                                 title=f"Most skewed {slot}: nPMI({pair})")))
-        sec.blocks.append(Table(f"most-skewed-{attribute}", top, caption=f"Most skewed {slot} ({label})"))
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top, caption=f"Most skewed {slot} ({label})",
+                                collapsed=True))
         sec.summary.append(f"{label}: most skewed {slot} " + ", ".join(
             f"{r[slot]} (gap {r['gap']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}])"
             for r in top.to_dict("records")[:3] if pd.notna(r["gap"])))
     elif C.MAD in conc:
         top = most_skewed(conc.reset_index(), k=k, column=C.MAD)
-        sec.blocks.append(Table(f"most-skewed-{attribute}", top,
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top, collapsed=True,
                                 caption=f"{slot} furthest from uniform over {attribute} (mean absolute deviation)"))
     else:
         top = pd.DataFrame(columns=[slot])
     res["most_skewed"] = [str(c) for c in top[slot]]
-    sec.blocks.append(Table(f"by-group-{attribute}", group.reset_index(), caption=f"{label}: by group"))
-    sec.blocks.append(Table(f"by-concept-{attribute}", conc.reset_index(),
+    sec.blocks.append(Table(f"by-group-{attribute}", group.reset_index(), caption=f"{label}: by group",
+                            collapsed=True))
+    sec.blocks.append(Table(f"by-concept-{attribute}", conc.reset_index(), collapsed=True,
                             caption=f"{label}: deviation from uniform, normalized entropy, non-answers"))
     amp = head[head.metric.isin(C.AMPLIFICATION)]
     if len(amp):
-        sec.blocks.append(Table(f"amplification-{attribute}", amp, caption=f"Bias amplification ({label})"))
+        sec.blocks.append(Table(f"amplification-{attribute}", amp, caption=f"Bias amplification ({label})",
+                                collapsed=True))
         t_to_a = amp[(amp.metric == "biasamp_t_to_a") & ~amp.corrected]
         if len(t_to_a):
             sec.summary.append(f"{label}: BiasAmp->(T->A) {t_to_a.estimate.iloc[0]:+.3f}")
@@ -95,7 +106,7 @@ def _attribute_blocks(sec: ReportSection, rows: pd.DataFrame, *, slot: str, attr
         if len(sub):
             sec.blocks.append(Table(f"{metric}-{attribute}", sub[["concept", "value", "estimate", "lo", "hi", "n",
                                                                   "total", "corrected", "note"]],
-                                    caption=f"{label}: {caption}"))
+                                    caption=f"{label}: {caption}", collapsed=True))
     h = {r["metric"]: r for r in head[~head.corrected].to_dict("records")}
     if C.MAD_MEAN in h and C.ENTROPY_MEAN in h:
         ci = (lambda r: f" [{r['lo']:.3f}, {r['hi']:.3f}]" if pd.notna(r["lo"]) else "")  # noqa: E731

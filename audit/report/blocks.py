@@ -100,6 +100,7 @@ class Table:
     frame: pd.DataFrame
     caption: str = ""
     max_rows: int = 40
+    collapsed: bool = False  # folded behind its caption (raw tables: the numbers stay one click away)
 
     def html(self, ctx: RenderContext) -> str:
         key = ctx.add_table(self.name, self.frame)
@@ -110,6 +111,9 @@ class Table:
             if len(self.frame) > len(shown)
             else ""
         )
+        if self.collapsed:
+            return (f'<details class="table-wrap"><summary>{esc(self.caption or self.name)} '
+                    f"({len(self.frame)} rows)</summary>{body}{more}</details>")
         cap = f"<h4>{esc(self.caption or self.name)}</h4>"
         return f'<div class="table-wrap">{cap}{body}{more}</div>'
 

@@ -27,6 +27,19 @@ padding:3px 6px;text-align:right}table.tbl th{background:#f1f1f6}.table-wrap{ove
 .grid{display:flex;flex-wrap:wrap;gap:8px}.thumb{width:170px;font-size:11px;word-wrap:break-word}
 .thumb img{display:block;max-width:160px;max-height:160px}pre{background:#f4f4f4;padding:8px;overflow-x:auto;
 font-size:12px}.more,.caption{color:#666;font-size:12px}figure{margin:8px 0}
+*{box-sizing:border-box}img{max-width:100%}
+.findings{background:#fff;border:2px solid #223;border-radius:6px;padding:10px 20px;margin:14px 0}
+.findings h2{margin:4px 0 6px;font-size:19px}.findings ol{margin:6px 0;padding-left:22px}
+.findings li{margin:6px 0;font-size:14px;line-height:1.4}.finding-what{font-weight:600}
+.finding-meta{color:#444;font-size:12.5px;display:block}.warn{background:#fdecea;border-left:4px solid #c62828;
+padding:6px 10px;margin:6px 0}.rule{color:#555;font-size:12px}
+.evidence{margin:10px 0}.ev-row h5{margin:8px 0 4px;font-size:13px}.ev-grid{display:flex;flex-wrap:wrap;gap:10px}
+figure.ev{margin:0;width:150px;font-size:11.5px;line-height:1.3;overflow-wrap:anywhere}
+figure.ev img{display:block;image-rendering:pixelated;border:1px solid #ccc;width:128px;height:128px}
+figure.ev span{display:block}.ev-prompt{color:#222}.ev-meta,.ev-labels{color:#555}
+ul.captions{margin:4px 0;padding-left:20px;font-size:12.5px;overflow-wrap:anywhere}
+details>summary{cursor:pointer;color:#335}td,th{overflow-wrap:anywhere}
+table.gloss td{text-align:left;vertical-align:top}.nodata{color:#555;font-style:italic}
 """
 
 _RENDER_JS = """
@@ -53,9 +66,29 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     atomic_write_bytes(Path(path), data)
 
 
-def _page(title: str, nav: str, body: str, nonce: str) -> str:
+_VENDOR = Path(__file__).resolve().parent / "vendor" / "plotly-cartesian.min.js"
+
+
+def plotly_js() -> tuple[str, str]:
+    """``(source, name)`` of the plotly.js inlined in a report: the vendored cartesian bundle (1.5 MB) when it
+    matches the installed plotly's plotly.js version, else the full bundle (4.8 MB).
+
+    Examples
+    --------
+    >>> plotly_js()[1] in ("cartesian", "full")
+    True
+    """
     import plotly.offline
 
+    version = plotly.offline.get_plotlyjs_version()
+    if _VENDOR.is_file():
+        src = _VENDOR.read_text(encoding="utf-8")
+        if f" v{version}\n" in src[:200]:
+            return src, "cartesian"
+    return plotly.offline.get_plotlyjs(), "full"
+
+
+def _page(title: str, nav: str, body: str, nonce: str, *, charts: bool = True) -> str:
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -64,8 +97,9 @@ def _page(title: str, nav: str, body: str, nonce: str) -> str:
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{esc(title)}</h1><div>imagen-audit {esc(__version__)}</div></header>"
         f"<nav>{nav}</nav><main>{body}</main>"
-        f'<script nonce="{nonce}">{plotly.offline.get_plotlyjs()}</script>'
-        f'<script nonce="{nonce}">{_RENDER_JS}</script></body></html>\n'
+        + (f'<script nonce="{nonce}">{plotly_js()[0]}</script>'
+           f'<script nonce="{nonce}">{_RENDER_JS}</script>' if charts else "")
+        + "</body></html>\n"
     )
 
 
@@ -151,5 +185,5 @@ def build_report(
     write_atomic(out / "summary.md", "\n".join(md))
     nonce = secrets.token_urlsafe(16)
     report = out / "report.html"
-    write_atomic(report, _page(title, "".join(nav), "".join(parts), nonce))
+    write_atomic(report, _page(title, "".join(nav), "".join(parts), nonce, charts=bool(ctx.figures)))
     return report

@@ -21,7 +21,8 @@ def _labels(values, *, width: int = 48) -> list[str]:
     return out
 
 
-def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value: str = "npmi", title: str = ""):
+def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value: str = "npmi", title: str = "",
+                 count: str | None = "n"):
     """Heatmap of ``value`` (default nPMI) with concepts as rows and attribute values as columns.
 
     Parameters
@@ -49,7 +50,11 @@ def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value:
     grid = by_group[value].unstack(attribute)
     rows, cols = list(grid.index), list(grid.columns)
     z = grid.to_numpy(dtype=float)
-    text = np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
+    text = np.where(np.isnan(z), "not observed", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
+    if count and count in by_group:  # the images behind every cell, beside its value
+        n = by_group[count].unstack(attribute).reindex(index=rows, columns=cols).to_numpy(dtype=float)
+        counts = np.vectorize(lambda v: "" if np.isnan(v) else f"n={int(v)}")(n)
+        text = np.char.add(np.char.add(text.astype(str), "<br>"), counts.astype(str))
     fig = go.Figure(
         go.Heatmap(
             z=np.where(np.isnan(z), None, z).tolist(),
@@ -60,9 +65,10 @@ def npmi_heatmap(by_group: pd.DataFrame, *, concept: str, attribute: str, value:
             colorscale="RdBu",
             reversescale=True,
             text=text.tolist(),
-            texttemplate="%{text}",
+            texttemplate="%{text}" if len(cols) <= 12 else "",  # many columns: values and counts on hover
+            textfont=dict(size=11),
             colorbar=dict(title=value),
-            hovertemplate=f"{esc(concept)}=%{{y}}<br>{esc(attribute)}=%{{x}}<br>{esc(value)}=%{{z:.3f}}<extra></extra>",
+            hovertemplate=f"{esc(concept)}=%{{y}}<br>{esc(attribute)}=%{{x}}<br>{esc(value)}: %{{text}}<extra></extra>",
         )
     )
     fig.update_layout(title=esc(title), height=max(300, 28 * len(rows) + 140), **_LAYOUT)
@@ -138,7 +144,7 @@ def bars_with_intervals(
     return fig
 
 
-def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str = ""):
+def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str = "", count: str | None = "n"):
     """Horizontal bars of ``value`` per concept (e.g. nPMI gaps), with ``lo``/``hi`` whiskers when present.
 
     Examples
@@ -161,7 +167,8 @@ def gap_bars(gaps: pd.DataFrame, *, concept: str, value: str = "gap", title: str
     fig = go.Figure(
         go.Bar(
             x=np.where(np.isnan(x), None, x).tolist(),
-            y=_labels(gaps[concept]),
+            y=_labels([f"{c} (n={int(k)})" for c, k in zip(gaps[concept], gaps[count], strict=True)]
+                      if count and count in gaps else gaps[concept]),
             orientation="h",
             error_x=err,
             marker_color=np.where(np.nan_to_num(x) >= 0, "#b2182b", "#2166ac").tolist(),

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.report.analysis import image_grid, labeler_card_section, results_section
-from audit.report.blocks import Text, slug
+from audit.report.analysis import labeler_card_section, results_section
+from audit.report.blocks import Table, Text, slug
+from audit.report.findings import top_findings
+from audit.report.sections import evidence_section, findings_section, glossary_section, labeler_section
 from audit.report.build import build_report
 from audit.results import Options, read_run_dir, read_table, results_for, write_results
 from audit.results import columns as C
@@ -33,6 +35,8 @@ def report_from_run_dir(
     seed: int = 0,
     export_png: bool | None = None,
     title: str | None = None,
+    cards: Mapping | None = None,
+    k: int = 3,
 ) -> Path:
     """Write the report of a probe run from its results table (default: ``RUN_DIR/report/``).
 
@@ -59,6 +63,10 @@ def report_from_run_dir(
     export_png : bool or None
         See :func:`~audit.report.build_report`.
     title : str, optional
+    cards : mapping labeler -> card dict or path, optional
+        Labeler cards (default: the shipped card of each labeler that has one).
+    k : int, default 3
+        Findings shown first (the same :func:`audit.report.findings.top_findings` the CLI prints).
 
     Returns
     -------
@@ -86,7 +94,9 @@ def report_from_run_dir(
     shared = bool((per_attr > 1).any())  # several labelers label one attribute: a section per labeler
     names = sorted(table.labeler[table.labeler != C.ANY].unique())
     views = [(str(lab), [lab]) for lab in names] if shared else [(None, names)]
-    sections = []
+    found = top_findings(table, k=k, cards=cards)
+    sections = [findings_section(found),
+                evidence_section(found, manifest=manifest, labels=labels, run_dir=run, report_dir=out, seed=seed)]
     for labeler, labelers in views:
         for slot in slots:
             for setting in settings:
@@ -100,17 +110,15 @@ def report_from_run_dir(
                 here = table[(table.setting == setting) & (table.slot == slot) & (table.metric == C.REFERENCE_SHARE)]
                 for attr, note in here[["attribute", "note"]].drop_duplicates().itertuples(index=False):
                     sec.blocks.insert(0, Text(f"Reference for {attr}: {note}"))
-                first = next(iter(sec.results.values()), None)
-                if first and slot in manifest.columns:
-                    data = manifest[manifest[slot].notna()]
-                    if "setting" in manifest.columns:
-                        data = data[data["setting"].astype(str) == setting]
-                    sec.blocks.append(image_grid(data, root=run, concept=slot, values=first["most_skewed"][:4],
-                                                 per_value=6, caption_columns=("prompt",), seed=seed))
                 sections.append(sec)
     if results.skipped:
         sections.append(_skipped_section(results.skipped))
-    sections.append(labeler_card_section(labels, confusions=confusions))
+    labeler = labeler_section(table, cards=cards)
+    card = labeler_card_section(labels, confusions=confusions)
+    labeler.blocks += [b for b in card.blocks if not isinstance(b, Table)] + [
+        Table(b.name, b.frame, caption=b.caption, collapsed=True) for b in card.blocks if isinstance(b, Table)]
+    labeler.results.update(card.results)
+    sections += [labeler, glossary_section(table)]
     suite = spec.get("suite") if isinstance(spec, dict) else None
     name = (suite.get("name") if isinstance(suite, dict) else None) or (spec.get("name") if isinstance(spec, dict) else None)
     return build_report(
