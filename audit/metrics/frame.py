@@ -220,8 +220,9 @@ class AuditFrame:
         n = self.table.n
         a = n / self.design_effect + JEFFREYS
         b = a.sum(axis=-1, keepdims=True) - a
-        lo, hi = beta_interval(a, b, confidence=self.confidence, zero=n <= 0)
-        empty = n.sum(axis=-1, keepdims=True) <= 0
+        row = n.sum(axis=-1, keepdims=True)
+        lo, hi = beta_interval(a, b, confidence=self.confidence, zero=n <= 0, full=(n >= row) & (row > 0))
+        empty = row <= 0
         return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
     def _with_ci(self, fns: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:

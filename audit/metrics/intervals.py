@@ -90,7 +90,7 @@ def percentile_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tup
     return lo, hi
 
 
-def beta_interval(a, b, *, confidence: float = 0.95, zero=None) -> tuple[np.ndarray, np.ndarray]:
+def beta_interval(a, b, *, confidence: float = 0.95, zero=None, full=None) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed interval of ``Beta(a, b)``, vectorised (Jeffreys: ``a = k + 1/2, b = n - k + 1/2``).
 
     Parameters
@@ -101,6 +101,9 @@ def beta_interval(a, b, *, confidence: float = 0.95, zero=None) -> tuple[np.ndar
     zero : array_like of bool, optional
         Where true (no observed successes) the lower bound is 0, so the interval
         is an honest upper bound (Brown, Cai & DasGupta 2001's modification).
+    full : array_like of bool, optional
+        Where true (every observation a success) the upper bound is 1, the mirror case: an
+        estimate of 100% never lies outside its own interval.
 
     Returns
     -------
@@ -111,6 +114,9 @@ def beta_interval(a, b, *, confidence: float = 0.95, zero=None) -> tuple[np.ndar
     >>> lo, hi = beta_interval([5.5, 0.5], [5.5, 10.5], zero=[False, True])
     >>> [round(float(x), 4) for x in lo], [round(float(x), 4) for x in hi]
     ([0.2235, 0.0], [0.7765, 0.2172])
+    >>> lo, hi = beta_interval([24.5], [1.0], full=[True])
+    >>> round(float(lo[0]), 3), float(hi[0])
+    (0.86, 1.0)
     """
     from scipy.special import betaincinv
 
@@ -125,4 +131,6 @@ def beta_interval(a, b, *, confidence: float = 0.95, zero=None) -> tuple[np.ndar
         hi = betaincinv(sa, sb, 1.0 - t)
     if zero is not None:
         lo = np.where(np.asarray(zero, dtype=bool), 0.0, lo)
+    if full is not None:
+        hi = np.where(np.asarray(full, dtype=bool), 1.0, hi)
     return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
