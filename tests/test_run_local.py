@@ -108,7 +108,8 @@ def test_run_directory_layout_and_schemas(baseline):
     n_prompts = 3 * 2 + 3
     assert len(m) == n_prompts * 2 and m.image_id.is_unique
     assert list(m.columns) == ["image_id", "path", "prompt", "prompt_id", "template_id", "seed", "sample",
-                               "setting", "profession", "skin_tone"]
+                               "setting", "filtered", "filter_reason", "seed_sent", "profession", "skin_tone"]
+    assert not m.filtered.any() and m.filter_reason.isna().all() and m.seed_sent.all()
     assert set(m.setting) == {"default"}
     assert m.loc[m.template_id == "work", "skin_tone"].isna().all()
     assert (m.path == "images/" + m.image_id.str[:2] + "/" + m.image_id + ".png").all()

@@ -72,9 +72,12 @@ def _show(args) -> int:
 
 def _run(args) -> int:
     from audit.run import run_probe
+    from audit.run.api import WORLD_ONLY_LABELERS, check_default_labelers
     from probes.catalog import resolve_suite
 
     suite = resolve_suite(args.suite)
+    if args.labelers is None and any(n in WORLD_ONLY_LABELERS for n in suite.labelers):
+        check_default_labelers(suite.labelers, {"kind": args.generator.partition(":")[0]})
     built = _labelers(args, suite)
     options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download,
                "steps": args.steps, "guidance": args.guidance, "height": args.height, "width": args.width,

@@ -43,9 +43,9 @@ def _run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from generator.api import load_builtin
+    from generator.api import load_cascade
 
-    pipeline = load_builtin(args.weights, device=args.device)
+    pipeline = load_cascade(args.weights, device=args.device)
     limits = ServeLimits(max_n=args.max_n, max_prompt_chars=args.max_prompt_chars, max_batch=args.max_batch,
                          batch_wait_ms=args.batch_wait_ms, max_queue=args.max_queue)
     app = create_app(builtin_renderer(pipeline, settings), model=MODEL_NAME, size=(64, 64), limits=limits,

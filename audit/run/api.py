@@ -6,7 +6,7 @@ Examples
 >>> from generator.adapters.tiny import save_tiny_stable_diffusion
 >>> tiny = save_tiny_stable_diffusion(tempfile.mkdtemp())
 >>> run = run_probe("activities", generator=f"diffusers:{tiny}", generator_options={"steps": 1},
-...                 samples=1, out=tempfile.mkdtemp() + "/run", progress=False)
+...                 labelers=["ita"], samples=1, out=tempfile.mkdtemp() + "/run", progress=False)
 >>> len(run.manifest), run.manifest.activity.nunique()
 (18, 6)
 """
@@ -34,7 +34,7 @@ from probes.catalog import resolve_suite
 from probes.expand import expand_samples
 from probes.suite import Suite
 
-__all__ = ["run_probe", "Run", "open_run", "labeler_record", "resolve_labelers"]
+__all__ = ["run_probe", "Run", "open_run", "labeler_record", "resolve_labelers", "check_default_labelers"]
 
 
 class Run:
@@ -156,6 +156,40 @@ def labeler_record(labeler: Any, options: dict[str, Any] | None = None) -> dict[
     return record
 
 
+#: Labelers valid only on the built-in generator's images (the synthetic world's renders).
+WORLD_ONLY_LABELERS = ("world",)
+
+
+def check_default_labelers(names: Sequence[str], generator_config: dict) -> None:
+    """Refuse a suite's default labelers that are not valid on this generator's images.
+
+    The world labeler is trained on 64 px renders of the synthetic world; on another model's
+    images it would answer ``out_of_domain`` (or worse, guess). A suite that defaults to it is
+    run on another generator only when the user names the labelers.
+
+    Raises
+    ------
+    audit.errors.UserError
+        Naming the labeler, its domain and the options.
+
+    Examples
+    --------
+    >>> check_default_labelers(["world"], {"kind": "builtin"})
+    >>> check_default_labelers(["world"], {"kind": "diffusers", "path": "sd"})
+    Traceback (most recent call last):
+    ...
+    audit.errors.UserError: the suite's default labeler 'world' is only valid on the built-in generator's ...
+    """
+    kind = str(generator_config.get("kind", ""))
+    bad = [n for n in names if n in WORLD_ONLY_LABELERS]
+    if bad and kind != "builtin":
+        raise UserError(f"the suite's default labeler {bad[0]!r} is only valid on the built-in generator's "
+                        f"renders of the synthetic world, not on {kind or 'this generator'}'s images (fix: name "
+                        "labelers for real images, e.g. --labelers ita (skin tone, faces) or --labelers clip "
+                        "--clip-model PATH (presentation, age) or deepface; or --labelers world if the images "
+                        "really are world renders)")
+
+
 def resolve_labelers(names_or_labelers: Sequence[Any], *, options: dict[str, dict] | None = None
                      ) -> list[tuple[Any, dict[str, Any]]]:
     """Labeler objects from names (built through :mod:`audit.registry`) or objects; ``(labeler, options)`` pairs.
@@ -262,7 +296,8 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     >>> from generator.adapters.tiny import save_tiny_stable_diffusion
     >>> tiny = save_tiny_stable_diffusion(tempfile.mkdtemp())
     >>> run = run_probe("descriptors", generator=f"diffusers:{tiny}", generator_options={"steps": 1}, samples=1,
-    ...                 sweep=["guidance=1,3"], out=tempfile.mkdtemp() + "/run", progress=False, report=False)
+    ...                 labelers=[], sweep=["guidance=1,3"], out=tempfile.mkdtemp() + "/run", progress=False,
+    ...                 report=False)
     >>> run.results["settings"], len(run.manifest)
     (['guidance=1', 'guidance=3'], 64)
     """
@@ -276,6 +311,8 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     if settings is not None and sweep:
         raise UserError("give sweep or settings, not both (fix: drop one)")
     setting_list = list(settings) if settings is not None else parse_sweep(list(sweep or []))
+    if labelers is None:
+        check_default_labelers(the_suite.labelers, generator.config())
     built = resolve_labelers(the_suite.labelers if labelers is None else labelers, options=labeler_options)
     labelers = [lab for lab, _ in built]
     labels_of = {}

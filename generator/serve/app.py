@@ -200,7 +200,7 @@ def builtin_renderer(pipeline, settings) -> Callable[[list[str], list[int]], lis
     Parameters
     ----------
     pipeline
-        A loaded cascade (:func:`generator.api.load_builtin`).
+        A loaded cascade (:func:`generator.api.load_cascade`).
     settings
         :class:`generator.api.SamplerSettings`.
     """
