@@ -156,8 +156,18 @@ class GridItem:
     caption: str = ""
 
 
-def thumbnail_uri(image: Any, *, size: int = 160) -> str:
-    """A ``data:image/jpeg;base64,...`` URI of a thumbnail (raises ``OSError`` if unreadable).
+def thumbnail_uri(image: Any, *, size: int = 160, fmt: str = "JPEG", quality: int = 85) -> str:
+    """A ``data:image/...;base64,...`` URI of a compressed thumbnail no larger than ``size`` pixels.
+
+    Raises ``OSError`` if the image cannot be read. Small images are stored as they are.
+
+    Parameters
+    ----------
+    image : path, bytes or PIL.Image.Image
+    size : int
+        Longest side stored, in pixels.
+    fmt : {"JPEG", "WEBP"}
+    quality : int
 
     Examples
     --------
@@ -176,8 +186,8 @@ def thumbnail_uri(image: Any, *, size: int = 160) -> str:
             img = opened.copy()
     img.thumbnail((size, size))
     buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    img.convert("RGB").save(buf, format=fmt.upper(), quality=quality)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @dataclass

@@ -16,8 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,19 +49,9 @@ def thumb_uri(image: Any, *, size: int = 128, fmt: str = "JPEG", quality: int = 
     fmt : {"JPEG", "WEBP"}
     quality : int
     """
-    from PIL import Image
+    from audit.report.blocks import thumbnail_uri
 
-    if isinstance(image, Image.Image):
-        img = image.copy()
-    else:
-        src = io.BytesIO(image) if isinstance(image, bytes | bytearray) else Path(image)
-        with Image.open(src) as opened:
-            opened.load()
-            img = opened.copy()
-    img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format=fmt.upper(), quality=quality)
-    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return thumbnail_uri(image, size=size, fmt=fmt, quality=quality)
 
 
 @dataclass
