@@ -76,6 +76,10 @@ GLOSSARY: dict[str, Entry] = {
     C.NON_ANSWER_SHARE: Entry("Share of a concept's images the labeler gave no answer for (no face, out of domain, "
                               "unreadable, filtered); these are left out of every other share.",
                               "n(concept, non-answer) / n(concept)", _T, "0"),
+    C.FILTER_RATE: Entry("Share of a concept's images the generator's safety filter or content policy withheld "
+                         "(labeler 'generator'); a filter that fires more for one group is a bias of its own. "
+                         "Filtered images are left out of every labelled share.",
+                         "n(concept, filtered) / n(concept)", _T, "0"),
     C.SAMPLER_SPREAD: Entry("How much an overall share moves across sampler settings of a sweep (sensitivity to "
                             "the sampler); a range of point estimates, no interval.",
                             "max over settings - min over settings of p(value)", _T, "0"),
