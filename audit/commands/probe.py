@@ -72,11 +72,11 @@ def _show(args) -> int:
 
 def _run(args) -> int:
     from audit.run import run_probe
-    from audit.run.api import WORLD_ONLY_LABELERS, check_default_labelers
+    from audit.run.api import check_default_labelers
     from probes.catalog import resolve_suite
 
     suite = resolve_suite(args.suite)
-    if args.labelers is None and any(n in WORLD_ONLY_LABELERS for n in suite.labelers):
+    if args.labelers is None:  # checked before any labeler weights load
         check_default_labelers(suite.labelers, {"kind": args.generator.partition(":")[0]})
     built = _labelers(args, suite)
     options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download,

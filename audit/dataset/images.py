@@ -241,7 +241,7 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
         Summary for ``results.json`` and the dataset card.
     """
     from audit.labelers.images import SkipSummary, SourceItem, label_items
-    from audit.schema import NON_ANSWERS
+    from audit.schema import NON_ANSWER_VALUES
 
     if not ds.image_shards and not ds.image_files:
         return None
@@ -263,7 +263,7 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
     with tqdm(total=total, unit="img", desc="images", disable=not progress) as bar:
         all_labels, counts = label_items(items, [labeler], summary=summary, batch_size=batch_size, on_batch=keep)
     seen = counts.read
-    labels = all_labels[~all_labels["value"].astype(str).isin(NON_ANSWERS)]  # shares leave non-answers out
+    labels = all_labels[~all_labels["value"].astype(str).isin(NON_ANSWER_VALUES)]  # shares leave non-answers out
     concepts = _concepts_per_image(ids_all, caps_all, lexicon)
     from audit.dataset.results import image_shares
 

@@ -712,7 +712,6 @@ class ITALabeler:
 
 #: Inner part of each detector's face box (fractions x0, y0, x1, y1) measured for skin.
 _INNER = {"haar": (0.2, 0.25, 0.8, 0.9), "blazeface": (0.15, 0.25, 0.85, 0.95), "world": (0.0, 0.0, 1.0, 1.0)}
-_NON_ANSWERS = NON_ANSWER_VALUES
 
 
 def non_answer_shares(labels: pd.DataFrame) -> pd.DataFrame:
@@ -734,9 +733,9 @@ def non_answer_shares(labels: pd.DataFrame) -> pd.DataFrame:
     """
     g = labels.groupby(["labeler", "attribute"])["value"]
     out = pd.DataFrame({"n": g.size()})
-    for v in _NON_ANSWERS:
+    for v in NON_ANSWER_VALUES:
         out[v] = g.apply(lambda s, v=v: float((s == v).mean()))
-    out["non_answer"] = out[list(_NON_ANSWERS)].sum(axis=1)
+    out["non_answer"] = out[list(NON_ANSWER_VALUES)].sum(axis=1)
     return out
 
 
