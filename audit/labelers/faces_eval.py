@@ -7,8 +7,11 @@
   with each Monk swatch, and scikit-image's astronaut (a colour portrait) with
   the skin of her face moved to each Monk swatch in CIELAB (texture kept);
   each under brightness factors.
+- :func:`person_free_rates` -- false detections on person-free images
+  (scikit-image's photos of objects and animals and their crops, noise, flat
+  colours) under the same brightness factors.
 
-``benchmarks/face_detection.py`` prints both for every detector.
+``benchmarks/face_detection.py`` prints them for every detector.
 
 Examples
 --------
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["world_rates", "tint", "shift_skin", "portrait_rates", "BRIGHTNESS"]
+__all__ = ["world_rates", "tint", "shift_skin", "portrait_rates", "person_free_rates", "BRIGHTNESS"]
 
 BRIGHTNESS = (0.5, 0.75, 1.0, 1.25)
 
@@ -138,4 +141,38 @@ def portrait_rates(detector: Any, *, brightness: tuple[float, ...] = BRIGHTNESS,
             hit = [len(detector.detect(v)) > 0 for v in views]
             rows.append({"source": "astronaut", "tone": tone, "brightness": b, "n": len(hit),
                          "rate": float(np.mean(hit)), "false_positive": np.nan})
+    return pd.DataFrame(rows)
+
+
+def person_free_rates(detector: Any, *, brightness: tuple[float, ...] = (*BRIGHTNESS, 1.5),
+                      crops_per_photo: int = 8) -> pd.DataFrame:
+    """Share of person-free images in which ``detector`` finds a face, per image set and brightness factor.
+
+    The images are :func:`audit.labelers.world_domain.person_free_images`
+    (scikit-image's photos without people and random crops of them, uniform
+    and Gaussian noise, flat colours and the Monk swatches), each scaled by
+    the brightness factor (clipped at 255).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: ``set`` (``person_free`` | ``noise`` | ``flat``), ``brightness``,
+        ``n``, ``found`` (images with a detection), ``rate``.
+
+    Examples
+    --------
+    >>> from audit.labelers.faces import WorldFaceLocator
+    >>> person_free_rates(WorldFaceLocator(), brightness=(1.0,), crops_per_photo=0).set.tolist()
+    ['person_free', 'noise', 'flat']
+    """
+    from audit.labelers.world_domain import person_free_images
+
+    sets = person_free_images(crops_per_photo=crops_per_photo)
+    rows = []
+    for b in brightness:
+        for name in ("person_free", "noise", "flat"):
+            found = sum(len(detector.detect(np.clip(im.astype(np.float32) * b, 0, 255).astype(np.uint8))) > 0
+                        for im in sets[name])
+            rows.append({"set": name, "brightness": b, "n": len(sets[name]), "found": int(found),
+                         "rate": found / max(len(sets[name]), 1)})
     return pd.DataFrame(rows)
