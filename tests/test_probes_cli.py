@@ -31,7 +31,7 @@ def test_errors_are_user_errors(capsys, tmp_path):
     assert f"{bad}:2: field templates[0].text" in capsys.readouterr().err
     args = ["probe", "run", "activities", "--generator", "builtin", "--out", str(tmp_path / "r"), "--labelers", "x"]
     assert main(args) == 2
-    assert "labeler 'x' is not known (fix: use one of clip, deepface, ita, world" in capsys.readouterr().err
+    assert "labeler 'x' is not known (fix: use one of agegender, clip, deepface, ita, world" in capsys.readouterr().err
 
 
 def test_run_end_to_end_with_report(tmp_path, capsys):

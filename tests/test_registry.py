@@ -62,7 +62,7 @@ def plugin(tmp_path, monkeypatch):
 
 
 def test_builtin_names():
-    assert sorted(registry.LABELERS) == ["clip", "deepface", "ita", "world"]
+    assert sorted(registry.LABELERS) == ["agegender", "clip", "deepface", "ita", "world"]
     assert sorted(registry.GENERATORS) == ["a1111", "builtin", "diffusers", "diffusers-if", "images", "openai"]
     assert registry.make_labeler("ita", faces=False).faces is False
     with pytest.raises(UserError, match="needs two stages"):
