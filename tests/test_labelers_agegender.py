@@ -114,7 +114,7 @@ def test_reading_of_one_face_across_monk_tints_is_measured(lab):
         df = lab.label([tint(x, tone=tone) for x in faces], image_ids=[str(i) for i in range(30)])
         v = df[df.attribute == "presentation"].value.to_numpy()
         assert np.isin(v, ("feminine", "masculine")).mean() >= 0.9
-        assert (v == ref).mean() >= 0.6, tone  # measured 0.77-0.94 at brightness 1 (benchmarks/agegender_tones.py)
+        assert (v == ref).mean() >= 0.6, tone  # 100 faces, brightness 1: 0.78-0.94 (benchmarks/agegender_tones.py)
 
 
 def test_registered():
