@@ -261,7 +261,7 @@ def one_prompt_suite(path: Path, *, samples: int) -> Path:
 
 def prompt_targets(suite: Path) -> set[str]:
     """The one prompt's text, prompt id and slot values (what :class:`DataTracer` follows)."""
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
     from probes.expand import expand_prompts
 
     row = expand_prompts(resolve_suite(suite)).iloc[0]

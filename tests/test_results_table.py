@@ -141,8 +141,7 @@ def test_a_named_metric_that_cannot_be_computed_is_a_visible_non_answer_and_unkn
 
 
 def test_suite_files_name_only_known_metrics_and_every_shipped_suite_loads():
-    from probes.catalog import suite_path
-    from probes.suite import load_suite, parse_suite
+    from probes.suite import load_suite, parse_suite, suite_path
     from probes.yamlio import load_yaml_text
 
     for name in ("professions", "skin-tone-counterfactuals", "safety", "activities", "descriptors"):

@@ -29,7 +29,7 @@ def _labelers(args, suite):
 
 
 def _list(args) -> int:
-    from probes.catalog import load_builtin, suite_names
+    from probes.suite import load_builtin, suite_names
     from probes.expand import expand_prompts
 
     print(f"{'suite':28} {'prompts':>7} {'samples':>7} {'images':>7}  description")
@@ -42,7 +42,7 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
     from probes.expand import expand_prompts
 
     suite = resolve_suite(args.suite)
@@ -73,7 +73,7 @@ def _show(args) -> int:
 def _run(args) -> int:
     from audit.run import run_probe
     from audit.run.api import check_default_labelers
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
 
     suite = resolve_suite(args.suite)
     if args.labelers is None:  # checked before any labeler weights load

@@ -30,9 +30,8 @@ from audit.run.plan import plan_shards
 from audit.run.spec import RunSpec, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
-from probes.catalog import resolve_suite
+from probes.suite import Suite, resolve_suite
 from probes.expand import expand_samples
-from probes.suite import Suite
 
 __all__ = ["run_probe", "Run", "open_run", "labeler_record", "resolve_labelers", "check_default_labelers"]
 

@@ -6,7 +6,7 @@ and a resumed run generate exactly the same batches.
 
 Examples
 --------
->>> from probes.catalog import load_builtin
+>>> from probes.suite import load_builtin
 >>> from probes.expand import expand_samples
 >>> from generator.adapters.base import Settings
 >>> rows = expand_samples(load_builtin("activities"), samples=4)

@@ -207,7 +207,7 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
     Examples
     --------
     >>> import tempfile
-    >>> from probes.catalog import load_builtin
+    >>> from probes.suite import load_builtin
     >>> from probes.expand import expand_samples
     >>> from generator.adapters.base import Settings
     >>> from generator.adapters.tiny import save_tiny_stable_diffusion
