@@ -24,9 +24,8 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.run.execute import run_dask, run_local
+from audit.run.execute import plan_shards, run_dask, run_local
 from audit.run.merge import finish_run
-from audit.run.plan import plan_shards
 from audit.run.spec import RunSpec, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
@@ -103,7 +102,7 @@ class Run:
         """Open one image of the run as a ``PIL.Image``."""
         from PIL import Image
 
-        from audit.run.store import image_relpath
+        from audit.run.work import image_relpath
 
         with Image.open(self.path / image_relpath(image_id)) as im:
             return im.convert("RGB")

@@ -1,7 +1,18 @@
-"""Run shard jobs here (one process) or on a Dask cluster; both return per-shard counts.
+"""Split a run into shards and run the shard jobs here (one process) or on a Dask cluster.
+
+A shard is a group of whole prompts drawn with one sampler setting. The plan depends only on
+the suite, the samples, the seed, the settings and the shard size, never on the number of
+workers, so a local run, a Dask run and a resumed run generate exactly the same batches.
+Both executors return per-shard counts.
 
 Examples
 --------
+>>> from probes.suite import load_builtin
+>>> from probes.expand import expand_samples
+>>> rows = expand_samples(load_builtin("activities"), samples=4)
+>>> shards = plan_shards(rows, settings=[Settings()], shard_images=16)
+>>> len(shards), shards[0].id, len(shards[0].rows)
+(5, 's0-0000', 16)
 >>> run_local([], total_images=0)
 []
 """
@@ -11,15 +22,72 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from audit.errors import UserError
 from audit.run.work import ShardJob, run_shard
+from generator.adapters.base import Settings
 
-__all__ = ["run_local", "run_dask"]
+__all__ = ["Shard", "plan_shards", "run_local", "run_dask"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: sample rows (whole prompts) drawn with one setting."""
+
+    id: str
+    setting: Settings
+    rows: pd.DataFrame
+
+    @property
+    def n_images(self) -> int:
+        """Number of images the shard draws."""
+        return len(self.rows)
+
+
+def plan_shards(samples: pd.DataFrame, *, settings: list[Settings], shard_images: int = 64) -> list[Shard]:
+    """Cut sample rows into shards of about ``shard_images`` images, never splitting a prompt.
+
+    Parameters
+    ----------
+    samples
+        Rows from :func:`probes.expand.expand_samples` (all samples of a prompt are adjacent).
+    settings
+        Sampler settings; each gets its own set of shards (``s0-...``, ``s1-...``).
+    shard_images
+        Target images per shard (a prompt with more samples makes a shard of its own).
+
+    Returns
+    -------
+    list of Shard
+        In a fixed order: settings, then prompts.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"prompt_id": ["a", "a", "b", "b"], "sample": [0, 1, 0, 1]})
+    >>> [s.id for s in plan_shards(rows, settings=[Settings(), Settings(steps=2)], shard_images=2)]
+    ['s0-0000', 's0-0001', 's1-0000', 's1-0001']
+    """
+    if shard_images < 1:
+        raise ValueError(f"shard_images must be >= 1, got {shard_images}")
+    groups, current, size = [], [], 0
+    for _, block in samples.groupby("prompt_id", sort=False):
+        if current and size + len(block) > shard_images:
+            groups.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += len(block)
+    if current:
+        groups.append(current)
+    shards = []
+    for s_index, setting in enumerate(settings):
+        for g_index, blocks in enumerate(groups):
+            rows = pd.concat(blocks).reset_index(drop=True).assign(setting=setting.label)
+            shards.append(Shard(id=f"s{s_index}-{g_index:04d}", setting=setting, rows=rows))
+    return shards
 
 
 def run_local(jobs: Sequence[ShardJob], *, total_images: int, progress: bool = True) -> list[pd.DataFrame]:

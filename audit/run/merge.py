@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from audit.run.plan import Shard
+from audit.run.execute import Shard
 from audit.files import write_parquet_atomic
 from audit.run.work import LABEL_KEYS, shard_dir
 
