@@ -11,7 +11,7 @@ import pytest
 
 from audit.errors import SpecError, UserError
 from audit.results import Options, read_results, results_table, write_run_results
-from audit.results.views import summary_lines
+from audit.results.store import summary_lines
 from tests.test_report_run import make_run_dir
 
 

@@ -94,7 +94,7 @@ def _run(args) -> int:
     print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
     from audit.report.findings import finding_lines, top_findings
     from audit.results import read_results
-    from audit.results.views import summary_lines
+    from audit.results.store import summary_lines
 
     table = read_results(run.path).table
     for line in summary_lines(table):
