@@ -24,8 +24,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.run.execute import plan_shards, run_dask, run_local
-from audit.run.merge import finish_run
+from audit.run.execute import finish_run, plan_shards, run_dask, run_local
 from audit.run.spec import RunSpec, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
