@@ -1,4 +1,5 @@
-"""Expand a suite into prompt rows and sample rows (tidy tables).
+"""Prompt templates: their syntax (:func:`parse_template`), and the expansion of a suite into
+prompt rows and sample rows (tidy tables).
 
 Every template is crossed with the values of the slots and axes it uses; an
 axis with ``include_none`` also yields the prompt without its words (the axis
@@ -20,11 +21,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-
-import pandas as pd
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from audit.errors import SpecError
 from probes.yamlio import Checker, LineDict, LineList
@@ -49,7 +49,7 @@ class Template:
 
 
 def parse_template(check: Checker, items: LineList, i: int, names: set[str], axes: set[str],
-              optional_axes: set[str] = frozenset()) -> Template:
+                   optional_axes: set[str] = frozenset()) -> Template:
     """Validate ``templates[i]`` of a suite: ``{slot}`` placeholders, ``[...]`` optional groups holding axes.
 
     Raises

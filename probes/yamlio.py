@@ -60,10 +60,12 @@ class Checker:
         self.file = file
 
     def fail(self, where, key, field_name: str, problem: str, fix: str):
+        """Raise the error for ``field_name``, at the line of ``key`` in ``where`` when it has one."""
         line = where.line_of(key) if isinstance(where, (LineDict, LineList)) else None
         raise SpecError(self.file, field_name, problem, fix, line=line)
 
     def get(self, data: LineDict, key: str, kind, field_name: str, *, required: bool = False, default=None):
+        """``data[key]`` checked to be a ``kind``; ``default`` when absent (an error when ``required``)."""
         if key not in data:
             if required:
                 self.fail(data, key, field_name, "is missing", f"add a `{key}:` entry")
