@@ -1,9 +1,10 @@
 """The ``imagen-audit`` command line.
 
 Each subcommand lives in its own module under :mod:`audit.commands` and
-exposes ``register(subparsers)``; the list below names them explicitly (no
-string lookup). Command modules import torch and models only inside their
-handlers, so ``imagen-audit --help`` is instant.
+exposes ``register(subparsers)``; :data:`audit.commands.COMMANDS` names them
+explicitly (no string lookup). Only the command being run is registered. Command
+modules import torch and models only inside their handlers, so ``imagen-audit
+--help`` is instant.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ EPILOG = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered.
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered (only ``command``, when it names one).
 
     Examples
     --------
     >>> p = build_parser()
     >>> p.prog
     'imagen-audit'
+    >>> sorted(build_parser("probe")._subparsers._group_actions[0].choices)
+    ['probe']
     """
     parser = argparse.ArgumentParser(
         prog="imagen-audit",
@@ -41,9 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in COMMANDS:
+    registers = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for register in registers:
         register(sub)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if any.
+
+    Examples
+    --------
+    >>> _command(["probe", "run", "x"]), _command(["--version"])
+    ('probe', None)
+    """
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _network_policy(args: argparse.Namespace) -> None:
@@ -66,7 +81,8 @@ def _network_policy(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     _network_policy(args)
     handler = getattr(args, "handler", None)

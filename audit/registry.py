@@ -35,7 +35,7 @@ from typing import Any
 from audit.errors import UserError
 
 __all__ = ["LABELERS", "GENERATORS", "METRICS", "LABELER_OPTIONS", "GENERATOR_FORMS", "labelers", "generators",
-           "make_labeler", "make_generator", "ENTRY_POINT_GROUPS"]
+           "make_labeler", "make_generator", "resolve_labelers", "ENTRY_POINT_GROUPS"]
 
 #: Entry-point groups third-party packages register in.
 ENTRY_POINT_GROUPS = {"generators": "imagen_audit.generators", "labelers": "imagen_audit.labelers"}
@@ -235,6 +235,25 @@ def make_labeler(name: str, **options: Any):
         raise UserError(f"labeler {name!r} is not known (fix: use one of {', '.join(sorted(table))}, "
                         "or install a package that registers it under the imagen_audit.labelers entry point)")
     return table[name](**options)
+
+
+def resolve_labelers(names_or_labelers: Sequence[Any], *, options: dict[str, dict] | None = None
+                     ) -> list[tuple[Any, dict[str, Any]]]:
+    """Labeler objects from names (built with :func:`make_labeler`) or objects; ``(labeler, options)`` pairs.
+
+    Examples
+    --------
+    >>> [lab.name for lab, _ in resolve_labelers(["ita"], options={"ita": {"faces": False}})]
+    ['ita']
+    """
+    out = []
+    for item in names_or_labelers:
+        if isinstance(item, str):
+            opts = dict((options or {}).get(item, {}))
+            out.append((make_labeler(item, **opts), opts))
+        else:  # an object: the options it was built with, if the caller names them
+            out.append((item, dict((options or {}).get(getattr(item, "name", None), {}))))
+    return out
 
 
 def make_generator(spec: str, **options: Any):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: The suite of the gate's runs here and in ``tests/test_gate_cli.py`` (one owner: this file).
 SUITE = """\
 name: gate-professions
 templates:
@@ -38,7 +39,7 @@ references:
 
 
 class PixelLabeler:
-    """Deterministic presentation labels from pixel statistics."""
+    """Deterministic presentation labels from pixel statistics (also the labeler of ``tests/test_gate_cli.py``)."""
 
     name = "pixels"
     attributes = ("presentation",)

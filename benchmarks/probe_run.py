@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         ImagenCascadePipeline(build_unet(BASE_PRESETS["base-16"]), build_unet(SR_PRESETS["sr-64"])).save_pretrained(
             root / "cascade")
         generator = f"builtin:{root / 'cascade'}"
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
     from probes.expand import expand_prompts
 
     n_images = len(expand_prompts(resolve_suite(args.suite))) * args.samples

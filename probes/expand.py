@@ -1,4 +1,5 @@
-"""Expand a suite into prompt rows and sample rows (tidy tables).
+"""Prompt templates: their syntax (:func:`parse_template`), and the expansion of a suite into
+prompt rows and sample rows (tidy tables).
 
 Every template is crossed with the values of the slots and axes it uses; an
 axis with ``include_none`` also yields the prompt without its words (the axis
@@ -9,7 +10,7 @@ only in an axis share their seeds: the same noise is drawn with and without
 
 Examples
 --------
->>> from probes.catalog import load_builtin
+>>> from probes.suite import load_builtin
 >>> prompts = expand_prompts(load_builtin("skin-tone-counterfactuals"))
 >>> prompts[prompts.prompt_id == "face/profession=nurse"].prompt.item()
 'a photo of the face of a nurse'
@@ -20,17 +21,93 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from audit.errors import SpecError
-from probes.suite import Suite, Template
+from probes.yamlio import Checker, LineDict, LineList
 
-__all__ = ["expand_prompts", "expand_samples", "render", "sample_seed"]
+if TYPE_CHECKING:
+    from probes.suite import Suite
+
+__all__ = ["Template", "parse_template", "expand_prompts", "expand_samples", "render", "sample_seed"]
 
 _GROUP = re.compile(r"\[([^\[\]]*)\]")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ARTICLE = re.compile(r"\b([Aa])n? (?=([A-Za-z]))")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template: ``id``, ``text`` and the placeholders it uses (in order)."""
+
+    id: str
+    text: str
+    placeholders: tuple[str, ...]
+
+
+def parse_template(check: Checker, items: LineList, i: int, names: set[str], axes: set[str],
+                   optional_axes: set[str] = frozenset()) -> Template:
+    """Validate ``templates[i]`` of a suite: ``{slot}`` placeholders, ``[...]`` optional groups holding axes.
+
+    Raises
+    ------
+    audit.errors.SpecError
+        Naming the file, line and field.
+    """
+    item = items[i]
+    fname = f"templates[{i}]"
+    if isinstance(item, str):
+        item = LineDict(id=f"t{i}", text=item)
+        item.line = items.line_of(i)
+    if not isinstance(item, dict):
+        check.fail(items, i, fname, "must be a mapping with `id` and `text` or a string",
+                   "write `- {id: face, text: \"a photo of a {profession}\"}`")
+    tid = str(check.get(item, "id", (str, int), f"{fname}.id", required=True))
+    text = check.get(item, "text", str, f"{fname}.text", required=True)
+    unknown = sorted(set(item) - {"id", "text"}, key=str)
+    if unknown:
+        check.fail(item, unknown[0], f"{fname}.{unknown[0]}", "is not a template field",
+                   "keep only `id` and `text`")
+    depth, group_axes = 0, []
+    for token in re.finditer(r"\[|\]|\{[^{}]*\}|[{}]", text):
+        t = token.group()
+        if t == "[":
+            depth += 1
+            group_axes.append(set())
+            if depth > 1:
+                check.fail(item, "text", f"{fname}.text", "nests optional groups `[...]`", "use one level of brackets")
+        elif t == "]":
+            if depth == 0:
+                check.fail(item, "text", f"{fname}.text", "closes `]` without an opening `[`", "balance the brackets")
+            if not group_axes[-1]:
+                check.fail(item, "text", f"{fname}.text", "has an optional group `[...]` with no axis in it",
+                           "put an axis placeholder such as `{skin_tone}` inside the brackets")
+            depth -= 1
+        elif t in "{}" or not _PLACEHOLDER.fullmatch(t):
+            check.fail(item, "text", f"{fname}.text", f"has a malformed placeholder {t!r}",
+                       "write placeholders as `{slot_name}`")
+        else:
+            name = t[1:-1]
+            if name not in names:
+                check.fail(item, "text", f"{fname}.text", f"uses `{{{name}}}` which is neither a slot nor an axis",
+                           f"declare `{name}` under `slots:` or `axes:`, or fix the spelling")
+            if not depth and name in optional_axes:
+                check.fail(item, "text", f"{fname}.text",
+                           f"uses the axis `{{{name}}}` outside an optional group, but the axis can be absent "
+                           "(include_none), which would write the word None into the prompt",
+                           f"write it as `[{{{name}}} ]`, or set `axes.{name}.include_none: false`")
+            if depth:
+                if name not in axes:
+                    check.fail(item, "text", f"{fname}.text", f"puts the slot `{{{name}}}` in an optional group",
+                               "only axes may be optional; move it out of the brackets or make it an axis")
+                group_axes[-1].add(name)
+    if depth:
+        check.fail(item, "text", f"{fname}.text", "leaves `[` unclosed", "add the closing `]`")
+    placeholders = tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
+    return Template(id=tid, text=text, placeholders=placeholders)
 
 
 def _article(match: re.Match) -> str:
@@ -112,7 +189,7 @@ def expand_prompts(suite: Suite) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from probes.catalog import load_builtin
+    >>> from probes.suite import load_builtin
     >>> len(expand_prompts(load_builtin("professions"))) >= 60
     True
     """
@@ -174,7 +251,7 @@ def expand_samples(suite: Suite, *, samples: int | None = None, seed: int | None
 
     Examples
     --------
-    >>> from probes.catalog import load_builtin
+    >>> from probes.suite import load_builtin
     >>> s = load_builtin("descriptors")
     >>> len(expand_samples(s, samples=3)) == 3 * len(expand_prompts(s))
     True

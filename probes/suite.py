@@ -40,12 +40,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.errors import SpecError
-from probes.yamlio import LineDict, LineList, load_yaml
+from audit.errors import SpecError, UserError
+from probes.expand import Template, parse_template
+from probes.yamlio import Checker, LineDict, LineList, load_yaml
 
-__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite"]
+__all__ = ["Suite", "Template", "Vocabulary", "Axis", "Reference", "parse_suite", "load_suite", "SUITES_DIR",
+           "suite_names", "suite_path", "load_builtin", "resolve_suite"]
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _TOP_FIELDS = {"name", "description", "templates", "slots", "axes", "samples", "seed",
                "labelers", "metrics", "references", "notes"}
@@ -69,15 +70,6 @@ class Axis:
 
     values: Vocabulary
     include_none: bool = True
-
-
-@dataclass(frozen=True)
-class Template:
-    """A prompt template: ``id``, ``text`` and the placeholders it uses (in order)."""
-
-    id: str
-    text: str
-    placeholders: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -114,30 +106,7 @@ class Suite:
         return tuple(self.slots) + tuple(a for a in self.axes if a not in self.slots)
 
 
-class _Checker:
-    """Raises :class:`SpecError` naming file, line and field."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, where, key, field_name: str, problem: str, fix: str):
-        line = where.line_of(key) if isinstance(where, (LineDict, LineList)) else None
-        raise SpecError(self.file, field_name, problem, fix, line=line)
-
-    def get(self, data: LineDict, key: str, kind, field_name: str, *, required: bool = False, default=None):
-        if key not in data:
-            if required:
-                self.fail(data, key, field_name, "is missing", f"add a `{key}:` entry")
-            return default
-        value = data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.fail(data, key, field_name, f"must be a {names}, got {type(value).__name__}",
-                      f"write `{key}:` as a {names}")
-        return value
-
-
-def _vocabulary(check: _Checker, parent: LineDict, key: str, value, field_name: str) -> Vocabulary:
+def _vocabulary(check: Checker, parent: LineDict, key: str, value, field_name: str) -> Vocabulary:
     if isinstance(value, list):
         labels, wordings = [str(v) for v in value], [str(v) for v in value]
     elif isinstance(value, dict):
@@ -158,62 +127,7 @@ def _vocabulary(check: _Checker, parent: LineDict, key: str, value, field_name: 
     return Vocabulary(tuple(labels), tuple(wordings))
 
 
-def _template(check: _Checker, items: LineList, i: int, names: set[str], axes: set[str],
-              optional_axes: set[str] = frozenset()) -> Template:
-    item = items[i]
-    fname = f"templates[{i}]"
-    if isinstance(item, str):
-        item = LineDict(id=f"t{i}", text=item)
-        item.line = items.line_of(i)
-    if not isinstance(item, dict):
-        check.fail(items, i, fname, "must be a mapping with `id` and `text` or a string",
-                   "write `- {id: face, text: \"a photo of a {profession}\"}`")
-    tid = str(check.get(item, "id", (str, int), f"{fname}.id", required=True))
-    text = check.get(item, "text", str, f"{fname}.text", required=True)
-    unknown = sorted(set(item) - {"id", "text"}, key=str)
-    if unknown:
-        check.fail(item, unknown[0], f"{fname}.{unknown[0]}", "is not a template field",
-                   "keep only `id` and `text`")
-    depth, group_axes = 0, []
-    for token in re.finditer(r"\[|\]|\{[^{}]*\}|[{}]", text):
-        t = token.group()
-        if t == "[":
-            depth += 1
-            group_axes.append(set())
-            if depth > 1:
-                check.fail(item, "text", f"{fname}.text", "nests optional groups `[...]`", "use one level of brackets")
-        elif t == "]":
-            if depth == 0:
-                check.fail(item, "text", f"{fname}.text", "closes `]` without an opening `[`", "balance the brackets")
-            if not group_axes[-1]:
-                check.fail(item, "text", f"{fname}.text", "has an optional group `[...]` with no axis in it",
-                           "put an axis placeholder such as `{skin_tone}` inside the brackets")
-            depth -= 1
-        elif t in "{}" or not _PLACEHOLDER.fullmatch(t):
-            check.fail(item, "text", f"{fname}.text", f"has a malformed placeholder {t!r}",
-                       "write placeholders as `{slot_name}`")
-        else:
-            name = t[1:-1]
-            if name not in names:
-                check.fail(item, "text", f"{fname}.text", f"uses `{{{name}}}` which is neither a slot nor an axis",
-                           f"declare `{name}` under `slots:` or `axes:`, or fix the spelling")
-            if not depth and name in optional_axes:
-                check.fail(item, "text", f"{fname}.text",
-                           f"uses the axis `{{{name}}}` outside an optional group, but the axis can be absent "
-                           "(include_none), which would write the word None into the prompt",
-                           f"write it as `[{{{name}}} ]`, or set `axes.{name}.include_none: false`")
-            if depth:
-                if name not in axes:
-                    check.fail(item, "text", f"{fname}.text", f"puts the slot `{{{name}}}` in an optional group",
-                               "only axes may be optional; move it out of the brackets or make it an axis")
-                group_axes[-1].add(name)
-    if depth:
-        check.fail(item, "text", f"{fname}.text", "leaves `[` unclosed", "add the closing `]`")
-    placeholders = tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
-    return Template(id=tid, text=text, placeholders=placeholders)
-
-
-def _axes(check: _Checker, data: LineDict) -> dict[str, Axis]:
+def _axes(check: Checker, data: LineDict) -> dict[str, Axis]:
     raw = check.get(data, "axes", dict, "axes", default=LineDict())
     axes = {}
     for name, spec in raw.items():
@@ -231,7 +145,7 @@ def _axes(check: _Checker, data: LineDict) -> dict[str, Axis]:
     return axes
 
 
-def _references(check: _Checker, data: LineDict, slots: dict[str, Vocabulary]) -> tuple[Reference, ...]:
+def _references(check: Checker, data: LineDict, slots: dict[str, Vocabulary]) -> tuple[Reference, ...]:
     items = check.get(data, "references", list, "references", default=LineList())
     refs = []
     for i, item in enumerate(items):
@@ -268,7 +182,7 @@ def _metric_names() -> tuple[str, ...]:
     return tuple(METRICS)
 
 
-def _names(check: _Checker, data: LineDict, key: str, *, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+def _names(check: Checker, data: LineDict, key: str, *, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
     items = check.get(data, key, list, key, default=LineList())
     for i, x in enumerate(items):
         if not isinstance(x, str):
@@ -307,7 +221,7 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
     ...
     audit.errors.SpecError: t.yaml:4: field samples: must be >= 1, got 0 (fix: set samples to 1 or more)
     """
-    check = _Checker(file)
+    check = Checker(file)
     if not isinstance(data, dict):
         raise SpecError(file, "<top>", "must be a mapping of suite fields", "start the file with `name: ...`", line=1)
     if not isinstance(data, LineDict):
@@ -332,7 +246,7 @@ def parse_suite(data, *, file: str = "<memory>") -> Suite:
     if not items:
         check.fail(data, "templates", "templates", "is empty", "add at least one template")
     optional = {n for n, a in axes.items() if a.include_none}
-    templates = tuple(_template(check, items, i, set(slots) | set(axes), set(axes), optional)
+    templates = tuple(parse_template(check, items, i, set(slots) | set(axes), set(axes), optional)
                       for i in range(len(items)))
     ids = [t.id for t in templates]
     for i, t in enumerate(templates):
@@ -400,8 +314,76 @@ def load_suite(path: str | Path) -> Suite:
 
     Examples
     --------
-    >>> from probes.catalog import suite_path
+    >>> from probes.suite import suite_path
     >>> load_suite(suite_path("professions")).name
     'professions'
     """
     return parse_suite(load_yaml(path), file=str(path))
+
+
+# ---------------------------------------------------------------------------
+# the built-in suites (probes/suites/*.yaml) and name-or-path resolution
+# ---------------------------------------------------------------------------
+
+#: Folder of the built-in suite files.
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+
+
+def suite_names() -> list[str]:
+    """Return the names of the built-in suites, sorted.
+
+    Examples
+    --------
+    >>> suite_names()[:2]
+    ['activities', 'descriptors']
+    """
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def suite_path(name: str) -> Path:
+    """Return the file of a built-in suite.
+
+    Raises
+    ------
+    audit.errors.UserError
+        If no built-in suite has that name.
+
+    Examples
+    --------
+    >>> suite_path("safety").name
+    'safety.yaml'
+    """
+    path = SUITES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"no built-in suite named {name!r} (fix: use one of {suite_names()} "
+                        "or give the path of a suite .yaml file)")
+    return path
+
+
+def load_builtin(name: str) -> Suite:
+    """Load a built-in suite by name.
+
+    Examples
+    --------
+    >>> load_builtin("activities").name
+    'activities'
+    """
+    return load_suite(suite_path(name))
+
+
+def resolve_suite(name_or_path: str | Path | Suite) -> Suite:
+    """Return a suite from a built-in name, a YAML path, or a :class:`Suite` (returned as is).
+
+    Examples
+    --------
+    >>> resolve_suite("descriptors").name
+    'descriptors'
+    """
+    if isinstance(name_or_path, Suite):
+        return name_or_path
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+        if not Path(text).is_file():
+            raise UserError(f"{text}: suite file not found (fix: check the path)")
+        return load_suite(text)
+    return load_builtin(text)

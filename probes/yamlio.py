@@ -20,7 +20,7 @@ import yaml
 
 from audit.errors import SpecError
 
-__all__ = ["LineDict", "LineList", "load_yaml", "load_yaml_text"]
+__all__ = ["LineDict", "LineList", "Checker", "load_yaml", "load_yaml_text"]
 
 
 class LineDict(dict):
@@ -42,6 +42,40 @@ class LineList(list):
         """Return the 1-based line of item ``index``."""
         lines = getattr(self, "lines", [])
         return lines[index] if 0 <= index < len(lines) else self.line
+
+
+class Checker:
+    """Validation errors of a YAML document: :class:`SpecError` naming file, line (from
+    :class:`LineDict` / :class:`LineList`) and field.
+
+    Examples
+    --------
+    >>> Checker("s.yaml").get(load_yaml_text("n: x"), "n", int, "n")
+    Traceback (most recent call last):
+    ...
+    audit.errors.SpecError: s.yaml:1: field n: must be a int, got str (fix: write `n:` as a int)
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, where, key, field_name: str, problem: str, fix: str):
+        """Raise the error for ``field_name``, at the line of ``key`` in ``where`` when it has one."""
+        line = where.line_of(key) if isinstance(where, (LineDict, LineList)) else None
+        raise SpecError(self.file, field_name, problem, fix, line=line)
+
+    def get(self, data: LineDict, key: str, kind, field_name: str, *, required: bool = False, default=None):
+        """``data[key]`` checked to be a ``kind``; ``default`` when absent (an error when ``required``)."""
+        if key not in data:
+            if required:
+                self.fail(data, key, field_name, "is missing", f"add a `{key}:` entry")
+            return default
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(data, key, field_name, f"must be a {names}, got {type(value).__name__}",
+                      f"write `{key}:` as a {names}")
+        return value
 
 
 #: Deepest nesting of mappings and lists a suite file may have.

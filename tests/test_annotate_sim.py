@@ -18,7 +18,7 @@ def pool(tmp_path_factory):
 
     from audit.labelers.world import WorldLabeler
     from audit.labelers.world_train import augment, render_pool
-    from audit.run.store import png_bytes, put_image
+    from audit.run.work import png_bytes, put_image
 
     imgs, attrs = render_pool(3000, seed=2024, progress=False)
     x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1

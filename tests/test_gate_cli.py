@@ -7,6 +7,7 @@ unusable input (bad baselines, unfinished runs, another suite) exits 2.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -22,36 +23,19 @@ from audit.results import write_run_results
 from audit.run import run_probe
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
-SUITE = """\
-name: gate-professions
-templates:
-  - {id: t1, text: "a photo of a {profession}"}
-  - {id: t2, text: "a portrait of a {profession}"}
-  - {id: t3, text: "a {profession} at work"}
-  - {id: t4, text: "the face of a {profession}"}
-  - {id: t5, text: "a picture of a {profession} smiling"}
-  - {id: t6, text: "a {profession} in a hallway"}
-slots:
-  profession: [nurse, engineer, plumber]
-samples: 3
-references:
-  - {slot: profession, attribute: presentation, value: feminine, source: "BLS CPS 2015",
-     percent: {nurse: 89.6, engineer: 10.7, plumber: 0.7}}
-"""
+
+def _fixtures():
+    """The suite and pixel labeler have one owner: ``benchmarks/gate_false_alarms.py`` (which measures false alarms
+    on the same runs)."""
+    spec = importlib.util.spec_from_file_location("gate_false_alarms",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "gate_false_alarms.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-class PixelLabeler:
-    """Deterministic presentation labels from pixel statistics (stands in for the world labeler)."""
-
-    name = "pixels"
-    attributes = ("presentation",)
-
-    def label(self, images, *, image_ids):
-        values = ("feminine", "masculine", "androgynous")
-        rows = [{"image_id": i, "labeler": self.name, "attribute": "presentation",
-                 "value": values[int(np.asarray(im.convert("RGB"), dtype=np.int64).sum()) % 3],
-                 "confidence": float("nan")} for im, i in zip(images, image_ids)]
-        return pd.DataFrame(rows)
+_FIXTURES = _fixtures()
+SUITE, PixelLabeler = _FIXTURES.SUITE, _FIXTURES.PixelLabeler
 
 
 class FlipOneGroup:

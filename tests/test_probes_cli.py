@@ -94,6 +94,16 @@ def test_probe_run_accepts_every_labeler_flag_its_errors_name(tmp_path, capsys):
     assert "--height/--width" in capsys.readouterr().err
 
 
+def test_default_world_labeler_refused_on_another_generator_before_anything_loads(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["probe", "run", "professions", "--generator", f"diffusers:{tmp_path / 'no-such-model'}",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the suite's default labeler 'world' is only valid on the built-in generator's" in err
+    assert "--labelers ita" in err
+    assert not out.exists()  # refused before the run folder, the generator or any labeler
+
+
 @pytest.mark.parametrize("flag", ["--help"])
 def test_help_has_examples(flag, capsys):
     with pytest.raises(SystemExit):

@@ -7,9 +7,8 @@ import re
 import pytest
 
 from audit.errors import SpecError, UserError
-from probes.catalog import load_builtin, resolve_suite, suite_names
+from probes.suite import load_builtin, load_suite, resolve_suite, suite_names
 from probes.expand import expand_prompts, expand_samples, render
-from probes.suite import load_suite
 
 BLS_2015 = {"nurse": 89.6, "receptionist": 90.6, "hairdresser": 94.2, "librarian": 83.0, "teacher": 71.0,
             "cashier": 72.5, "baker": 60.8, "pharmacist": 57.0, "scientist": 41.9, "doctor": 37.9, "lawyer": 34.5,

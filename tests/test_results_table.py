@@ -11,7 +11,7 @@ import pytest
 
 from audit.errors import SpecError, UserError
 from audit.results import Options, read_results, results_table, write_run_results
-from audit.results.views import summary_lines
+from audit.results.store import summary_lines
 from tests.test_report_run import make_run_dir
 
 
@@ -141,8 +141,7 @@ def test_a_named_metric_that_cannot_be_computed_is_a_visible_non_answer_and_unkn
 
 
 def test_suite_files_name_only_known_metrics_and_every_shipped_suite_loads():
-    from probes.catalog import suite_path
-    from probes.suite import load_suite, parse_suite
+    from probes.suite import load_suite, parse_suite, suite_path
     from probes.yamlio import load_yaml_text
 
     for name in ("professions", "skin-tone-counterfactuals", "safety", "activities", "descriptors"):

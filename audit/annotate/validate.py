@@ -199,7 +199,7 @@ def validate_run(run_dir: str | Path) -> dict[str, Any]:
         ``{"accuracy": DataFrame, "confusion": {...}, "agreement": {...}, "paths": [...]}``.
     """
     from audit.metrics.intervals import wilson_interval
-    from audit.run.store import write_json_atomic
+    from audit.files import write_json_atomic
 
     run_dir = Path(run_dir)
     _, labels = load_run_tables(run_dir)

@@ -1,28 +1,29 @@
 """Subcommands of ``imagen-audit``; each module exposes ``register(subparsers)``.
 
-To add a command: write ``audit/commands/NAME.py`` with ``register`` and add it
-to :data:`COMMANDS` below. Keep module top-levels free of heavy imports.
+To add a command: write ``audit/commands/NAME.py`` with ``register`` and add its command
+name(s) to :data:`COMMANDS` below. Keep module top-levels free of heavy imports: the CLI
+imports every command module but registers only the command it runs (all of them for
+``--help`` or a mistyped command).
 """
 
-from audit.commands import dataset, demo, evaluate, generate, label, report, train, world
-from audit.commands import probe
-from audit.commands import gate
-from audit.commands import serve
-from audit.commands import annotate
-from audit.commands import compare
+from audit.commands import annotate, compare, dataset, demo, evaluate, gate, generate, label, probe, report, serve, \
+    train, world
 
-COMMANDS = [
-    demo.register,
-    dataset.register,
-    label.register,
-    world.register,
-    train.register,
-    generate.register,
-    evaluate.register,
-    report.register,
-    probe.register,
-    gate.register,
-    serve.register,
-    annotate.register,
-    compare.register,
-]
+#: Command name -> the ``register`` function that adds it (in ``--help`` order).
+COMMANDS = {
+    "demo": demo.register,
+    "dataset": dataset.register,
+    "label": label.register,
+    "world": world.register,
+    "train": train.register,
+    "generate": generate.register,
+    "eval": evaluate.register,
+    "report": report.register,
+    "probe": probe.register,
+    "baseline": gate.register,
+    "check": gate.register,
+    "serve": serve.register,
+    "annotate": annotate.register,
+    "validate": annotate.register,
+    "compare": compare.register,
+}

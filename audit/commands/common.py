@@ -83,13 +83,10 @@ def labeler_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
 
 def make_labelers(args: argparse.Namespace, names: list[str]) -> list[tuple[Any, dict[str, Any]]]:
     """Build the named labelers with their options; returns ``(labeler, options)`` pairs."""
-    from audit.registry import make_labeler
+    from audit.registry import resolve_labelers
 
-    out = []
-    for name in dict.fromkeys(names):
-        options = labeler_options(args, name)
-        out.append((make_labeler(name, **options), options))
-    return out
+    names = list(dict.fromkeys(names))
+    return resolve_labelers(names, options={name: labeler_options(args, name) for name in names})
 
 
 def done(what: str, path: Any) -> None:

@@ -19,17 +19,8 @@ EPILOG = """examples:
 """
 
 
-def _labelers(args, suite):
-    """Labelers from ``--labelers`` (default: the suite's), built through :mod:`audit.registry`."""
-    from audit.commands.common import make_labelers
-
-    names = [n.strip() for n in args.labelers.split(",") if n.strip()] if args.labelers is not None \
-        else list(suite.labelers)
-    return make_labelers(args, names)
-
-
 def _list(args) -> int:
-    from probes.catalog import load_builtin, suite_names
+    from probes.suite import load_builtin, suite_names
     from probes.expand import expand_prompts
 
     print(f"{'suite':28} {'prompts':>7} {'samples':>7} {'images':>7}  description")
@@ -42,7 +33,7 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
     from probes.expand import expand_prompts
 
     suite = resolve_suite(args.suite)
@@ -71,30 +62,29 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
+    from audit.commands.common import labeler_options
     from audit.run import run_probe
-    from audit.run.api import check_default_labelers
-    from probes.catalog import resolve_suite
+    from probes.suite import resolve_suite
 
     suite = resolve_suite(args.suite)
-    if args.labelers is None:  # checked before any labeler weights load
-        check_default_labelers(suite.labelers, {"kind": args.generator.partition(":")[0]})
-    built = _labelers(args, suite)
+    names = None if args.labelers is None else \
+        list(dict.fromkeys(n.strip() for n in args.labelers.split(",") if n.strip()))  # None: the suite's
     options = {"device": args.device, "dtype": args.dtype, "allow_download": args.allow_download,
                "steps": args.steps, "guidance": args.guidance, "height": args.height, "width": args.width,
                "negative_prompt": args.negative_prompt}
     options = {k: v for k, v in options.items() if v is not None}
     run = run_probe(suite, generator=args.generator, generator_options=options, out=args.out, samples=args.samples,
-                    seed=args.seed, labelers=[lab for lab, _ in built],
-                    labeler_options={lab.name: opts for lab, opts in built}, sweep=args.sweep,
-                    workers=args.workers, scheduler=args.dask_scheduler, shard_images=args.shard_images,
-                    batch_size=args.batch_size, threads=args.threads, report=not args.no_report,
-                    progress=not args.no_progress,
+                    seed=args.seed, labelers=names,
+                    labeler_options={n: labeler_options(args, n) for n in (suite.labelers if names is None else names)},
+                    sweep=args.sweep, workers=args.workers, scheduler=args.dask_scheduler,
+                    shard_images=args.shard_images, batch_size=args.batch_size, threads=args.threads,
+                    report=not args.no_report, progress=not args.no_progress,
                     arguments={k: v for k, v in vars(args).items() if k != "handler"})
     n = len(run.manifest)
     print(f"run: {run.path}  images: {n}  settings: {', '.join(run.results['settings'])}")
     from audit.report.findings import finding_lines, top_findings
     from audit.results import read_results
-    from audit.results.views import summary_lines
+    from audit.results.store import summary_lines
 
     table = read_results(run.path).table
     for line in summary_lines(table):

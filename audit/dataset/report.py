@@ -23,7 +23,7 @@ def _kv(d: dict) -> pd.DataFrame:
 
 def _findings_block(found: pd.DataFrame):
     from audit.report.dataset_findings import format_dataset_finding
-    from audit.report.escape import esc, md_escape
+    from audit.report.blocks import esc, md_escape
 
     class _Block:
         def html(self, ctx) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.run.store import write_bytes_atomic
+from audit.files import write_bytes_atomic
 
 __all__ = ["junit_xml", "write_junit"]
 

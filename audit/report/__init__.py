@@ -12,12 +12,13 @@ runs side by side with the CI gate's decision. Importing this package does not i
 """
 
 from audit.report.analysis import CAVEATS, image_grid, labeler_card_section, results_section
-from audit.report.blocks import Block, Chart, Code, GridItem, ImageGrid, RenderContext, ReportSection, Table, Text
+from audit.report.blocks import Block, Chart, Code, GridItem, ImageGrid, RenderContext, ReportSection, Table, Text, esc, \
+    script_json
 from audit.report.build import build_report
-from audit.report.escape import esc, script_json
 from audit.report.export import export_pngs, find_chromium
 from audit.report.findings import finding_lines, format_finding, top_findings
-from audit.report.run_dir import read_run_dir, read_table, report_from_run_dir
+from audit.report.sections import report_from_run_dir
+from audit.results import read_run_dir, read_table
 
 __all__ = [
     "CAVEATS",

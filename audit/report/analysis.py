@@ -12,7 +12,7 @@ from audit.metrics import most_skewed
 from audit.report.blocks import Chart, GridItem, ImageGrid, ReportSection, Table, Text
 from audit.report.figures import bars_with_intervals, gap_bars, npmi_heatmap
 from audit.results import columns as C
-from audit.results.views import by_concept, by_group, gaps, headline
+from audit.results.store import by_concept, by_group, gaps, headline
 
 __all__ = ["results_section", "labeler_card_section", "image_grid", "CAVEATS"]
 

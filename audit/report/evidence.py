@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.report.escape import esc, md_escape
+from audit.report.blocks import esc, md_escape
 from audit.results import columns as C
 
 __all__ = ["thumb_uri", "EvidenceItem", "EvidenceGrid", "finding_evidence", "CaptionExamples", "HIDE"]

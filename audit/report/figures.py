@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.report.escape import esc_text as esc
+from audit.report.blocks import esc_text as esc
 
 __all__ = ["npmi_heatmap", "bars_with_intervals", "gap_bars"]
 

@@ -24,17 +24,14 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.run.execute import run_dask, run_local
-from audit.run.merge import finish_run
-from audit.run.plan import plan_shards
+from audit.run.execute import finish_run, plan_shards, run_dask, run_local
 from audit.run.spec import RunSpec, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
-from probes.catalog import resolve_suite
+from probes.suite import Suite, resolve_suite
 from probes.expand import expand_samples
-from probes.suite import Suite
 
-__all__ = ["run_probe", "Run", "open_run", "labeler_record", "resolve_labelers", "check_default_labelers"]
+__all__ = ["run_probe", "Run", "open_run", "labeler_record", "check_default_labelers"]
 
 
 class Run:
@@ -104,7 +101,7 @@ class Run:
         """Open one image of the run as a ``PIL.Image``."""
         from PIL import Image
 
-        from audit.run.store import image_relpath
+        from audit.run.work import image_relpath
 
         with Image.open(self.path / image_relpath(image_id)) as im:
             return im.convert("RGB")
@@ -188,27 +185,6 @@ def check_default_labelers(names: Sequence[str], generator_config: dict) -> None
                         "labelers for real images, e.g. --labelers ita (skin tone, faces) or --labelers clip "
                         "--clip-model PATH (presentation, age) or deepface; or --labelers world if the images "
                         "really are world renders)")
-
-
-def resolve_labelers(names_or_labelers: Sequence[Any], *, options: dict[str, dict] | None = None
-                     ) -> list[tuple[Any, dict[str, Any]]]:
-    """Labeler objects from names (built through :mod:`audit.registry`) or objects; ``(labeler, options)`` pairs.
-
-    Examples
-    --------
-    >>> [lab.name for lab, _ in resolve_labelers(["ita"], options={"ita": {"faces": False}})]
-    ['ita']
-    """
-    from audit.registry import make_labeler
-
-    out = []
-    for item in names_or_labelers:
-        if isinstance(item, str):
-            opts = dict((options or {}).get(item, {}))
-            out.append((make_labeler(item, **opts), opts))
-        else:  # an object: the options it was built with, if the caller names them
-            out.append((item, dict((options or {}).get(getattr(item, "name", None), {}))))
-    return out
 
 
 def _canon(obj) -> str:
@@ -301,9 +277,12 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     >>> run.results["settings"], len(run.manifest)
     (['guidance=1', 'guidance=3'], 64)
     """
-    from audit.registry import make_generator
+    from audit.registry import make_generator, resolve_labelers
 
     the_suite = resolve_suite(suite)
+    if labelers is None:  # the suite's default labelers, checked before any model or weights load
+        check_default_labelers(the_suite.labelers, {"kind": generator.partition(":")[0]} if isinstance(generator, str)
+                               else generator.config())
     if isinstance(generator, str):
         generator = make_generator(generator, **(generator_options or {}))
     elif generator_options:
@@ -311,8 +290,6 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
     if settings is not None and sweep:
         raise UserError("give sweep or settings, not both (fix: drop one)")
     setting_list = list(settings) if settings is not None else parse_sweep(list(sweep or []))
-    if labelers is None:
-        check_default_labelers(the_suite.labelers, generator.config())
     built = resolve_labelers(the_suite.labelers if labelers is None else labelers, options=labeler_options)
     labelers = [lab for lab, _ in built]
     labels_of = {}

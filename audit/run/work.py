@@ -1,4 +1,4 @@
-"""Run one shard: generate its images, label them where they are, commit everything at once.
+"""Run one shard: generate its images, store them, label them where they are, commit everything at once.
 
 A shard's outputs live in ``parts/<shard_id>/`` (``manifest.parquet``,
 ``labels.parquet``, ``counts.parquet``, ``effective.json``: the sampler values and image
@@ -7,35 +7,48 @@ folder and the folder is renamed into place: that rename is the commit. Images
 go to the content-addressed store before the commit; a shard killed before its
 commit is simply run again, writing the same bytes under the same names.
 
+The image store is content-addressed: an image lives under its sha256
+(:func:`image_relpath`) and is written atomically, so a run killed at any point leaves
+either no file or the whole image under its final name.
+
 Examples
 --------
 >>> shard_dir("runs/x", "s0-0001").as_posix()
 'runs/x/parts/s0-0001'
+>>> import tempfile, pathlib
+>>> from PIL import Image
+>>> run = pathlib.Path(tempfile.mkdtemp())
+>>> image_id, rel = put_image(run, png_bytes(Image.new("RGB", (2, 2))))
+>>> rel == f"images/{image_id[:2]}/{image_id}.png" and (run / rel).is_file()
+True
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from audit.files import write_json_atomic, write_parquet_atomic
-from audit.run.plan import Shard
-from audit.run.store import png_bytes, put_image
+from audit.files import write_bytes_atomic, write_json_atomic, write_parquet_atomic
 from audit import schema as _schema
 from audit.schema import FILTERED
 from audit.schema import LABEL_KEYS as _LABEL_KEYS
 from generator.adapters.base import Settings
 from generator.adapters.outcome import OUTCOME_KEYS, image_outcome
 
-__all__ = ["ShardJob", "run_shard", "shard_dir", "is_committed", "shard_counts", "LABEL_KEYS",
-           "MANIFEST_BASE", "NONE_VALUE"]
+if TYPE_CHECKING:
+    from audit.run.execute import Shard
+
+__all__ = ["ShardJob", "run_shard", "shard_dir", "is_committed", "shard_counts", "png_bytes", "put_image",
+           "image_relpath", "LABEL_KEYS", "MANIFEST_BASE", "NONE_VALUE"]
 
 #: Manifest columns before the slot columns.
 MANIFEST_BASE = list(_schema.MANIFEST_BASE)
@@ -43,6 +56,44 @@ MANIFEST_BASE = list(_schema.MANIFEST_BASE)
 LABEL_KEYS = list(_LABEL_KEYS)
 #: Counts value for an axis the prompt leaves out (the counterfactual "without these words").
 NONE_VALUE = "(none)"
+
+
+def png_bytes(image) -> bytes:
+    """Encode a PIL image as PNG bytes (deterministic: same pixels, same bytes).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> png_bytes(Image.new("RGB", (1, 1)))[:4]
+    b'\\x89PNG'
+    """
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def image_relpath(image_id: str) -> str:
+    """Path of an image below the run directory: ``images/ab/abcdef....png``.
+
+    Examples
+    --------
+    >>> image_relpath("abcdef")
+    'images/ab/abcdef.png'
+    """
+    return f"images/{image_id[:2]}/{image_id}.png"
+
+
+def put_image(run_dir: str | Path, data: bytes) -> tuple[str, str]:
+    """Store PNG bytes under their sha256; returns ``(image_id, relative path)``.
+
+    Writing the same bytes twice is a no-op, so a re-run shard cannot duplicate an image.
+    """
+    image_id = hashlib.sha256(data).hexdigest()
+    rel = image_relpath(image_id)
+    path = Path(run_dir) / rel
+    if not path.is_file():
+        write_bytes_atomic(path, data)
+    return image_id, rel
 
 
 @dataclass
@@ -207,12 +258,12 @@ def run_shard(job: ShardJob) -> pd.DataFrame:
     Examples
     --------
     >>> import tempfile
-    >>> from probes.catalog import load_builtin
+    >>> from probes.suite import load_builtin
     >>> from probes.expand import expand_samples
     >>> from generator.adapters.base import Settings
     >>> from generator.adapters.tiny import save_tiny_stable_diffusion
     >>> from generator.adapters.diffusers_adapter import DiffusersAdapter
-    >>> from audit.run.plan import plan_shards
+    >>> from audit.run.execute import plan_shards
     >>> shard = plan_shards(expand_samples(load_builtin("activities"), samples=1), settings=[Settings()])[0]
     >>> run_dir = tempfile.mkdtemp()
     >>> gen = DiffusersAdapter(save_tiny_stable_diffusion(tempfile.mkdtemp()), steps=1)
