@@ -39,7 +39,7 @@ def register(sub) -> None:
                                       "or an installed plugin)")
     a.add_argument("--labeler-path", help=argparse.SUPPRESS)  # old spelling of --world-weights
     a.add_argument("--max-images", type=int, help="label at most this many images")
-    a.add_argument("--workers", type=int, default=1, help="worker processes on a local Dask cluster (default 1)")
+    a.add_argument("--workers", type=int, default=1, help="local worker processes (default 1); --dask-scheduler uses a running Dask cluster")
     a.add_argument("--dask-scheduler", dest="dask_scheduler", metavar="ADDRESS",
                    help="run on an existing Dask scheduler (tcp://host:8786)")
     a.add_argument("--batch-size", type=int, default=131_072, help="caption rows per batch (default 131072)")

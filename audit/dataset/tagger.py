@@ -11,10 +11,11 @@ is self-synchronising, so byte matches are exactly character matches.
 
 Batches of 1,024 captions or more are first filtered with one case-insensitive
 RE2 alternation of the ASCII forms, with ``\\b`` only at edges that are ASCII
-word characters; captions with any non-ASCII byte always pass. That is a
-superset of the matches whatever the forms (``café``, ``dr.``, ``İ``) and the
-batch size; RE2's DFA is several times faster than the automaton. Only the
-survivors are lower-cased (the ASCII kernel when they are all ASCII) and scanned.
+word characters, plus one alternative that lets every caption with a non-ASCII
+character through. That is a superset of the matches
+whatever the forms (``café``, ``dr.``, ``İ``) and the batch size; RE2's DFA is
+several times faster than the automaton. Only the survivors are lower-cased
+(the ASCII kernel when they are all ASCII) and scanned.
 
 A tagger built with :meth:`Tagger.for_lexicon` also applies the sense rules of
 :mod:`audit.dataset.senses` (product, animal, modifier and phrase rules) to the
@@ -95,23 +96,24 @@ def _lower(captions: pa.Array) -> pa.Array:
 
 
 def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
-    """An RE2 alternation of the ASCII surface forms, for captions that are all ASCII.
+    """A case-insensitive RE2 alternation of the ASCII surface forms (plus any non-ASCII character).
 
     A form's edge gets ``\\b`` only where that edge is an ASCII word character
     (``[0-9A-Za-z_]``, RE2's own definition), exactly where the automaton asks
     for a boundary, so on an ASCII caption the pattern matches whenever the
     automaton does. Forms with non-ASCII characters can only match captions
-    with non-ASCII bytes, which skip the prefilter. ``None``: no ASCII form.
+    with non-ASCII characters, which the first alternative lets through.
+    ``None``: no ASCII form.
 
     Examples
     --------
     >>> print(_prefilter_pattern(["dr.", "café", "man"]))
-    (?:\\bdr\\.|\\bman\\b)
+    (?:[^\\x00-\\x7f]|\\bdr\\.|\\bman\\b)
     """
     forms = sorted({s for s in surfaces if s.isascii()}, key=lambda s: (-len(s), s))
     if not forms:
         return None
-    alts = []
+    alts = ["[^\\x00-\\x7f]"]  # captions with a non-ASCII character always pass
     for f in forms:
         left = r"\b" if _BYTE_CLASS[ord(f[0])] == 1 else ""
         right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 else ""
@@ -233,12 +235,11 @@ class Tagger:
         """
         keep = None
         if self._prefilter is not None and len(captions) >= 1024:
-            try:  # case-insensitive RE2 on the original text; only the survivors are lower-cased
+            try:  # one case-insensitive RE2 pass: a form, or any non-ASCII character; survivors are lower-cased
                 maybe = pc.match_substring_regex(captions, self._prefilter, ignore_case=True)
             except pa.ArrowException:  # pattern too large for RE2: scan everything
                 self._prefilter = None
             else:
-                maybe = pc.or_kleene(maybe, pc.invert(pc.string_is_ascii(captions)))
                 keep = np.flatnonzero(maybe.fill_null(False).to_numpy(zero_copy_only=False))
                 captions = captions.take(pa.array(keep))
         lower = _lower(captions)
