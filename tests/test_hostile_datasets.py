@@ -35,7 +35,8 @@ from audit.dataset.sources import MAX_CAPTION_BYTES, detect
 from audit.dataset.textstats import TextAuditor
 from audit.errors import UserError
 from audit.outdir import locked_output
-from audit.shards import ReadStats, ShardWriter, iter_tar_samples
+from audit.shards import ShardWriter
+from audit.tarread import ReadStats, iter_tar_samples
 
 SECONDS = 30
 MIB = 400

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.shards import SAMPLE_SKIPS, ReadStats, iter_tar_samples, normalize_columns
+from audit.shards import normalize_columns
+from audit.tarread import ReadStats, SAMPLE_SKIPS, iter_tar_samples
 
 if TYPE_CHECKING:
     from audit.dataset.sources import TextTask

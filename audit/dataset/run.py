@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from audit.dataset.sources import DatasetInput, TextTask, iter_task_batches
 from audit.dataset.counts import TextCounts
 from audit.dataset.textstats import TextAuditor
-from audit.shards import ReadStats
+from audit.tarread import ReadStats
 
 __all__ = ["count_task", "audit_text", "TextAuditor", "byte_slices"]
 

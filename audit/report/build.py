@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.shards import atomic_write_bytes
+from audit.atomic import atomic_write_bytes
 from audit.report.blocks import Code, RenderContext, ReportSection
 from audit.report.escape import esc, json_safe
 
