@@ -71,6 +71,7 @@ def iter_task_batches(task: TextTask, *, batch_size: int = 131_072, problems: Re
     Examples
     --------
     >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+    >>> from audit.dataset.sources import detect
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> pq.write_table(pa.table({"Caption": ["x", "y"]}), d / "a.parquet")
     >>> [b.column("text").to_pylist() for b, _ in iter_task_batches(detect(d).tasks[0])]

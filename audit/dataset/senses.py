@@ -16,10 +16,14 @@ over those captions only, and decide with vectorised word distances:
     In categories with ``senses: [product]`` (gender, age), a form followed
     within 3 words by a product noun (with no link word such as "in", "with",
     "wearing" before it: "girl in a red dress" stays a person), or right after
-    one ("Tank Top - Mens"), or in possessive / ``for ...`` / audience form
-    (``mens``, ``ladies``) with a product noun anywhere in the caption, names
-    an audience: "Women's leather jacket", "Kids Birthday Invitation";
-    "haircuts for women" stays a person.
+    one ("Tank Top - Mens"), or in ``for ...`` form with a product noun
+    anywhere in the caption, names an audience: "Kids Birthday Invitation";
+    "haircuts for women" stays a person. A possessive or audience form
+    (``women's``, ``kid's``; ``mens``, ``womens``, ``unisex``) is an audience
+    unless a person noun follows within 3 words or a possessive determiner
+    comes before it: "Women's Snowboard", "Kid's Snack Pack" (whatever the
+    product is called); "Women's Rugby Player", "your child's learning" stay
+    persons.
 ``animal``
     In categories with ``senses: [animal]``, a form 1-2 words before an
     animal noun (no link word between: "female lion", "baby elephant"; not
@@ -85,6 +89,10 @@ _KINDS = ("person", "product", "animal", "not_person")
 LINK_WORDS = ("in", "with", "wearing", "wears", "holding", "holds", "on", "at", "and", "from", "by", "of", "for",
               "has", "shows", "model", "models")
 _LINK_RE = re.compile(r"(?<![\w'-])(?:" + "|".join(LINK_WORDS) + r")(?![\w'-])")
+#: Audience spellings that are not plain nouns: alone (no person noun after) they label a product's audience.
+_OWNER_FORMS = ("mens", "womens", "unisex")
+#: A possessive determiner before a possessive form makes it a person ("your child's", "her kids'").
+_OWNER_RE = re.compile(r"(?:your|my|his|her|their|our|its)")
 #: Lower-case words of 4+ letters that do not make a caption "sentence case" (stop words).
 _STOP4 = ("with", "from", "that", "this", "your", "have", "been", "were", "will", "into", "them", "they", "than",
           "then", "what", "when", "some", "also", "more", "most", "only", "over", "such", "very", "just", "their",
@@ -177,6 +185,7 @@ class Senses:
         phrases = words["not_person"] if "not_person" in rules else []
         self.in_phrase = np.array([_inside(f, phrases) for f in forms], bool)
         self.audience = np.isin(np.array(forms, object), words["audience_forms"])
+        self.owner = np.isin(np.array(forms, object), _OWNER_FORMS)
         self.sex_form = np.isin(np.array(forms, object), words["sex_forms"])
         self.name = (np.array(["product" in s for s in senses], bool) | np.array(modifier, bool)) & ("name" in rules)
         self.flagged = self.modifier | self.product | self.animal | self.in_phrase | self.name
@@ -269,12 +278,12 @@ class Senses:
                 found[j] = not _LINK_RE.search(bytes(data[a:b]).decode("utf-8", "ignore"))
             return found
 
-        def link_before(j_mask: np.ndarray) -> np.ndarray:
-            """The word right before the hit is a link word."""
+        def link_before(j_mask: np.ndarray, pattern: re.Pattern = _LINK_RE) -> np.ndarray:
+            """The word right before the hit is a link word (or matches ``pattern``)."""
             out = np.zeros(h.size, bool)
             for j in np.flatnonzero(j_mask & (t_first >= 2)):
                 a = int(wstart[t_first[j] - 2])
-                out[j] = a >= coffs[hr[j]] and bool(_LINK_RE.fullmatch(bytes(data[a:hs[j]]).decode("utf-8", "ignore").strip()))
+                out[j] = a >= coffs[hr[j]] and bool(pattern.fullmatch(bytes(data[a:hs[j]]).decode("utf-8", "ignore").strip()))
             return out
 
         drop = np.zeros(h.size, bool)
@@ -296,7 +305,12 @@ class Senses:
             after = near_unlinked(t_last + 1, t_last + _WINDOW)
             before = near("product", t_first - 2, t_first - 1, by_last=True)
             before &= ~link_before(before)
-            drop |= prod & (after | before | (audience & in_row))
+            # a possessive or audience form ("Women's", "mens", "ladies") names a person only with a
+            # person noun right after it ("women's rugby player"): "Women's Snowboard", "Kid's Snack Pack"
+            # are audiences whatever the product is called (no product-noun list needed)
+            owner = (self.owner[sid[h]] | apos) & ~near("person", t_last + 1, t_last + _WINDOW)
+            owner &= ~link_before(owner, _OWNER_RE)  # "your child's learning", "her kids' toys": a person
+            drop |= prod & (after | before | (audience & in_row) | owner)
         ani = self.animal[sid[h]]
         if ani.any():
             close = near_unlinked(t_last + 1, t_last + 2, "animal") | near("animal", t_first - 1, t_first - 1,

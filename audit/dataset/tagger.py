@@ -107,16 +107,18 @@ def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
 
     Examples
     --------
-    >>> print(_prefilter_pattern(["dr.", "café", "man"]))
-    (?:[^\\x00-\\x7f]|\\bdr\\.|\\bman\\b)
+    >>> print(_prefilter_pattern(["dr.", "café", "man", "porn*"]))
+    (?:[^\\x00-\\x7f]|\\bporn|\\bdr\\.|\\bman\\b)
     """
     forms = sorted({s for s in surfaces if s.isascii()}, key=lambda s: (-len(s), s))
     if not forms:
         return None
     alts = ["[^\\x00-\\x7f]"]  # captions with a non-ASCII character always pass
     for f in forms:
+        stem = len(f) > 1 and f.endswith("*")
+        f = f[:-1] if stem else f
         left = r"\b" if _BYTE_CLASS[ord(f[0])] == 1 else ""
-        right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 else ""
+        right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 and not stem else ""
         alts.append(f"{left}{re.escape(f)}{right}")
     return f"(?:{'|'.join(alts)})"
 
@@ -142,7 +144,10 @@ class Tagger:
     Parameters
     ----------
     surfaces
-        Lower-case surface forms; their position is the id :meth:`match` returns.
+        Lower-case surface forms; their position is the id :meth:`match` returns. A form
+        ending in ``*`` is a stem: it must start a word but the word may go on
+        (``porn*`` matches "pornstar", "pornographic"; morphology without listing
+        every inflection).
 
     senses
         Sense rules applied to the hits (:class:`~audit.dataset.senses.Senses`);
@@ -150,9 +155,9 @@ class Tagger:
 
     Examples
     --------
-    >>> t = Tagger(["man"])
-    >>> t.match(pa.array(["a man", "manhattan", "Man"]))[0].tolist()
-    [0, 2]
+    >>> t = Tagger(["man", "porn*"])
+    >>> t.match(pa.array(["a man", "manhattan", "Man", "Pornstar", "a sporno"]))[0].tolist()
+    [0, 2, 3]
     """
 
     def __init__(self, surfaces: Sequence[str], *, senses=None) -> None:
@@ -161,14 +166,16 @@ class Tagger:
         self.surfaces = tuple(surfaces)
         self.senses = senses
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        keys = [s.encode("utf-8") for s in self.surfaces]
+        # a form ending in "*" is a stem: it matches at a word start and may continue ("porn*": pornstar)
+        stem = [len(s) > 1 and s.endswith("*") for s in self.surfaces]
+        keys = [(s[:-1] if st else s).encode("utf-8") for s, st in zip(self.surfaces, stem)]
         for i, k in enumerate(keys):
             self._automaton.add_word(k.decode("latin-1"), i)
         self._automaton.make_automaton()
         self._length = np.array([len(k) for k in keys], dtype=np.int64)
         # a boundary is only required next to a word character of the key itself
         self._need_left = np.array([_BYTE_CLASS[k[0]] != 0 for k in keys])
-        self._need_right = np.array([_BYTE_CLASS[k[-1]] != 0 for k in keys])
+        self._need_right = np.array([_BYTE_CLASS[k[-1]] != 0 and not st for k, st in zip(keys, stem)])
         self._prefilter = _prefilter_pattern(self.surfaces)
 
     def __reduce__(self):  # rebuild instead of pickling the automaton
