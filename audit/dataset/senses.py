@@ -127,7 +127,7 @@ def load_senses(path: str | Path | None = None) -> dict[str, list[str]]:
 
     p = Path(path) if path is not None else data_path("lexicons", "senses.yaml")
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        doc = yaml.load(p.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise UserError(f"{p}: senses file not found (fix: pass an existing YAML file)") from None
     except yaml.YAMLError as exc:
@@ -143,9 +143,24 @@ def load_senses(path: str | Path | None = None) -> dict[str, list[str]]:
     return out
 
 
-def _inside(form: str, phrases: Sequence[str]) -> bool:
-    pat = re.compile(r"(?<![\w'-])" + re.escape(form) + r"(?![\w'-])")
-    return any(pat.search(p) for p in phrases)
+def _phrase_spans(phrases: Sequence[str]) -> frozenset[str]:
+    """Every run of whole words of every phrase ("the karate kid" -> "karate kid", "kid", ...).
+
+    Words are runs of word characters, ASCII apostrophes, backticks and hyphens, as the
+    tagger's boundaries have it ("kids' party" keeps "kids'"; a curly apostrophe ends a word).
+
+    Examples
+    --------
+    >>> sorted(_phrase_spans(["karate kid", "kids' party"]))
+    ['karate', 'karate kid', 'kid', "kids'", "kids' party", 'party']
+    """
+    out: set[str] = set()
+    for p in phrases:
+        words = re.findall(r"[\w'`-]+", p)
+        for i in range(len(words)):
+            for j in range(i + 1, len(words) + 1):
+                out.add(" ".join(words[i:j]))
+    return frozenset(out)
 
 
 class Senses:
@@ -183,7 +198,8 @@ class Senses:
         self.product = np.array(["product" in s for s in senses], bool) & ("product" in rules)
         self.animal = np.array(["animal" in s for s in senses], bool) & ("animal" in rules)
         phrases = words["not_person"] if "not_person" in rules else []
-        self.in_phrase = np.array([_inside(f, phrases) for f in forms], bool)
+        spans = _phrase_spans(phrases)
+        self.in_phrase = np.array([f in spans for f in forms], bool)
         self.audience = np.isin(np.array(forms, object), words["audience_forms"])
         self.owner = np.isin(np.array(forms, object), _OWNER_FORMS)
         self.sex_form = np.isin(np.array(forms, object), words["sex_forms"])
