@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from audit.shards import atomic_write_bytes
+from audit.atomic import atomic_write_bytes
 
 __all__ = ["write_bytes_atomic", "write_json_atomic", "write_parquet_atomic", "json_safe"]
 

@@ -1,29 +1,42 @@
-"""Benchmark: precision and recall of caption tagging on 1,000 hand-labelled real captions.
+"""Benchmark: precision and recall of caption tagging on hand-labelled real captions, dev and held-out apart.
 
-Labels: ``tests/data/caption_labels.csv`` (guide: ``docs/caption-labelling.md``),
-one row per caption of ``/work/shared/fixtures/laion_captions_1000.parquet``,
-checked against the caption's SHA-1. A caption is positive for a category when it
-describes or depicts a person with that attribute, in words (strict sense);
-``sexual`` is explicit sexual content. The tagger flags a category when any
-concept of the matching lexicon categories is found.
+Three labelled sets (guide: ``docs/caption-labelling.md``), each checked row by
+row against the captions' SHA-1:
 
-Measured in one run, on the same captions:
+``dev``
+    ``tests/data/caption_labels.csv``: the 1,000 captions of
+    ``/work/shared/fixtures/laion_captions_1000.parquet``, every category.
+    **Every row is development data**: the sense rules and the phrase lists
+    were written while reading them, so figures on it are in-sample.
+``held-out``
+    ``tests/data/caption_labels_heldout.csv``: 2,000 other real LAION captions
+    (``tests/data/caption_heldout.parquet`` rows 0-1,999), every category,
+    labelled before any rule change made after they were extracted.
+``held-out sexual``
+    ``tests/data/caption_labels_heldout_sexual.csv``: all 9,000 captions of
+    ``caption_heldout.parquet``, explicit sexual content only. Rows 2,000-8,999
+    are also printed apart ("blind"): their tagger errors were never looked at
+    while rules changed.
 
-- ``current``: the starter lexicons as they were before this change
-  (``tests/data/lexicons_v1/``), plain whole-word matching;
+A caption is positive for a category when it describes or depicts a person with
+that attribute, in words (strict sense); ``sexual`` is explicit sexual content.
+The tagger flags a category when any concept of the matching lexicon categories
+is found. Measured in one run, on the same captions:
+
+- ``current``: the starter lexicons as they were before the v2 lexicons
+  (``tests/data/lexicons_v1/``), plain whole-word matching (the baseline);
 - ``lexicon v2, no rules``: the new lexicons, plain matching;
 - ``new minus RULE``: the new tagger with one sense rule switched off (what each rule buys);
 - ``new``: the new lexicons with every sense rule (the default ``Tagger.for_lexicon``).
 
 Precision and recall carry 95 % Wilson intervals. ``person identity`` pools
 gender, age, ethnicity/nationality, religion and disability (caption x category
-pairs). The labelled set is also the set the rules were developed on: figures
-are in-sample (see the guide). Also printed: the cost of the sense rules per
-caption they touch, and the language detector against the labels.
+pairs). Also printed: the cost of the sense rules per caption they touch, and
+the language detector against the labels.
 
 Usage::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/caption_tagging.py [--errors CATEGORY]
+    PYTHONPATH=. .venv/bin/python benchmarks/caption_tagging.py [--errors CATEGORY] [--errors-set dev]
 """
 
 from __future__ import annotations
@@ -41,6 +54,11 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path("/work/shared/fixtures/laion_captions_1000.parquet")
 LABELS = ROOT / "tests" / "data" / "caption_labels.csv"
+HELDOUT = ROOT / "tests" / "data" / "caption_heldout.parquet"
+HELDOUT_LABELS = ROOT / "tests" / "data" / "caption_labels_heldout.csv"
+HELDOUT_SEXUAL = ROOT / "tests" / "data" / "caption_labels_heldout_sexual.csv"
+#: Rows of the held-out sexual labels whose tagger errors were never inspected.
+BLIND_FROM = 2000
 V1 = ROOT / "tests" / "data" / "lexicons_v1"
 #: Evaluation category -> lexicon categories that flag it.
 CATEGORIES = {
@@ -53,12 +71,15 @@ IDENTITY = ("gender", "age", "ethnicity", "religion", "disability")
 def load_labelled(fixture: Path = FIXTURE, labels: Path = LABELS) -> tuple[list[str], pd.DataFrame]:
     """Captions and their labels, checked row by row against the caption hash.
 
+    The label file may cover the first rows of the caption file only.
+
     Examples
     --------
     >>> caps, lab = load_labelled()  # doctest: +SKIP
     """
     caps = [c or "" for c in pq.read_table(fixture, columns=["TEXT"]).column("TEXT").to_pylist()]
     lab = pd.read_csv(labels, keep_default_na=False)
+    caps = caps[:len(lab)]
     if len(lab) != len(caps):
         raise SystemExit(f"{labels}: {len(lab)} rows but {fixture} has {len(caps)} captions")
     sha = [hashlib.sha1(c.encode("utf-8")).hexdigest()[:12] for c in caps]
@@ -84,11 +105,13 @@ def flags(tagger, lexicon, captions: list[str]) -> pd.DataFrame:
     return out
 
 
-def scores(pred: pd.DataFrame, lab: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
+def scores(pred: pd.DataFrame, lab: pd.DataFrame, mask: np.ndarray | None = None,
+           categories: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Precision and recall with Wilson intervals per category and pooled person identity."""
     from audit.metrics import wilson_interval
 
     m = np.ones(len(lab), bool) if mask is None else mask
+    cats = tuple(c for c in CATEGORIES if c in lab.columns) if categories is None else categories
     rows = []
 
     def add(name: str, p: np.ndarray, t: np.ndarray) -> None:
@@ -98,8 +121,10 @@ def scores(pred: pd.DataFrame, lab: pd.DataFrame, mask: np.ndarray | None = None
                      "precision": tp / (tp + fp) if tp + fp else np.nan, "p_lo": plo, "p_hi": phi,
                      "recall": tp / (tp + fn) if tp + fn else np.nan, "r_lo": rlo, "r_hi": rhi})
 
-    for c in CATEGORIES:
+    for c in cats:
         add(c, pred[c].to_numpy()[m], lab[c].to_numpy().astype(bool)[m])
+    if not all(c in cats for c in IDENTITY):
+        return pd.DataFrame(rows)
     add("person identity", np.concatenate([pred[c].to_numpy()[m] for c in IDENTITY]),
         np.concatenate([lab[c].to_numpy().astype(bool)[m] for c in IDENTITY]))
     return pd.DataFrame(rows)
@@ -116,9 +141,27 @@ def fmt(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _gate_line(name: str, res: pd.DataFrame) -> str:
+    r = res.set_index("category")
+    parts = []
+    if "person identity" in r.index:
+        pi = r.loc["person identity"]
+        parts.append(f"person-identity precision {pi.precision:.1%} [{pi.p_lo:.1%}, {pi.p_hi:.1%}] (>= 85%: "
+                     f"{'met' if pi.precision >= 0.85 else 'NOT met'}), recall {pi.recall:.1%} "
+                     f"[{pi.r_lo:.1%}, {pi.r_hi:.1%}] (>= 80%: {'met' if pi.recall >= 0.80 else 'NOT met'})")
+    sx = r.loc["sexual"]
+    parts.append(f"explicit sexual recall {sx.recall:.1%} [{sx.r_lo:.1%}, {sx.r_hi:.1%}] (>= 90%: "
+                 f"{'met' if sx.recall >= 0.90 else 'NOT met'}) at precision {sx.precision:.1%} "
+                 f"[{sx.p_lo:.1%}, {sx.p_hi:.1%}] (>= 80%: {'met' if sx.precision >= 0.80 else 'NOT met'}), "
+                 f"n positives {int(sx.labelled)}")
+    return f"  {name}: " + "; ".join(parts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--errors", default="", help="print the false positives/negatives of this category (new tagger)")
+    ap.add_argument("--errors-set", default="dev", choices=("dev", "held-out", "held-out-sexual"),
+                    help="labelled set whose errors --errors prints (default: dev; keep the held-out sets unseen)")
     ap.add_argument("--timing-rows", type=int, default=200_000, help="captions for the sense-rule cost figure")
     args = ap.parse_args()
 
@@ -128,60 +171,77 @@ def main() -> None:
     from audit.dataset.tagger import Tagger
 
     caps, lab = load_labelled()
-    print(f"labelled set: {LABELS.relative_to(ROOT)} ({len(lab)} captions of {FIXTURE.name}); positives: "
-          + ", ".join(f"{c} {int(lab[c].sum())}" for c in [*CATEGORIES, "slur", "non_english"]))
+    h_caps, h_lab = load_labelled(HELDOUT, HELDOUT_LABELS)
+    s_caps, s_lab = load_labelled(HELDOUT, HELDOUT_SEXUAL)
+    sets = {"dev": (caps, lab), "held-out": (h_caps, h_lab), "held-out-sexual": (s_caps, s_lab)}
+    print(f"dev set: {LABELS.relative_to(ROOT)} ({len(lab)} captions of {FIXTURE.name}, all development data); "
+          "positives: " + ", ".join(f"{c} {int(lab[c].sum())}" for c in [*CATEGORIES, "slur", "non_english"]))
+    print(f"held-out set: {HELDOUT_LABELS.relative_to(ROOT)} ({len(h_lab)} captions); positives: "
+          + ", ".join(f"{c} {int(h_lab[c].sum())}" for c in [*CATEGORIES, "slur", "non_english"]))
+    print(f"held-out sexual set: {HELDOUT_SEXUAL.relative_to(ROOT)} ({len(s_lab)} captions, sexual only); "
+          f"positives {int(s_lab['sexual'].sum())}, of which {int(s_lab['sexual'][BLIND_FROM:].sum())} in the blind "
+          f"rows {BLIND_FROM:,}-{len(s_lab) - 1:,}")
     v1 = load_lexicons([*sorted(V1.glob("*.yaml"))], include_defaults=False)
     lex = load_lexicons()
+    new_name = "new (v2 lexicons + all sense rules)"
     versions = {"current (v1 lexicons, plain matching)": (Tagger(v1.forms), v1),
                 "lexicon v2, no sense rules": (Tagger.for_lexicon(lex, rules=()), lex)}
     for r in RULES:
         versions[f"new minus {r}"] = (Tagger.for_lexicon(lex, rules=[x for x in RULES if x != r]), lex)
-    versions["new (v2 lexicons + all sense rules)"] = (Tagger.for_lexicon(lex), lex)
-    preds, seconds = {}, {}
-    for name, (t, lx) in versions.items():
-        t0 = time.perf_counter()
-        preds[name] = flags(t, lx, caps)
-        seconds[name] = time.perf_counter() - t0
-    english = lab["non_english"].to_numpy() == 0
-    results = {}
-    for name, pred in preds.items():
-        results[name] = scores(pred, lab)
-        print(f"\n{name} -- all {len(lab)} captions")
-        print(fmt(results[name]))
-    for name in (next(iter(preds)), "new (v2 lexicons + all sense rules)"):
-        print(f"\n{name} -- English captions only ({int(english.sum())}, by label)")
-        print(fmt(scores(preds[name], lab, english)))
+    versions[new_name] = (Tagger.for_lexicon(lex), lex)
+    preds = {k: {name: flags(t, lx, c) for name, (t, lx) in versions.items()} for k, (c, _) in sets.items()}
+    results = {k: {} for k in sets}
+    for k, (c, lb) in sets.items():
+        for name in (next(iter(versions)), "lexicon v2, no sense rules", new_name):
+            results[k][name] = scores(preds[k][name], lb)
+            print(f"\n[{k}] {name} -- all {len(lb)} captions")
+            print(fmt(results[k][name]))
+        for r in RULES:
+            results[k][f"new minus {r}"] = scores(preds[k][f"new minus {r}"], lb)
+    blind = np.arange(len(s_lab)) >= BLIND_FROM
+    for name in (next(iter(versions)), new_name):
+        print(f"\n[held-out-sexual, blind rows {BLIND_FROM:,}-{len(s_lab) - 1:,}] {name}")
+        print(fmt(scores(preds["held-out-sexual"][name], s_lab, blind)))
+    for k in ("dev", "held-out"):
+        c, lb = sets[k]
+        english = lb["non_english"].to_numpy() == 0
+        print(f"\n[{k}] {new_name} -- English captions only ({int(english.sum())}, by label)")
+        print(fmt(scores(preds[k][new_name], lb, english)))
 
-    print("\nwhat each sense rule buys (person identity, all captions; new minus the rule -> new):")
-    new_name = "new (v2 lexicons + all sense rules)"
-    new = results[new_name].set_index("category")
-    for r in RULES:
-        wo = results[f"new minus {r}"].set_index("category")
-        print(f"  {r:11s} precision {wo.at['person identity', 'precision']:.1%} -> "
-              f"{new.at['person identity', 'precision']:.1%}, recall {wo.at['person identity', 'recall']:.1%} -> "
-              f"{new.at['person identity', 'recall']:.1%} (FP {wo.at['person identity', 'fp']} -> "
-              f"{new.at['person identity', 'fp']}, FN {wo.at['person identity', 'fn']} -> "
-              f"{new.at['person identity', 'fn']})")
+    for k in ("dev", "held-out"):
+        print(f"\n[{k}] what each sense rule buys (person identity; new minus the rule -> new):")
+        new = results[k][new_name].set_index("category")
+        for r in RULES:
+            wo = results[k][f"new minus {r}"].set_index("category")
+            print(f"  {r:11s} precision {wo.at['person identity', 'precision']:.1%} -> "
+                  f"{new.at['person identity', 'precision']:.1%}, recall {wo.at['person identity', 'recall']:.1%} -> "
+                  f"{new.at['person identity', 'recall']:.1%} (FP {wo.at['person identity', 'fp']} -> "
+                  f"{new.at['person identity', 'fp']}, FN {wo.at['person identity', 'fn']} -> "
+                  f"{new.at['person identity', 'fn']})")
 
-    pi, sx = new.loc["person identity"], new.loc["sexual"]
-    print(f"\ngates (new): person-identity precision {pi.precision:.1%} (>= 85%: "
-          f"{'met' if pi.precision >= 0.85 else 'NOT met'}), recall {pi.recall:.1%} (>= 80%: "
-          f"{'met' if pi.recall >= 0.80 else 'NOT met'}); explicit sexual recall {sx.recall:.1%} (>= 90%: "
-          f"{'met' if sx.recall >= 0.90 else 'NOT met'}) at precision {sx.precision:.1%} (>= 80%: "
-          f"{'met' if sx.precision >= 0.80 else 'NOT met'})")
+    print("\ngates (new tagger; the held-out lines are the ones that count):")
+    print(_gate_line("dev (in-sample)", results["dev"][new_name]))
+    print(_gate_line("held-out", results["held-out"][new_name]))
+    print(_gate_line("held-out sexual (9,000)", results["held-out-sexual"][new_name]))
+    print(_gate_line(f"held-out sexual, blind rows only", scores(preds["held-out-sexual"][new_name], s_lab, blind)))
 
     slur_lex = load_lexicons(include_slurs=True)
-    sp = flags(Tagger.for_lexicon(slur_lex), slur_lex, caps)["slur"].to_numpy()
-    st = lab["slur"].to_numpy().astype(bool)
-    print(f"opt-in slur lexicon (counts only): flagged {int(sp.sum())}, labelled {int(st.sum())}, "
-          f"TP {int((sp & st).sum())}, FP {int((sp & ~st).sum())}, FN {int((~sp & st).sum())}")
+    slur_tagger = Tagger.for_lexicon(slur_lex)
+    for k in ("dev", "held-out"):
+        c, lb = sets[k]
+        sp = flags(slur_tagger, slur_lex, c)["slur"].to_numpy()
+        st = lb["slur"].to_numpy().astype(bool)
+        print(f"[{k}] opt-in slur lexicon (counts only): flagged {int(sp.sum())}, labelled {int(st.sum())}, "
+              f"TP {int((sp & st).sum())}, FP {int((sp & ~st).sum())}, FN {int((~sp & st).sum())}")
 
-    got = ~english_mask(pa.array(caps, pa.string()))
-    want = ~english
-    tp, fp, fn = int((got & want).sum()), int((got & ~want).sum()), int((~got & want).sum())
-    print(f"language: detected non-English {int(got.sum())} of {len(caps)} ({got.mean():.1%}); labelled "
-          f"{int(want.sum())} ({want.mean():.1%}); detector precision {tp / max(tp + fp, 1):.1%}, "
-          f"recall {tp / max(tp + fn, 1):.1%}")
+    for k in ("dev", "held-out"):
+        c, lb = sets[k]
+        want = lb["non_english"].to_numpy() != 0
+        got = ~english_mask(pa.array(c, pa.string()))
+        tp, fp, fn = int((got & want).sum()), int((got & ~want).sum()), int((~got & want).sum())
+        print(f"[{k}] language: detected non-English {int(got.sum())} of {len(c)} ({got.mean():.1%}); labelled "
+              f"{int(want.sum())} ({want.mean():.1%}); detector precision {tp / max(tp + fp, 1):.1%}, "
+              f"recall {tp / max(tp + fn, 1):.1%}")
 
     big = pa.array((caps * (args.timing_rows // len(caps) + 1))[:args.timing_rows], pa.string())
     plain, full = Tagger.for_lexicon(lex, rules=()), Tagger.for_lexicon(lex)
@@ -202,7 +262,8 @@ def main() -> None:
           f"({touched / len(big):.1%}) = {extra / max(touched, 1) * 1e6:.2f} us per touched caption")
 
     if args.errors:
-        pred = preds[list(preds)[-1]]
+        caps, lab = sets[args.errors_set]
+        pred = preds[args.errors_set][new_name]
         c = args.errors
         t = lab[c].to_numpy().astype(bool)
         p = pred[c].to_numpy()

@@ -2,7 +2,7 @@
 
 Prints captions/s of ``imagen-audit``'s text audit (reading, hashing,
 de-duplication, Aho-Corasick tagging with the sense rules, counting, merging;
-Dask LocalCluster start-up included), the peak resident memory of this process
+worker-process start-up included), the peak resident memory of this process
 and its children, the same audit with plain whole-word tagging (the tagger
 before the sense rules, ``--plain-repeats``) as the baseline that prices the
 rules, and two baselines doing the same tagging in the same run: pandas
@@ -184,6 +184,8 @@ def main() -> None:
         t0 = time.perf_counter()
         write_laion_like_parquet(path, args.rows, seed=0, row_group_size=500_000)
         print(f"generated {path} in {time.perf_counter() - t0:.1f} s")
+    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+          f"{os.cpu_count()} CPUs")
     print(f"input: {path} ({path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows, "
           f"{pq.ParquetFile(path).metadata.num_row_groups} row groups)")
     lex = load_lexicons()
@@ -217,7 +219,7 @@ def main() -> None:
     rate = args.rows / t_ours
     print(f"imagen-audit text audit, {args.workers} worker(s): median {t_ours:.2f} s over {args.repeats} "
           f"runs ({', '.join(f'{t:.2f}' for t in ours)}) = {rate:,.0f} captions/s end to end "
-          f"(Dask LocalCluster start-up included); peak RSS (process + children) "
+          f"(worker start-up included); peak RSS (process + children) "
           f"{max(peaks) / 2**30:.2f} GiB")
     cpu = statistics.median(cpus)
     print(f"  CPU time (process + workers): median {cpu:.2f} s = {args.rows / cpu:,.0f} captions per CPU-second; "
@@ -245,7 +247,10 @@ def main() -> None:
     print(f"DuckDB regexp_matches ({args.workers} threads, first {args.duckdb_rows:,} rows, extrapolated): "
           f"{dk_rate:,.0f} captions/s -> {args.rows / dk_rate:,.0f} s for {args.rows:,}")
     print(f"ratio imagen-audit / pandas: {rate / pd_rate:.1f}x; imagen-audit / DuckDB: {rate / dk_rate:.1f}x")
-    print(f"goal >= 1,000,000 captions/s: {'met' if rate >= 1e6 else 'NOT met'}; "
+    idle = args.workers * args.rows / cpu
+    print(f"goal >= 1,000,000 captions/s on 2 cores: wall-clock {rate:,.0f}/s ({'met' if rate >= 1e6 else 'NOT met'} "
+          f"on this machine as loaded); from CPU time, {idle:,.0f}/s on {args.workers} idle cores "
+          f"({'met' if idle >= 1e6 else 'NOT met'}, margin {idle / 1e6:.2f}x); "
           f"peak memory < 1.5 GB: {'met' if max(peaks) < 1.5e9 else 'NOT met'}; "
           f"load average at end: {os.getloadavg()[0]:.1f}")
 

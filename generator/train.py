@@ -27,7 +27,9 @@ import torch.nn.functional as F
 
 from audit.checkpoint import load_checkpoint, save_checkpoint
 from audit.outdir import locked_output
-from audit.shards import atomic_write_bytes, complete_shards, iter_tar_samples, shard_name
+from audit.atomic import atomic_write_bytes
+from audit.shards import complete_shards, shard_name
+from audit.tarread import iter_tar_samples
 from generator.cascade import (
     BASE_PRESETS, PREDICTION_TYPES, SR_PRESETS, TRAIN_SCHEDULE, ImagenCascadePipeline, blur_augment, build_unet,
     from_uint8, noise_augment, stage_resolution, training_target, unet_forward, upsample, warm_start,

@@ -1,4 +1,5 @@
-"""Dask execution of the text audit: a real LocalCluster gives exactly the local result."""
+"""Parallel execution of the text audit: a real Dask LocalCluster (through its scheduler address) and the
+local process pool (`workers=2`) give exactly the in-process result."""
 
 from __future__ import annotations
 
@@ -48,6 +49,6 @@ def test_scheduler_address_run_equals_local_run(dataset):
     assert_same(local, remote)
 
 
-def test_workers_option_starts_a_local_cluster_with_the_same_result(dataset):
+def test_workers_option_counts_on_local_processes_with_the_same_result(dataset):
     aud = TextAuditor(load_lexicons())
     assert_same(audit_text(dataset, aud, progress=False), audit_text(dataset, aud, workers=2, progress=False))

@@ -31,8 +31,10 @@ def real_captions() -> list:
 
 
 def reference_matches(captions: list, surfaces: tuple[str, ...]) -> set[tuple[int, int]]:
-    """Whole-word matches by regular expressions: not preceded/followed by a letter, digit or underscore."""
-    pats = [re.compile(r"(?<!\w)" + re.escape(s) + r"(?!\w)") for s in surfaces]
+    """Whole-word matches by regular expressions: not preceded/followed by a letter, digit or underscore
+    (a stem ``form*`` may be followed by more of its word)."""
+    pats = [re.compile(r"(?<!\w)" + re.escape(s[:-1]) if s.endswith("*") and len(s) > 1 else
+                       r"(?<!\w)" + re.escape(s) + r"(?!\w)") for s in surfaces]
     out = set()
     for i, c in enumerate(captions):
         low = (c or "").lower()

@@ -49,4 +49,16 @@ def test_demo_without_generator_weights_audits_the_world_dataset(tmp_path, capsy
     assert "running the dataset audit of the synthetic world" in text
     assert (out / "world" / "ground_truth.parquet").exists()
     assert (out / "world-audit" / "dataset_card.md").exists()
-    assert "toxic" in text
+    # the printed findings are the report's Findings box, line for line (report/report.json holds its rows)
+    import json
+
+    from audit.report.dataset_findings import format_dataset_finding
+
+    sections = json.loads((out / "world-audit" / "report" / "report.json").read_text())["sections"]
+    box = next(s for s in sections if s["key"] == "findings")["results"]
+    assert box["findings"], "the world has injected biases: the report finds some"
+    for i, r in enumerate(box["findings"], 1):
+        assert f"  {i}. {format_dataset_finding(r)}" in text.splitlines()
+    for w in box["warnings"]:
+        assert f"  ! {w}" in text
+    assert "Three identity terms whose captions carry toxic terms" not in text  # the old, separate ranking

@@ -35,7 +35,8 @@ from audit.dataset.sources import MAX_CAPTION_BYTES, detect
 from audit.dataset.textstats import TextAuditor
 from audit.errors import UserError
 from audit.outdir import locked_output
-from audit.shards import ReadStats, ShardWriter, iter_tar_samples
+from audit.shards import ShardWriter
+from audit.tarread import ReadStats, iter_tar_samples
 
 SECONDS = 30
 MIB = 400
@@ -162,6 +163,60 @@ def test_twenty_thousand_one_row_groups_are_fast(tmp_path):
         c = count(q)
     reconciled(c, read=20_000)
     assert c.scalars["null"] == 20_000 and c.problems["no_text_column"] == 1
+
+
+def _same_counts(a, b) -> None:
+    assert a.scalars == b.scalars
+    assert (a.pair == b.pair).all() and (a.surface_rows == b.surface_rows).all()
+    assert (a.length_hist == b.length_hist).all() and a.distinct.count() == b.distinct.count()
+    assert a.problems == b.problems and a.reconciliation() == b.reconciliation()
+    fa, fb = a.examples.frame(a.labels), b.examples.frame(b.labels)
+    assert fa.sort_values(list(fa.columns)).reset_index(drop=True).equals(
+        fb.sort_values(list(fb.columns)).reset_index(drop=True))
+
+
+@pytest.mark.parametrize("captions", [
+    ["a photo of a nurse", "A woman doctor", "nude woman", "", None, " ", "a photo of a nurse", "caf\u00e9 \x01"],
+    [None] * 5 + ["a man"] * 3,
+    ["x"] * 4,
+])
+def test_dictionary_encoded_captions_count_like_plain_ones(captions):
+    """The once-per-distinct-caption path gives exactly the counts of the row-by-row path."""
+    aud = TextAuditor(load_lexicons())
+    nsfw = pa.array((["NSFW", "UNLIKELY", None] * 4)[:len(captions)])
+    plain = aud.count_batch(pa.RecordBatch.from_arrays([pa.array(captions, pa.string()), nsfw], ["text", "nsfw"]))
+    enc = pa.array(captions, pa.string()).dictionary_encode()
+    assert pa.types.is_dictionary(enc.type)
+    dict_counts = aud.count_batch(pa.RecordBatch.from_arrays([enc, nsfw], ["text", "nsfw"]))
+    _same_counts(plain, dict_counts)
+    # the same captions repeated 40 times: the hash-grouped path agrees too, scaled
+    many = pa.RecordBatch.from_arrays([pa.array(captions * 40, pa.string()), pa.array(nsfw.to_pylist() * 40)],
+                                      ["text", "nsfw"])
+    grouped = aud.count_batch(many)
+    assert grouped.n_rows == 40 * plain.n_rows and (grouped.pair == 40 * plain.pair).all()
+    assert grouped.scalars["null"] == 40 * plain.scalars["null"]
+    assert grouped.scalars["empty"] == 40 * plain.scalars["empty"]
+
+
+def test_ten_million_identical_captions_are_counted_once_each_distinct_value(tmp_path):
+    """#19's case: 10,000,000 identical captions in a 42 KB parquet (was 11.2 s, ~265 s per MB), stored
+    both dictionary-typed and as a plain string column; bound 60 s per MB of input, memory 400 MiB."""
+    n = 10_000_000
+    typed = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({"TEXT": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                                                   pa.array(["a photo of a nurse"]))}),
+                   typed, row_group_size=1_000_000)
+    plain = tmp_path / "plain.parquet"  # a plain string column whose pages are dictionary-encoded
+    pq.write_table(pa.table({"TEXT": pa.array(["a photo of a nurse", None] * (n // 2), pa.string())}), plain,
+                   row_group_size=1_000_000)
+    for p, nulls in ((typed, 0), (plain, n // 2)):
+        mb = p.stat().st_size / 1e6
+        with Bound(seconds=60 * mb, mib=MIB) as b:
+            c = count(p)
+        reconciled(c, read=n)
+        assert c.scalars["null"] == nulls and c.rows_with("profession:nurse") == n - nulls
+        assert c.distinct.count() == 1 and c.scalars["non_null_rows"] == n - nulls
+        print(f"{p.name}: {mb:.3f} MB, {b.took:.2f} s = {b.took / mb:.1f} s per MB, peak +{b.peak_mib:.0f} MiB")
 
 
 def test_unreadable_row_group_rows_are_skipped_by_reason(tmp_path):

@@ -86,3 +86,42 @@ def test_agreement_and_errors(tiny_classifier, tmp_path):
         CaptionClassifier(tiny_classifier[0], positive_labels=["hateful"])
     with pytest.raises(UserError, match="not a text classifier"):
         CaptionClassifier(tmp_path)
+
+
+def test_dataset_audit_cli_reports_the_classifier_beside_the_lexicon(tiny_classifier, tmp_path):
+    """`dataset audit --caption-classifier` (real CLI, real parquet of 1,000 real captions, tiny random model)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path, _, _ = tiny_classifier
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", "dataset", "audit", str(FIXTURE), "--out", str(out),
+                           "--caption-classifier", str(path), "--classifier-sample", "50", "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "caption classifier: model rate" in proc.stdout
+    res = json.loads((out / "results.json").read_text())["caption_classifier"]
+    assert res["rows"] == 1000 and res["rows_with_text"] + res["no_text"] == 1000
+    assert res["read_unflagged"] == 50 and res["read_flagged"] == res["lexicon_flagged"] > 0
+    assert res["lexicon_rate"] == pytest.approx(res["lexicon_flagged"] / res["rows_with_text"])
+    assert res["model_lo"] <= res["model_rate"] <= res["model_hi"]
+    a = res["agreement"]
+    assert a["both"] + a["lexicon_only"] + a["model_only"] + a["neither"] == a["n"] == 50 + res["read_flagged"]
+    assert a["both"] + a["lexicon_only"] == res["read_flagged"]
+    assert "Caption classifier beside the lexicon" in (out / "dataset_card.md").read_text()
+    # the same folder twice gives the same samples and figures (seeded)
+    out2 = tmp_path / "out2"
+    subprocess.run([sys.executable, "-m", "audit.cli", "dataset", "audit", str(FIXTURE), "--out", str(out2),
+                    "--caption-classifier", str(path), "--classifier-sample", "50", "--no-progress"],
+                   capture_output=True, text=True, env=env, timeout=600, check=True)
+    res2 = json.loads((out2 / "results.json").read_text())["caption_classifier"]
+    assert res2["model_rate"] == res["model_rate"] and res2["agreement"] == res["agreement"]
+    bad = subprocess.run([sys.executable, "-m", "audit.cli", "dataset", "audit", str(FIXTURE), "--out",
+                          str(tmp_path / "out3"), "--caption-classifier", str(tmp_path / "missing")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert bad.returncode != 0 and "caption classifier folder not found" in bad.stderr
+    assert not (tmp_path / "out3").exists()

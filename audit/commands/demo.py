@@ -4,6 +4,8 @@ Runs the ``professions`` suite and a short ``skin-tone-counterfactuals`` suite w
 the built-in cascade and the world labeler, writes the run directories with their
 HTML reports, and prints the top findings of the professions run's results table
 (``results.parquet``) with :func:`audit.report.findings.top_findings`, as the report shows them.
+Without generator weights it audits the synthetic world dataset and prints that audit's findings
+as its report shows them (:func:`audit.dataset.report.read_findings`).
 """
 
 from __future__ import annotations
@@ -45,19 +47,18 @@ def headline_lines(top) -> list[str]:
 def _dataset_demo(out, *, labeler, n: int, seed: int) -> int:
     """The main job while no built-in generator weights are shipped: audit the synthetic world dataset."""
     from audit.dataset.pipeline import run_dataset_audit
-    from audit.dataset.results import ALL
+    from audit.dataset.report import findings_lines, read_findings
     from generator.world.build import build_world
 
     print(f"[1/2] synthetic world: {n} people with injected biases (data/world.yaml)")
     world = build_world(n=n, out=out / "world", seed=seed, shard_size=1000)
     print("[2/2] dataset audit: captions (lexicons) and images (world labeler)")
-    results = run_dataset_audit(world.out, out_dir=out / "world-audit", labeler=labeler, argv=["imagen-audit", "demo"])
-    rates = [r for r in results["per_query_rates"] if r["query"] != ALL and r["rows"] >= 30]
-    rates.sort(key=lambda r: -(r["toxic_ratio"] if r["toxic_ratio"] == r["toxic_ratio"] else 0))
-    print("\nThree identity terms whose captions carry toxic terms most often (95% Wilson interval):")
-    for i, r in enumerate(rates[:3], 1):
-        print(f"  {i}. '{r['query']}': {100 * r['toxic_rate']:.1f}% of {r['rows']} captions "
-              f"[{100 * r['toxic_lo']:.1f}%, {100 * r['toxic_hi']:.1f}%], {r['toxic_ratio']:.1f}x the dataset rate")
+    audit_dir = out / "world-audit"
+    run_dataset_audit(world.out, out_dir=audit_dir, labeler=labeler, argv=["imagen-audit", "demo"])
+    print(f"\nTop findings (the report's Findings box, from {audit_dir / 'cooccurrence.parquet'} and "
+          "per_query_rates.parquet):")
+    for line in findings_lines(read_findings(audit_dir)):
+        print(line)
     print(f"report: {out / 'world-audit' / 'report.html'}")
     print(f"dataset card: {out / 'world-audit' / 'dataset_card.md'}")
     return 0

@@ -3,20 +3,24 @@
 Modules, in data-flow order:
 
 - :mod:`audit.dataset.lexicon` -- lexicon files (YAML) merged into flat tables;
-- :mod:`audit.dataset.sources` -- layout detection and streaming of caption batches;
+- :mod:`audit.dataset.sources` -- layout detection, cut into text tasks;
+- :mod:`audit.dataset.readers` -- streaming a task's caption batches (dictionaries for repeated captions);
 - :mod:`audit.dataset.columns` -- clean caption strings and NSFW flags from raw columns;
 - :mod:`audit.dataset.tagger` -- whole-word Aho-Corasick tagging of a batch in one pass;
 - :mod:`audit.dataset.senses` -- sense rules: is a hit used in the counted sense (product, name, ...);
 - :mod:`audit.dataset.language` -- fast guess of non-English captions;
-- :mod:`audit.dataset.textstats` -- mergeable per-batch counts (:class:`TextCounts`);
+- :mod:`audit.dataset.textstats` -- counting a batch once per distinct caption (:class:`TextAuditor`);
+- :mod:`audit.dataset.counts` -- the mergeable counts (:class:`TextCounts`);
+- :mod:`audit.dataset.langstats` -- language-quality statistics of a batch;
 - :mod:`audit.dataset.distinct` -- exact-then-HyperLogLog distinct caption counter;
-- :mod:`audit.dataset.run` -- local or Dask execution over tasks, merging counts;
+- :mod:`audit.dataset.run` -- execution over tasks (in process, local processes or Dask), merging counts;
 - :mod:`audit.dataset.results` -- term frequencies, co-occurrence with nPMI, per-query rates;
 - :mod:`audit.dataset.images` -- the image side (labels per caption concept, agreement);
 - :mod:`audit.dataset.card`, :mod:`audit.dataset.report` -- dataset card and HTML report;
 - :mod:`audit.dataset.pipeline` -- :func:`run_dataset_audit`, everything end to end;
 - :mod:`audit.dataset.synthetic` -- LAION-style rows for benchmarks and tests;
-- :mod:`audit.dataset.caption_classifier` -- optional model-based caption classifier vs the lexicon.
+- :mod:`audit.dataset.caption_classifier` -- optional model-based caption classifier vs the lexicon;
+- :mod:`audit.dataset.classify` -- the classifier's pass over a dataset (bounded samples, agreement).
 
 Nothing is imported here, so ``import audit.dataset`` is free.
 

@@ -78,6 +78,32 @@ def _example_results() -> dict:
             "tool": {"version": "0", "date": ""}}
 
 
+def _classifier_lines(res: dict | None) -> list[str]:
+    """The caption classifier beside the lexicon (``--caption-classifier``), or nothing.
+
+    Examples
+    --------
+    >>> _classifier_lines(None)
+    []
+    """
+    if not res:
+        return []
+    a = res["agreement"]
+    return ["\nCaption classifier beside the lexicon (unsafe or toxic terms), on bounded random samples "
+            f"({res['read_flagged']:,} lexicon-flagged and {res['read_unflagged']:,} unflagged captions read; "
+            f"model {_md(res.get('model', ''))}, threshold {res['threshold']}):\n",
+            _table(["measure", "value"], [
+                ["lexicon rate (captions with text)", _pct(res["lexicon_rate"])],
+                ["model rate, stratified estimate [95 % CI]", _ci(res["model_rate"], res["model_lo"], res["model_hi"])],
+                ["model positive on lexicon-flagged captions", _ci(res["model_rate_on_flagged"],
+                                                                  res["model_on_flagged_lo"], res["model_on_flagged_hi"])],
+                ["model positive on unflagged captions", _ci(res["model_rate_on_unflagged"],
+                                                            res["model_on_unflagged_lo"], res["model_on_unflagged_hi"])],
+                ["agreement on captions read (unweighted)", f"{_pct(a['observed'])}, Cohen's kappa "
+                                                          f"{a['kappa']:.2f}" if a["kappa"] == a["kappa"] else
+                 f"{_pct(a['observed'])}, kappa n/a"]])]
+
+
 def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence: pd.DataFrame,
                  per_query: pd.DataFrame, images: dict | None = None, top: int = 10) -> str:
     """Write the dataset card.
@@ -151,6 +177,7 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
         out.append(_table(["query", "captions", what + " [95 % CI]"],
                           [[r.query, f"{int(r.rows):,}", _ci(getattr(r, f"{col}_rate"), getattr(r, f"{col}_lo"),
                                                               getattr(r, f"{col}_hi"))] for r in ranked.itertuples()]))
+    out += _classifier_lines(results.get("caption_classifier"))
     out += ["\n### Other Known Limitations\n",
             f"- Non-printable control characters in {_pct(cap['nonprintable_share'])} of captions; undecodable "
             f"bytes (U+FFFD) in {_pct(cap['replacement_char_share'])}.",

@@ -62,7 +62,7 @@ def iter_image_samples(ds: DatasetInput, *, summary) -> Iterator[tuple[str, byte
     Tars are read with :func:`audit.shards.iter_tar_samples` (never extracted;
     unsafe member names and corrupt archives are counted in ``summary``).
     """
-    from audit.shards import ReadStats, iter_tar_samples
+    from audit.tarread import ReadStats, iter_tar_samples
 
     for tar in ds.image_shards:
         stats = ReadStats()

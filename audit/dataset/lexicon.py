@@ -57,6 +57,8 @@ ROLES = ("identity", "concept", "unsafe", "toxic")
 SENSES = ("product", "animal")
 #: The opt-in slur lexicon (base64 of a lexicon YAML file).
 SLUR_FILE = "slurs.yaml.b64"
+#: PyYAML's safe loader, in C when available (several times faster on the starter lexicons).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def normalise_forms(forms: Sequence[str]) -> list[str]:
@@ -162,7 +164,7 @@ def _read_yaml(path: Path) -> dict:
     except UnicodeDecodeError as exc:
         raise SpecError(path, "(file)", f"not UTF-8 text ({exc.reason})", "save the lexicon as UTF-8") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_LOADER)  # the C loader when PyYAML has it (safe either way)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise SpecError(path, "(file)", f"invalid YAML: {exc}", "fix the YAML syntax",
@@ -215,7 +217,7 @@ def _check_category(path: Path, name: str, body: object
 
 def _slur_doc() -> tuple[Path, dict]:
     path = data_path("lexicons", SLUR_FILE)
-    doc = yaml.safe_load(base64.b64decode(path.read_bytes()).decode("utf-8"))
+    doc = yaml.load(base64.b64decode(path.read_bytes()).decode("utf-8"), Loader=_LOADER)
     return path, doc
 
 

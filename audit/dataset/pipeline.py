@@ -50,7 +50,8 @@ from audit.errors import UserError
 from audit.outdir import locked_output, refuse_inside
 from audit.files import json_safe, write_parquet_atomic
 from audit.provenance import git_revision, package_versions
-from audit.shards import LAION_COLUMNS, atomic_write_bytes
+from audit.atomic import atomic_write_bytes
+from audit.shards import LAION_COLUMNS
 
 __all__ = ["run_dataset_audit", "input_summary"]
 
@@ -88,7 +89,9 @@ def _records(df: pd.DataFrame) -> list[dict]:
 def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequence[str | Path] = (),
                       include_default_lexicons: bool = True, workers: int = 1, scheduler: str | None = None,
                       labeler=None, max_images: int | None = None, batch_size: int = 131_072,
-                      progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False) -> dict:
+                      progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False,
+                      caption_classifier: str | Path | None = None, classifier_sample: int = 1000,
+                      classifier_threshold: float = 0.5) -> dict:
     """Audit a LAION-style dataset and write every output to ``out_dir``.
 
     Parameters
@@ -116,6 +119,14 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         Show progress bars.
     argv
         Command line to record.
+    caption_classifier
+        Folder of a local ``transformers`` text classifier (toxicity / NSFW text); it reads bounded
+        samples of the lexicon-flagged and unflagged captions and is reported beside the lexicon
+        rates with their agreement (:mod:`audit.dataset.classify`). Nothing is downloaded.
+    classifier_sample
+        Unflagged captions the classifier reads (the flagged sample is twice this size at most).
+    classifier_threshold
+        P(positive) at or above which the classifier flags a caption.
 
     Returns
     -------
@@ -128,14 +139,22 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
     lex = load_lexicons(lexicons, include_defaults=include_default_lexicons, include_slurs=include_slurs)
     ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
+    classifier = None
+    if caption_classifier is not None:  # a bad model folder fails here too
+        from audit.dataset.caption_classifier import CaptionClassifier
+
+        classifier = (CaptionClassifier(caption_classifier), str(caption_classifier))
     refuse_inside(out, ds.root, what="the dataset")
     with locked_output(out, command="another dataset audit"):
         return _audit_into(ds, out, lex=lex, t0=t0, workers=workers, scheduler=scheduler, labeler=labeler,
-                           max_images=max_images, batch_size=batch_size, progress=progress, argv=argv)
+                           max_images=max_images, batch_size=batch_size, progress=progress, argv=argv,
+                           classifier=classifier, classifier_sample=classifier_sample,
+                           classifier_threshold=classifier_threshold)
 
 
 def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, scheduler: str | None, labeler,
-                max_images: int | None, batch_size: int, progress: bool, argv: Sequence[str] | None) -> dict:
+                max_images: int | None, batch_size: int, progress: bool, argv: Sequence[str] | None,
+                classifier=None, classifier_sample: int = 1000, classifier_threshold: float = 0.5) -> dict:
     # an earlier run's marker must not vouch for the files this run is about to replace
     (out / "results.json").unlink(missing_ok=True)
     auditor = TextAuditor(lex)
@@ -144,6 +163,14 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
     if counts.scalars.get("non_null_rows", 0) == 0 and counts.problems.get("no_text_column"):
         raise UserError(f"{ds.root}: no caption column in any file (looked for "
                         f"{', '.join(LAION_COLUMNS['text'])}, any case) (fix: rename the caption column to TEXT)")
+    classified = None
+    if classifier is not None:
+        from audit.dataset.classify import classifier_pass
+
+        model, name = classifier
+        classified = classifier_pass(ds, lex, model, sample=classifier_sample, max_flagged=2 * classifier_sample,
+                                     threshold=classifier_threshold, batch_size=batch_size)
+        classified["model"] = name
     tf = term_frequencies(counts, lex)
     co = cooccurrence(counts, lex)
     pq_rates = per_query_rates(counts, lex)
@@ -180,6 +207,7 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
         "top_npmi": _records(co[co.n_both >= 5].dropna(subset=["npmi"]).sort_values("npmi", ascending=False)
                              .head(25)[["identity", "concept", "n_both", "npmi"]]),
         "images": images,
+        "caption_classifier": classified,
     }
     card = dataset_card(results, term_frequencies=tf, cooccurrence=co, per_query=pq_rates, images=images)
     atomic_write_bytes(out / "dataset_card.md", card.encode("utf-8"))

@@ -14,7 +14,43 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_dataset_report", "report_sections"]
+__all__ = ["write_dataset_report", "report_sections", "read_findings", "findings_lines", "FINDINGS_K",
+           "FINDINGS_MIN_ROWS"]
+
+#: Findings the report's "Findings" box shows, and the identity-term size they need (captions).
+FINDINGS_K = 5
+FINDINGS_MIN_ROWS = 20
+
+
+def read_findings(out_dir, *, k: int = FINDINGS_K, min_rows: int = FINDINGS_MIN_ROWS) -> pd.DataFrame:
+    """The findings of a finished dataset audit, read from its tables as the report computes them.
+
+    Reads ``cooccurrence.parquet`` and ``per_query_rates.parquet`` in ``out_dir`` and ranks them
+    with :func:`audit.report.dataset_findings.dataset_findings` (``attrs``: warnings, rule).
+    """
+    from audit.report.dataset_findings import dataset_findings
+
+    out = Path(out_dir)
+    return dataset_findings(pd.read_parquet(out / "cooccurrence.parquet"),
+                            pd.read_parquet(out / "per_query_rates.parquet"), k=k, min_n=min_rows)
+
+
+def findings_lines(found: pd.DataFrame) -> list[str]:
+    """The report's findings as plain lines: numbered findings, then warnings, then the ranking rule.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame([{"kind": "rate", "identity": "gender:woman", "other": "toxic", "ratio": 2.0, "lo": 1.5,
+    ...     "hi": 2.6, "k": 40, "n": 200, "base": 0.1, "npmi": float("nan"), "method": "Wilson"}])
+    >>> f.attrs.update({"warnings": [], "rule": "Ranked by ..."})
+    >>> findings_lines(f)[0]
+    "  1. captions with 'woman' carry a toxic term 2.0x as often as all captions [1.5x, 2.6x]: 40 of 200 captions (all captions: 10.0%); Wilson"
+    """
+    from audit.report.dataset_findings import format_dataset_finding
+
+    return ([f"  {i}. {format_dataset_finding(r)}" for i, r in enumerate(found.to_dict("records"), 1)]
+            + [f"  ! {w}" for w in found.attrs.get("warnings", [])]
+            + ([f"  ({found.attrs['rule']})"] if found.attrs.get("rule") else []))
 
 
 def _kv(d: dict) -> pd.DataFrame:
@@ -69,8 +105,8 @@ def _evidence(found: pd.DataFrame, examples: pd.DataFrame | None, co: pd.DataFra
 
 
 def report_sections(results: dict, *, tf: pd.DataFrame, co: pd.DataFrame, rates: pd.DataFrame,
-                    top: int = 15, min_rows: int = 20, examples: pd.DataFrame | None = None,
-                    hide: str = "sensitive", k: int = 5) -> list:
+                    top: int = 15, min_rows: int = FINDINGS_MIN_ROWS, examples: pd.DataFrame | None = None,
+                    hide: str = "sensitive", k: int = FINDINGS_K) -> list:
     """Report sections: findings, example captions, dataset, per-query rates, identity x concept nPMI, images.
 
     Examples

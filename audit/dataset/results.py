@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from audit.dataset.lexicon import Lexicon
-from audit.dataset.textstats import LENGTH_BINS, LONG_CAPTION, STOPWORD_SAMPLE, TextCounts
+from audit.dataset.counts import LENGTH_BINS, LONG_CAPTION, TextCounts
+from audit.dataset.langstats import STOPWORD_SAMPLE
 from audit.metrics import npmi_array, wilson_interval
 
 __all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "image_shares", "ALL"]

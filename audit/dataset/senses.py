@@ -16,10 +16,14 @@ over those captions only, and decide with vectorised word distances:
     In categories with ``senses: [product]`` (gender, age), a form followed
     within 3 words by a product noun (with no link word such as "in", "with",
     "wearing" before it: "girl in a red dress" stays a person), or right after
-    one ("Tank Top - Mens"), or in possessive / ``for ...`` / audience form
-    (``mens``, ``ladies``) with a product noun anywhere in the caption, names
-    an audience: "Women's leather jacket", "Kids Birthday Invitation";
-    "haircuts for women" stays a person.
+    one ("Tank Top - Mens"), or in ``for ...`` form with a product noun
+    anywhere in the caption, names an audience: "Kids Birthday Invitation";
+    "haircuts for women" stays a person. A possessive or audience form
+    (``women's``, ``kid's``; ``mens``, ``womens``, ``unisex``) is an audience
+    unless a person noun follows within 3 words or a possessive determiner
+    comes before it: "Women's Snowboard", "Kid's Snack Pack" (whatever the
+    product is called); "Women's Rugby Player", "your child's learning" stay
+    persons.
 ``animal``
     In categories with ``senses: [animal]``, a form 1-2 words before an
     animal noun (no link word between: "female lion", "baby elephant"; not
@@ -85,6 +89,10 @@ _KINDS = ("person", "product", "animal", "not_person")
 LINK_WORDS = ("in", "with", "wearing", "wears", "holding", "holds", "on", "at", "and", "from", "by", "of", "for",
               "has", "shows", "model", "models")
 _LINK_RE = re.compile(r"(?<![\w'-])(?:" + "|".join(LINK_WORDS) + r")(?![\w'-])")
+#: Audience spellings that are not plain nouns: alone (no person noun after) they label a product's audience.
+_OWNER_FORMS = ("mens", "womens", "unisex")
+#: A possessive determiner before a possessive form makes it a person ("your child's", "her kids'").
+_OWNER_RE = re.compile(r"(?:your|my|his|her|their|our|its)")
 #: Lower-case words of 4+ letters that do not make a caption "sentence case" (stop words).
 _STOP4 = ("with", "from", "that", "this", "your", "have", "been", "were", "will", "into", "them", "they", "than",
           "then", "what", "when", "some", "also", "more", "most", "only", "over", "such", "very", "just", "their",
@@ -119,7 +127,7 @@ def load_senses(path: str | Path | None = None) -> dict[str, list[str]]:
 
     p = Path(path) if path is not None else data_path("lexicons", "senses.yaml")
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        doc = yaml.load(p.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise UserError(f"{p}: senses file not found (fix: pass an existing YAML file)") from None
     except yaml.YAMLError as exc:
@@ -135,9 +143,24 @@ def load_senses(path: str | Path | None = None) -> dict[str, list[str]]:
     return out
 
 
-def _inside(form: str, phrases: Sequence[str]) -> bool:
-    pat = re.compile(r"(?<![\w'-])" + re.escape(form) + r"(?![\w'-])")
-    return any(pat.search(p) for p in phrases)
+def _phrase_spans(phrases: Sequence[str]) -> frozenset[str]:
+    """Every run of whole words of every phrase ("the karate kid" -> "karate kid", "kid", ...).
+
+    Words are runs of word characters, ASCII apostrophes, backticks and hyphens, as the
+    tagger's boundaries have it ("kids' party" keeps "kids'"; a curly apostrophe ends a word).
+
+    Examples
+    --------
+    >>> sorted(_phrase_spans(["karate kid", "kids' party"]))
+    ['karate', 'karate kid', 'kid', "kids'", "kids' party", 'party']
+    """
+    out: set[str] = set()
+    for p in phrases:
+        words = re.findall(r"[\w'`-]+", p)
+        for i in range(len(words)):
+            for j in range(i + 1, len(words) + 1):
+                out.add(" ".join(words[i:j]))
+    return frozenset(out)
 
 
 class Senses:
@@ -175,8 +198,10 @@ class Senses:
         self.product = np.array(["product" in s for s in senses], bool) & ("product" in rules)
         self.animal = np.array(["animal" in s for s in senses], bool) & ("animal" in rules)
         phrases = words["not_person"] if "not_person" in rules else []
-        self.in_phrase = np.array([_inside(f, phrases) for f in forms], bool)
+        spans = _phrase_spans(phrases)
+        self.in_phrase = np.array([f in spans for f in forms], bool)
         self.audience = np.isin(np.array(forms, object), words["audience_forms"])
+        self.owner = np.isin(np.array(forms, object), _OWNER_FORMS)
         self.sex_form = np.isin(np.array(forms, object), words["sex_forms"])
         self.name = (np.array(["product" in s for s in senses], bool) | np.array(modifier, bool)) & ("name" in rules)
         self.flagged = self.modifier | self.product | self.animal | self.in_phrase | self.name
@@ -269,12 +294,12 @@ class Senses:
                 found[j] = not _LINK_RE.search(bytes(data[a:b]).decode("utf-8", "ignore"))
             return found
 
-        def link_before(j_mask: np.ndarray) -> np.ndarray:
-            """The word right before the hit is a link word."""
+        def link_before(j_mask: np.ndarray, pattern: re.Pattern = _LINK_RE) -> np.ndarray:
+            """The word right before the hit is a link word (or matches ``pattern``)."""
             out = np.zeros(h.size, bool)
             for j in np.flatnonzero(j_mask & (t_first >= 2)):
                 a = int(wstart[t_first[j] - 2])
-                out[j] = a >= coffs[hr[j]] and bool(_LINK_RE.fullmatch(bytes(data[a:hs[j]]).decode("utf-8", "ignore").strip()))
+                out[j] = a >= coffs[hr[j]] and bool(pattern.fullmatch(bytes(data[a:hs[j]]).decode("utf-8", "ignore").strip()))
             return out
 
         drop = np.zeros(h.size, bool)
@@ -296,7 +321,12 @@ class Senses:
             after = near_unlinked(t_last + 1, t_last + _WINDOW)
             before = near("product", t_first - 2, t_first - 1, by_last=True)
             before &= ~link_before(before)
-            drop |= prod & (after | before | (audience & in_row))
+            # a possessive or audience form ("Women's", "mens", "ladies") names a person only with a
+            # person noun right after it ("women's rugby player"): "Women's Snowboard", "Kid's Snack Pack"
+            # are audiences whatever the product is called (no product-noun list needed)
+            owner = (self.owner[sid[h]] | apos) & ~near("person", t_last + 1, t_last + _WINDOW)
+            owner &= ~link_before(owner, _OWNER_RE)  # "your child's learning", "her kids' toys": a person
+            drop |= prod & (after | before | (audience & in_row) | owner)
         ani = self.animal[sid[h]]
         if ani.any():
             close = near_unlinked(t_last + 1, t_last + 2, "animal") | near("animal", t_first - 1, t_first - 1,

@@ -11,10 +11,11 @@ is self-synchronising, so byte matches are exactly character matches.
 
 Batches of 1,024 captions or more are first filtered with one case-insensitive
 RE2 alternation of the ASCII forms, with ``\\b`` only at edges that are ASCII
-word characters; captions with any non-ASCII byte always pass. That is a
-superset of the matches whatever the forms (``café``, ``dr.``, ``İ``) and the
-batch size; RE2's DFA is several times faster than the automaton. Only the
-survivors are lower-cased (the ASCII kernel when they are all ASCII) and scanned.
+word characters, plus one alternative that lets every caption with a non-ASCII
+character through. That is a superset of the matches
+whatever the forms (``café``, ``dr.``, ``İ``) and the batch size; RE2's DFA is
+several times faster than the automaton. Only the survivors are lower-cased
+(the ASCII kernel when they are all ASCII) and scanned.
 
 A tagger built with :meth:`Tagger.for_lexicon` also applies the sense rules of
 :mod:`audit.dataset.senses` (product, animal, modifier and phrase rules) to the
@@ -95,26 +96,29 @@ def _lower(captions: pa.Array) -> pa.Array:
 
 
 def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
-    """An RE2 alternation of the ASCII surface forms, for captions that are all ASCII.
+    """A case-insensitive RE2 alternation of the ASCII surface forms (plus any non-ASCII character).
 
     A form's edge gets ``\\b`` only where that edge is an ASCII word character
     (``[0-9A-Za-z_]``, RE2's own definition), exactly where the automaton asks
     for a boundary, so on an ASCII caption the pattern matches whenever the
     automaton does. Forms with non-ASCII characters can only match captions
-    with non-ASCII bytes, which skip the prefilter. ``None``: no ASCII form.
+    with non-ASCII characters, which the first alternative lets through.
+    ``None``: no ASCII form.
 
     Examples
     --------
-    >>> print(_prefilter_pattern(["dr.", "café", "man"]))
-    (?:\\bdr\\.|\\bman\\b)
+    >>> print(_prefilter_pattern(["dr.", "café", "man", "porn*"]))
+    (?:[^\\x00-\\x7f]|\\bporn|\\bdr\\.|\\bman\\b)
     """
     forms = sorted({s for s in surfaces if s.isascii()}, key=lambda s: (-len(s), s))
     if not forms:
         return None
-    alts = []
+    alts = ["[^\\x00-\\x7f]"]  # captions with a non-ASCII character always pass
     for f in forms:
+        stem = len(f) > 1 and f.endswith("*")
+        f = f[:-1] if stem else f
         left = r"\b" if _BYTE_CLASS[ord(f[0])] == 1 else ""
-        right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 else ""
+        right = r"\b" if _BYTE_CLASS[ord(f[-1])] == 1 and not stem else ""
         alts.append(f"{left}{re.escape(f)}{right}")
     return f"(?:{'|'.join(alts)})"
 
@@ -140,7 +144,10 @@ class Tagger:
     Parameters
     ----------
     surfaces
-        Lower-case surface forms; their position is the id :meth:`match` returns.
+        Lower-case surface forms; their position is the id :meth:`match` returns. A form
+        ending in ``*`` is a stem: it must start a word but the word may go on
+        (``porn*`` matches "pornstar", "pornographic"; morphology without listing
+        every inflection).
 
     senses
         Sense rules applied to the hits (:class:`~audit.dataset.senses.Senses`);
@@ -148,9 +155,9 @@ class Tagger:
 
     Examples
     --------
-    >>> t = Tagger(["man"])
-    >>> t.match(pa.array(["a man", "manhattan", "Man"]))[0].tolist()
-    [0, 2]
+    >>> t = Tagger(["man", "porn*"])
+    >>> t.match(pa.array(["a man", "manhattan", "Man", "Pornstar", "a sporno"]))[0].tolist()
+    [0, 2, 3]
     """
 
     def __init__(self, surfaces: Sequence[str], *, senses=None) -> None:
@@ -159,14 +166,16 @@ class Tagger:
         self.surfaces = tuple(surfaces)
         self.senses = senses
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        keys = [s.encode("utf-8") for s in self.surfaces]
+        # a form ending in "*" is a stem: it matches at a word start and may continue ("porn*": pornstar)
+        stem = [len(s) > 1 and s.endswith("*") for s in self.surfaces]
+        keys = [(s[:-1] if st else s).encode("utf-8") for s, st in zip(self.surfaces, stem)]
         for i, k in enumerate(keys):
             self._automaton.add_word(k.decode("latin-1"), i)
         self._automaton.make_automaton()
         self._length = np.array([len(k) for k in keys], dtype=np.int64)
         # a boundary is only required next to a word character of the key itself
         self._need_left = np.array([_BYTE_CLASS[k[0]] != 0 for k in keys])
-        self._need_right = np.array([_BYTE_CLASS[k[-1]] != 0 for k in keys])
+        self._need_right = np.array([_BYTE_CLASS[k[-1]] != 0 and not st for k, st in zip(keys, stem)])
         self._prefilter = _prefilter_pattern(self.surfaces)
 
     def __reduce__(self):  # rebuild instead of pickling the automaton
@@ -233,12 +242,11 @@ class Tagger:
         """
         keep = None
         if self._prefilter is not None and len(captions) >= 1024:
-            try:  # case-insensitive RE2 on the original text; only the survivors are lower-cased
+            try:  # one case-insensitive RE2 pass: a form, or any non-ASCII character; survivors are lower-cased
                 maybe = pc.match_substring_regex(captions, self._prefilter, ignore_case=True)
             except pa.ArrowException:  # pattern too large for RE2: scan everything
                 self._prefilter = None
             else:
-                maybe = pc.or_kleene(maybe, pc.invert(pc.string_is_ascii(captions)))
                 keep = np.flatnonzero(maybe.fill_null(False).to_numpy(zero_copy_only=False))
                 captions = captions.take(pa.array(keep))
         lower = _lower(captions)

@@ -1,18 +1,21 @@
 """Streaming text statistics of captions: mergeable counts built batch by batch.
 
 :class:`TextAuditor` turns one Arrow batch of canonical columns (``text`` and,
-when present, ``nsfw`` / ``punsafe``) into a :class:`TextCounts`; counts of
-batches, shards and Dask workers add with ``+``. Per batch:
+when present, ``nsfw`` / ``punsafe``) into a :class:`~audit.dataset.counts.TextCounts`;
+counts of batches, shards and Dask workers add with ``+``. Per batch, the work is
+done once per **distinct** caption and weighted by how many rows carry it:
 
-1. captions are hashed (DuckDB ``hash``, 64 bit); distinct hashes feed a
-   :class:`DistinctCounter`; when at least :data:`DEDUP_BELOW` of the batch
-   repeats, only its distinct captions go on (weighted by their row counts);
-2. the unique captions are lower-cased (``pc.utf8_lower``) and tagged once by
-   the Aho-Corasick :class:`~audit.dataset.tagger.Tagger`;
-3. the (caption, concept) pairs, with the flags below, are weighted by how
-   many rows carry each caption and folded into a dense co-occurrence matrix
-   ``pair[a, b]`` = rows where both ``a`` and ``b`` hold (the diagonal is the
-   row count of each), with ``np.bincount`` over the pairs within each caption.
+1. a dictionary-encoded caption column (how parquet stores repeated captions,
+   read so by :mod:`audit.dataset.sources`) gives the distinct captions and
+   their row counts directly (``np.bincount`` of the indices); otherwise
+   captions are hashed (DuckDB ``hash``, 64 bit) and, when at least
+   :data:`DEDUP_BELOW` of the batch repeats, grouped by hash;
+2. distinct hashes feed a :class:`~audit.dataset.distinct.DistinctCounter`;
+3. the distinct captions are tagged once by the Aho-Corasick
+   :class:`~audit.dataset.tagger.Tagger` (with its sense rules);
+4. the (caption, concept) pairs, with the flags below, are weighted by rows and
+   folded into a dense co-occurrence matrix ``pair[a, b]`` = rows where both
+   ``a`` and ``b`` hold (the diagonal is the row count of each).
 
 Flags (extra columns of the matrix): ``flag:nsfw`` (the metadata NSFW tag),
 ``flag:nsfw_known`` (the tag is present), ``flag:any_unsafe`` / ``flag:any_toxic``
@@ -30,8 +33,6 @@ Examples
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -39,44 +40,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.dataset.columns import caption_strings, nsfw_flags
+from audit.dataset.counts import FLAGS, LENGTH_BINS, LONG_CAPTION, TextCounts
 from audit.dataset.distinct import DistinctCounter, sorted_unique
 from audit.dataset.examples import CaptionExamples
-from audit.dataset.language import english_mask
-from audit.dataset.lexicon import Lexicon, load_stopwords
-from audit.dataset.tagger import Tagger, string_buffer
+from audit.dataset.langstats import STOPWORD_SAMPLE, language_stats, stopword_pattern
+from audit.dataset.lexicon import Lexicon
+from audit.dataset.tagger import Tagger
 
-__all__ = ["TextCounts", "TextAuditor", "FLAGS", "LENGTH_BINS", "LONG_CAPTION"]
+__all__ = ["TextCounts", "TextAuditor", "FLAGS", "LENGTH_BINS", "LONG_CAPTION", "STOPWORD_SAMPLE",
+           "MAX_CAPTION_CHARS", "DEDUP_BELOW"]
 
-FLAGS = ("flag:all", "flag:nsfw", "flag:nsfw_known", "flag:any_unsafe", "flag:any_toxic")
-#: Caption length histogram edges, in characters (last bin is open).
-LENGTH_BINS = (0, 1, 10, 20, 50, 100, 200, 500, 1000, 5000, 60000)
-#: Captions at least this long (characters) are counted as ``very_long``.
-LONG_CAPTION = 60000
 #: Batches with at least this share of repeated captions are de-duplicated before tagging.
 DEDUP_BELOW = 0.1
-#: One caption in ``STOPWORD_SAMPLE`` (chosen by hash, so batching does not matter)
-#: is scanned for stop words.
-STOPWORD_SAMPLE = 16
-
-# byte tables for language statistics
-_ASCII_LETTER = np.zeros(256, np.uint8)
-for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _ASCII_LETTER[_c] = 1
-_WORD_BYTE = np.zeros(256, bool)  # letters, digits and any non-ASCII byte
-for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
-    _WORD_BYTE[_c] = True
-_WORD_BYTE[0x80:] = True
-#: Control bytes that count as printable (tab, newline, carriage return).
-_ALLOWED_CONTROL = np.array([9, 10, 13], np.uint8)
-
-
+#: Stand-in hash of null captions when grouping (a real caption hashing to it is a 2**-64 event).
+_NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 #: Captions longer than this many characters are cut to it before counting (``caption_truncated``):
 #: bounds memory per caption (readers of caption files and tars cut at the same size in bytes).
 MAX_CAPTION_CHARS = 1 << 20
 
 
-def _cut_long(text: pa.Array, problems: dict[str, int]) -> pa.Array:
-    """Cut captions longer than :data:`MAX_CAPTION_CHARS` characters, counting them.
+def _cut_long(text: pa.Array, problems: dict[str, int], weights: np.ndarray | None = None) -> pa.Array:
+    """Cut captions longer than :data:`MAX_CAPTION_CHARS` characters, counting them (rows, by ``weights``).
 
     Examples
     --------
@@ -85,12 +69,12 @@ def _cut_long(text: pa.Array, problems: dict[str, int]) -> pa.Array:
     """
     if not len(text):
         return text
-    nbytes = pc.binary_length(text)
-    longest = pc.max(nbytes).as_py()
+    longest = pc.max(pc.binary_length(text)).as_py()
     if longest is None or longest <= MAX_CAPTION_CHARS:
         return text
-    chars = pc.utf8_length(text)
-    k = int(pc.sum(pc.greater(chars, MAX_CAPTION_CHARS)).as_py() or 0)
+    over = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), MAX_CAPTION_CHARS), False)
+                      .to_numpy(zero_copy_only=False), bool)
+    k = int(over.sum() if weights is None else weights[over].sum())
     if not k:
         return text
     problems["caption_truncated"] = problems.get("caption_truncated", 0) + k
@@ -117,130 +101,32 @@ def _group(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return hs[new], order[new], inv, np.bincount(group, minlength=int(new.sum()))
 
 
-@dataclass
-class TextCounts:
-    """Mergeable caption counts (add two with ``+``).
+def _string_dictionary(col) -> bool:
+    """Is ``col`` dictionary-encoded with string values (the distinct captions come for free)?"""
+    return pa.types.is_dictionary(col.type) and (pa.types.is_string(col.type.value_type)
+                                                 or pa.types.is_large_string(col.type.value_type))
 
-    Attributes
-    ----------
-    labels
-        Concept labels then :data:`FLAGS`; index of ``pair``.
-    surfaces
-        Lexicon surface forms; index of ``surface_rows``.
-    pair
-        ``pair[a, b]``: rows where both hold (int64, symmetric).
-    surface_rows
-        Rows containing each surface form.
-    scalars
-        Named totals (rows, nulls, empties, lengths, language sums, ...).
-    length_hist
-        Row counts per :data:`LENGTH_BINS` bin.
-    problems
-        Repaired or skipped values, by reason (``invalid_utf8``, ``corrupt_tar``...).
-    messages
-        Up to 50 example messages naming the file at fault.
-    rows_skipped
-        Rows (or samples) read but not counted, by reason: rows read =
-        ``n_rows`` + ``sum(rows_skipped.values())``.
-    distinct
-        Distinct non-null captions (exact, or HyperLogLog past its limit).
-    """
 
-    labels: tuple[str, ...]
-    surfaces: tuple[str, ...]
-    pair: np.ndarray
-    surface_rows: np.ndarray
-    scalars: dict[str, float] = field(default_factory=dict)
-    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(len(LENGTH_BINS), np.int64))
-    problems: dict[str, int] = field(default_factory=dict)
-    messages: list[str] = field(default_factory=list)
-    distinct: DistinctCounter = field(default_factory=DistinctCounter)
-    examples: CaptionExamples = field(default_factory=CaptionExamples)
-    rows_skipped: dict[str, int] = field(default_factory=dict)
+class _Distinct:
+    """A batch's captions reduced to distinct ones: ``uniq[g]`` is carried by ``mult[g]`` rows,
+    row ``r`` belongs to group ``inv[r]`` (``None``: group = row), ``valid[g]`` is False for the null group."""
 
-    @classmethod
-    def empty(cls, labels: tuple[str, ...], surfaces: tuple[str, ...]) -> TextCounts:
-        """Zero counts for a label set.
+    __slots__ = ("uniq", "mult", "inv", "valid", "hashes", "distinct")
 
-        Examples
-        --------
-        >>> TextCounts.empty(("a",), ("x",)).pair.shape
-        (1, 1)
-        """
-        k = len(labels)
-        return cls(labels, surfaces, np.zeros((k, k), np.int64), np.zeros(len(surfaces), np.int64))
+    def __init__(self, uniq: pa.Array, mult: np.ndarray, inv: np.ndarray | None, valid: np.ndarray,
+                 hashes: np.ndarray, distinct: np.ndarray | None = None) -> None:
+        self.uniq, self.mult, self.inv, self.valid, self.hashes = uniq, mult, inv, valid, hashes
+        self.distinct = distinct if distinct is not None else sorted_unique(hashes[valid])
 
-    def __iadd__(self, other: TextCounts) -> TextCounts:
-        if self.labels != other.labels or self.surfaces != other.surfaces:
-            raise ValueError("cannot add TextCounts built from different lexicons")
-        for k, v in other.scalars.items():
-            self.scalars[k] = max(self.scalars.get(k, v), v) if k.startswith("max_") else self.scalars.get(k, 0) + v
-        for k, v in other.problems.items():
-            self.problems[k] = self.problems.get(k, 0) + v
-        for k, v in other.rows_skipped.items():
-            self.rows_skipped[k] = self.rows_skipped.get(k, 0) + v
-        self.pair += other.pair
-        self.surface_rows += other.surface_rows
-        self.length_hist += other.length_hist
-        self.messages = (self.messages + other.messages)[:50]
-        self.distinct.update(other.distinct)
-        self.examples = self.examples + other.examples
-        return self
-
-    def __add__(self, other: TextCounts) -> TextCounts:
-        out = TextCounts.empty(self.labels, self.surfaces)
-        out.distinct = DistinctCounter(exact_limit=self.distinct.exact_limit, p=self.distinct.p)
-        out += self
-        out += other
-        return out
-
-    def note(self, reason: str, message: str = "", *, count: int = 1) -> None:
-        """Count a problem and keep an example message.
-
-        Examples
-        --------
-        >>> c = TextCounts.empty(("a",), ()); c.note("corrupt_tar", "x.tar: truncated"); c.problems
-        {'corrupt_tar': 1}
-        """
-        self.problems[reason] = self.problems.get(reason, 0) + count
-        if message and len(self.messages) < 50:
-            self.messages.append(f"{reason}: {message}")
-
-    @property
-    def n_rows(self) -> int:
-        """Rows counted (including null and empty captions)."""
-        return int(self.scalars.get("rows", 0))
-
-    @property
-    def rows_read(self) -> int:
-        """Rows read: counted plus skipped by reason (see :meth:`reconciliation`)."""
-        return self.n_rows + sum(self.rows_skipped.values())
-
-    def reconciliation(self) -> dict:
-        """``read = counted + skipped by reason``, as plain numbers.
-
-        Examples
-        --------
-        >>> c = TextCounts.empty(("a",), ()); c.scalars["rows"] = 3; c.rows_skipped["duplicate_key"] = 1
-        >>> c.reconciliation()
-        {'read': 4, 'counted': 3, 'skipped': {'duplicate_key': 1}}
-        """
-        return {"read": self.rows_read, "counted": self.n_rows, "skipped": dict(sorted(self.rows_skipped.items()))}
-
-    def rows_with(self, label: str) -> int:
-        """Rows where a concept or flag holds.
-
-        Examples
-        --------
-        >>> TextCounts.empty(("a",), ()).rows_with("a")
-        0
-        """
-        i = self.labels.index(label)
-        return int(self.pair[i, i])
-
-    def pair_count(self, a: str, b: str) -> int:
-        """Rows where both ``a`` and ``b`` hold."""
-        return int(self.pair[self.labels.index(a), self.labels.index(b)])
+    def per_group(self, row_values: np.ndarray) -> np.ndarray:
+        """Sum a per-row 0/1 array over groups."""
+        if self.inv is None:
+            return row_values.astype(np.int64)
+        if not row_values.any():
+            return np.zeros(len(self.mult), np.int64)
+        if row_values.all():
+            return self.mult
+        return np.bincount(self.inv[row_values.astype(bool)], minlength=len(self.mult)).astype(np.int64)
 
 
 class TextAuditor:
@@ -270,7 +156,7 @@ class TextAuditor:
         self.punsafe_threshold = punsafe_threshold
         self.exact_distinct_limit = exact_distinct_limit
         self._tagger = Tagger.for_lexicon(lexicon)
-        self._stop_re = r"\b(?:" + "|".join(re.escape(w) for w in load_stopwords()) + r")\b"
+        self._stop_re = stopword_pattern()
         k = len(lexicon.concepts)
         # surface -> concept ids as CSR arrays
         self._surface_nconcepts = np.array([len(c) for c in lexicon.surface_concepts], np.int64)
@@ -283,6 +169,7 @@ class TextAuditor:
         self._flag_label[roles == "toxic"] = self.labels.index("flag:any_toxic")
         self._identity = np.r_[roles == "identity", np.zeros(len(FLAGS), bool)]
         self._con = None
+        self._last_dictionary: tuple[pa.Array, np.ndarray] | None = None
 
     def __reduce__(self):  # rebuild (automaton, DuckDB connection) in worker processes
         return (partial(TextAuditor, punsafe_threshold=self.punsafe_threshold,
@@ -303,6 +190,62 @@ class TextAuditor:
         rel = self._con.from_arrow(pa.table({"t": text}))
         return rel.project("hash(t) AS h").fetchnumpy()["h"].astype(np.uint64)
 
+    def _from_dictionary(self, col, problems: dict[str, int]) -> _Distinct:
+        """Distinct captions of a dictionary-encoded column: the used values, weighted by their indices."""
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        idx = col.indices
+        n_null = idx.null_count
+        codes = np.asarray(idx.fill_null(0).to_numpy(zero_copy_only=False), np.int64) if n_null else \
+            np.asarray(idx.to_numpy(zero_copy_only=False), np.int64)
+        valid_row = None if not n_null else np.asarray(idx.is_valid().to_numpy(zero_copy_only=False), bool)
+        counts = np.bincount(codes if valid_row is None else codes[valid_row], minlength=len(col.dictionary))
+        used = np.flatnonzero(counts)
+        uniq = col.dictionary.take(pa.array(used))
+        if uniq.null_count:  # a null value in the dictionary: its rows are null captions
+            uniq = uniq.fill_null("")
+        remap = np.full(len(col.dictionary), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        inv = remap[codes]
+        mult = counts[used].astype(np.int64)
+        valid = np.asarray(col.dictionary.is_valid().take(pa.array(used)).to_numpy(zero_copy_only=False), bool)
+        hashes = self._dictionary_hashes(col.dictionary)[used]
+        if n_null:  # null rows form one more group, an empty caption that is not valid
+            inv[~valid_row] = len(used)
+            uniq = pa.concat_arrays([uniq, pa.array([""], uniq.type)])
+            mult = np.r_[mult, n_null]
+            valid = np.r_[valid, False]
+            hashes = np.r_[hashes, _NULL_HASH]
+        uniq = _cut_long(uniq, problems, mult)
+        return _Distinct(uniq, mult, inv, valid, hashes)
+
+    def _dictionary_hashes(self, dictionary: pa.Array) -> np.ndarray:
+        """Hashes of every value of a dictionary; the batches of one row group share theirs (computed once)."""
+        last = self._last_dictionary
+        if last is not None and last[0] is not None and len(last[0]) == len(dictionary) and last[0].equals(dictionary):
+            return last[1]
+        h = self._hash(dictionary.fill_null("") if dictionary.null_count else dictionary)
+        self._last_dictionary = (dictionary, h)
+        return h
+
+    def _from_rows(self, text: pa.Array) -> _Distinct:
+        """Distinct captions of a plain column: grouped by 64-bit hash when enough of the batch repeats."""
+        n = len(text)
+        valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), bool)
+        n_null = n - int(valid.sum())
+        if n_null:
+            text = text.fill_null("")
+        h = self._hash(text)
+        distinct = sorted_unique(h[valid] if n_null else h)
+        if len(distinct) + (1 if n_null else 0) >= (1 - DEDUP_BELOW) * n:
+            # few repeats: tagging every row costs less than gathering the distinct ones
+            return _Distinct(text, np.ones(n, np.int64), None, valid, h, distinct)
+        if n_null:  # null rows are their own group, apart from empty captions (which hash alike)
+            h = h.copy()
+            h[~valid] = _NULL_HASH
+        uh, first, inv, mult = _group(h)
+        return _Distinct(text.take(pa.array(first)), mult, inv, valid[first], uh, distinct)
+
     def count_batch(self, batch: pa.RecordBatch, *, source: str = "") -> TextCounts:
         """Count one batch with canonical column names (``text``, ``nsfw``, ``punsafe``).
 
@@ -310,6 +253,7 @@ class TextAuditor:
         ----------
         batch
             Rows to count; a missing ``text`` column counts every row as null.
+            A dictionary-encoded ``text`` column is counted once per distinct value.
         source
             File name used in problem messages.
 
@@ -327,54 +271,49 @@ class TextAuditor:
         """
         out = self.empty()
         n = batch.num_rows
-        if "text" in batch.schema.names:
-            text, problems = caption_strings(batch.column("text"))
+        problems: dict[str, int] = {}
+        col = batch.column("text") if "text" in batch.schema.names else None
+        if col is not None and _string_dictionary(col):
+            d = self._from_dictionary(col, problems)
         else:
-            text, problems = pa.nulls(n, pa.string()), {}
-        text = _cut_long(text, problems)
+            if col is not None:
+                text, problems = caption_strings(col)
+            else:
+                text = pa.nulls(n, pa.string())
+            text = _cut_long(text, problems)
+            d = self._from_rows(text)
         for reason, k in problems.items():
             out.note(reason, f"{source}: {k} caption(s) in column text", count=k)
-        valid = text.is_valid().to_numpy(zero_copy_only=False)
         nsfw_problems: dict[str, int] = {}
         nsfw, known, _ = nsfw_flags(batch, punsafe_threshold=self.punsafe_threshold, problems=nsfw_problems)
         for reason, k in nsfw_problems.items():
             out.note(reason, f"{source}: {k} value(s) of the NSFW/punsafe column taken as unknown", count=k)
-        if text.null_count:
-            text = text.fill_null("")
-        lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+        uniq, mult, uvalid = d.uniq, d.mult, d.valid
         s = out.scalars
+        lengths = pc.utf8_length(uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+        vm = mult * uvalid  # valid rows per group
         s["rows"] = n
-        s["null"] = int(n - valid.sum())
-        s["very_long"] = int((lengths >= LONG_CAPTION).sum())
-        s["length_sum"] = int(lengths[valid].sum())
+        s["null"] = int(n - vm.sum())
+        s["non_null_rows"] = int(vm.sum())
+        s["very_long"] = int(mult[lengths >= LONG_CAPTION].sum())
+        s["length_sum"] = int((lengths * vm).sum())
         s["max_length"] = int(lengths.max()) if n else 0
-        out.length_hist += np.bincount(np.searchsorted(LENGTH_BINS, lengths[valid], side="right") - 1,
-                                       minlength=len(LENGTH_BINS))
-        # de-duplicate within the batch by 64-bit hash
-        h = self._hash(text)
-        s["non_null_rows"] = int(valid.sum())
-        distinct = sorted_unique(h[valid] if s["null"] else h)
-        out.distinct.add_sorted_unique(distinct)
-        grouped = len(distinct) + (1 if s["null"] else 0) < (1 - DEDUP_BELOW) * n
-        if grouped:
-            uh, first, inv, mult = _group(h)
-            uniq = text.take(pa.array(first))
-        else:  # few repeats: tagging every row costs less than gathering the distinct ones
-            uh, inv, mult, uniq = h, np.arange(n), np.ones(n, np.int64), text
-        self._language(out, uniq, mult, uh)
-        empty_u = pc.or_(pc.equal(pc.binary_length(uniq), 0), pc.utf8_is_space(uniq)).to_numpy(
-            zero_copy_only=False)
-        s["empty"] = int(mult[empty_u].sum() - (n - valid.sum()))  # nulls are counted apart
-        # tag unique lower-cased captions
+        out.length_hist += np.bincount(np.searchsorted(LENGTH_BINS, lengths, side="right") - 1,
+                                       weights=vm, minlength=len(LENGTH_BINS)).astype(np.int64)
+        out.distinct.add_sorted_unique(d.distinct)
+        language_stats(s, uniq, mult, d.hashes, stop_re=self._stop_re)
+        empty_u = np.asarray(pc.or_(pc.equal(pc.binary_length(uniq), 0), pc.utf8_is_space(uniq)).to_numpy(
+            zero_copy_only=False), bool)
+        s["empty"] = int(vm[empty_u].sum())  # nulls are counted apart
+        # tag the distinct captions once
         r, sid = self._tagger.match(uniq)
-        out.examples = self._examples(r, sid, uh, uniq)
+        out.examples = self._examples(r, sid, d.hashes, uniq)
         out.surface_rows += np.bincount(sid, weights=mult[r], minlength=len(self.lexicon.surfaces)).astype(np.int64)
-        row_flags = np.stack([np.ones(n, bool), nsfw & known, known], axis=1).astype(np.int64)
-        flag_u = row_flags if not grouped else np.stack(
-            [np.bincount(inv, weights=row_flags[:, j], minlength=len(uh)) for j in range(3)], axis=1).astype(np.int64)
+        flagged = nsfw & known
+        flag_u = np.stack([mult, d.per_group(flagged), d.per_group(known)], axis=1)
         self._fold_pairs(out.pair, r, sid, mult, flag_u)
         k = len(self.lexicon.concepts)
-        s_nsfw, s_known = int(row_flags[:, 1].sum()), int(row_flags[:, 2].sum())
+        s_nsfw, s_known = int(flagged.sum()), int(known.sum())
         out.pair[k:k + 3, k:k + 3] += np.array([[n, s_nsfw, s_known], [s_nsfw, s_nsfw, s_nsfw],
                                                 [s_known, s_nsfw, s_known]], np.int64)
         return out
@@ -425,51 +364,3 @@ class TextAuditor:
             col = np.rint(np.bincount(el, weights=flag_u[er, j], minlength=n_labels)).astype(np.int64)
             pair[:, k + j] += col
             pair[k + j, :] += col
-
-    def _language(self, out: TextCounts, uniq: pa.Array, mult: np.ndarray, uh: np.ndarray) -> None:
-        """Language-quality statistics, weighted by rows.
-
-        Non-printable and U+FFFD (undecodable bytes) are checked on every
-        caption; the ASCII-letter share and the stop-word ratio on the one in
-        :data:`STOPWORD_SAMPLE` chosen by hash.
-        """
-        s = out.scalars
-        data, offsets = string_buffer(uniq)
-        odd = data < 32
-        odd |= data == 127
-        odd |= data == 0xEF  # lead byte of U+FFFD (EF BF BD), the mark of undecodable bytes
-        pos = np.flatnonzero(odd)
-        if len(pos):
-            val = data[pos]
-            ctrl = pos[(val != 0xEF) & ~np.isin(val, _ALLOWED_CONTROL)]
-            lead = pos[(val == 0xEF) & (pos + 2 < data.size)]
-            lead = lead[(data[lead + 1] == 0xBF) & (data[lead + 2] == 0xBD)]
-        else:
-            ctrl = lead = pos
-        s["nonprintable_rows"] = int(mult[np.unique(np.searchsorted(offsets, ctrl, side="right") - 1)].sum())
-        s["replacement_char_rows"] = int(mult[np.unique(np.searchsorted(offsets, lead, side="right") - 1)].sum())
-        pick = np.flatnonzero(uh % np.uint64(STOPWORD_SAMPLE) == 0)
-        sample = uniq.take(pa.array(pick))
-        chars = pc.utf8_length(sample).to_numpy(zero_copy_only=False).astype(np.int64)
-        keep = chars > 0
-        pick, chars, sample = pick[keep], chars[keep], sample.filter(pa.array(keep))
-        if not len(pick):
-            return
-        data, offsets = string_buffer(sample)
-        letters = np.add.reduceat(_ASCII_LETTER[data], offsets[:-1], dtype=np.int64)
-        word = _WORD_BYTE[data]
-        starts = word.copy()
-        starts[1:] &= ~word[:-1]  # a word starts where a word byte follows a non-word byte
-        starts[offsets[:-1][chars > 0]] = word[offsets[:-1][chars > 0]]  # or at a caption's start
-        words = np.add.reduceat(starts, offsets[:-1], dtype=np.int64)
-        stops = pc.count_substring_regex(pc.utf8_lower(sample), self._stop_re).to_numpy(
-            zero_copy_only=False).astype(np.int64)
-        w = mult[pick]
-        ratio = np.divide(stops, words, out=np.zeros(len(pick)), where=words > 0)
-        share = letters / chars
-        s["lang_sample_rows"] = int(w.sum())
-        s["ascii_letter_share_sum"] = float((share * w).sum())
-        s["mostly_ascii_letters_rows"] = int(w[share >= 0.5].sum())
-        s["stopword_ratio_sum"] = float((np.minimum(ratio, 1.0) * w).sum())
-        s["stopword_any_rows"] = int(w[stops > 0].sum())
-        s["non_english_rows"] = int(w[~english_mask(sample)].sum())

@@ -233,7 +233,7 @@ def _run_items(run_dir: Path) -> tuple[int, Iterator[SourceItem]]:
 
 
 def _shard_items(tars: list[Path], summary: SkipSummary) -> Iterator[SourceItem]:
-    from audit.shards import ReadStats, iter_tar_samples
+    from audit.tarread import ReadStats, iter_tar_samples
 
     for tar in tars:
         stats = ReadStats()

@@ -27,7 +27,7 @@ from PIL import Image
 from audit.checkpoint import load_checkpoint, save_checkpoint
 from audit.outdir import locked_output
 from audit.labelers.world import HEADS, build_model, skin_group_of
-from audit.shards import atomic_write_bytes
+from audit.atomic import atomic_write_bytes
 
 __all__ = ["balanced_attributes", "render_pool", "augment", "evaluate", "train_world_labeler", "card_markdown"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
+from audit.atomic import atomic_write_bytes
 from audit.files import json_safe
 from audit.report.blocks import Code, RenderContext, ReportSection, esc
-from audit.shards import atomic_write_bytes
 
 __all__ = ["build_report", "write_atomic"]
 

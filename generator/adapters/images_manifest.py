@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.shards import atomic_write_bytes
+from audit.atomic import atomic_write_bytes
 from generator.adapters.base import Settings
 from generator.adapters.outcome import mark, placeholder
 

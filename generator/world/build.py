@@ -41,7 +41,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from audit.outdir import locked_output
-from audit.shards import BUILD_IN_PROGRESS, ShardWriter, atomic_write_bytes, clean_partial, shard_name
+from audit.atomic import atomic_write_bytes
+from audit.shards import BUILD_IN_PROGRESS, ShardWriter, clean_partial, shard_name
 from generator.world.captions import write_captions
 from generator.world.render import render_batch, sample_nuisance
 from generator.world.spec import WorldSpec, load_spec, sample_attributes
