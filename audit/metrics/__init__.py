@@ -26,9 +26,22 @@ from audit.metrics.correction import (
     simplex_lsq_batch,
 )
 from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, sort_labels, wide_labels
-from audit.metrics.design import DesignEffect, design_effect_posterior, dispersion, posterior_tables, unit_strata
+from audit.metrics.design import (
+    DesignEffect,
+    design_effect_posterior,
+    dispersion,
+    label_noise_factor,
+    posterior_tables,
+    unit_strata,
+)
 from audit.metrics.frame import INTERVALS, AuditFrame
-from audit.metrics.intervals import beta_interval, percentile_interval, shortest_interval, wilson_interval
+from audit.metrics.intervals import (
+    beta_interval,
+    beta_mixture_shortest,
+    percentile_interval,
+    shortest_interval,
+    wilson_interval,
+)
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
 from audit.metrics.tidy import TIDY_COLUMNS, tidy_results
 from audit.metrics.representation import (
@@ -53,6 +66,8 @@ __all__ = [
     "dispersion",
     "DesignEffect",
     "design_effect_posterior",
+    "label_noise_factor",
+    "beta_mixture_shortest",
     "shortest_interval",
     "draw_confusions",
     "posterior_tables",
