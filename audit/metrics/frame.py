@@ -16,32 +16,16 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
-from audit.metrics.amplification import METRICS, amplification_arrays
 from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
 from audit.metrics.correction import confusion_array, confusion_is_counts, correct_array, correct_draws, draw_confusions
 from audit.metrics.counts import Contingency, sort_labels
-from audit.metrics.design import INDEPENDENT, JEFFREYS, design_effect_posterior, label_noise_factor, posterior_tables
+from audit.metrics.design import JEFFREYS, label_noise_factor, posterior_tables
 from audit.metrics.intervals import beta_mixture_shortest, percentile_interval, shortest_interval
+from audit.metrics.methods import CHOICES, INTERVALS, resolve_method
 from audit.metrics.npmi import gap_array, npmi_array
-from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares, reference_table
+from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares
 
 __all__ = ["AuditFrame", "INTERVALS"]
-
-#: Interval methods: name -> what it assumes (the ``method`` column of every interval table).
-INTERVALS = {
-    "jeffreys_deff": "Jeffreys posterior on effective counts n / phi, with phi drawn from its posterior given "
-    "the pooled within-concept Pearson dispersion of prompt clusters (prior: P(phi = 1) = 1/4, else log-uniform "
-    "up to the cluster size); shortest 95% interval of the Dirichlet draws, a zero cell's lower bound 0",
-    "jeffreys_iid": "Jeffreys posterior treating images as independent (cluster=None)",
-    "jeffreys_iid_ignores_prompt_effects": "fallback: one cluster per concept, so the design effect cannot be "
-    "estimated; Jeffreys posterior treating images as independent, ignoring prompt effects (too narrow when "
-    "prompts differ)",
-    "stratified_bootstrap": "percentile bootstrap resampling clusters within each concept",
-    "cluster_bootstrap": "percentile bootstrap resampling all clusters together (the method before issue 15; "
-    "too narrow with few prompts per concept)",
-}
-_CHOICES = ("auto", *INTERVALS)
-
 
 class AuditFrame:
     """Bias metrics of one concept x attribute table with intervals whose coverage is measured.
@@ -110,8 +94,8 @@ class AuditFrame:
         interval: str = "auto",
         npmi_prior: float = JEFFREYS,
     ) -> None:
-        if interval not in _CHOICES:
-            raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(_CHOICES)})")
+        if interval not in CHOICES:
+            raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
         self.npmi_prior = float(npmi_prior)
         self._seed = seed
@@ -136,7 +120,7 @@ class AuditFrame:
         per_factor = [cc] if len(factors) < 2 else [
             cluster_counts(data, concept=concept, attribute=attribute, cluster=f, weight=weight, attributes=labels)
             for f in factors]
-        self.method, self.design, self._design_cc = _resolve(interval, per_factor, cluster=cluster)
+        self.method, self.design, self._design_cc = resolve_method(interval, per_factor, cluster=cluster)
         #: Posterior mean of the design effect and its degrees of freedom (1 and 0 when not estimated).
         self.design_effect, self.design_df = self.design.mean, self.design.df
         self._boot = self._draw(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
@@ -317,7 +301,9 @@ class AuditFrame:
             ``between_groups``: per concept, column ``proportion``; ``to_reference``:
             per (concept, attribute), column ``difference`` with ``lo``/``hi`` intervals.
         """
-        return self._compare(method=method, op=np.subtract, name="difference")
+        from audit.metrics.summary import compare_table
+
+        return compare_table(self, method=method, op=np.subtract, name="difference")
 
     def ratio(self, *, method: str = "between_groups") -> pd.DataFrame:
         """Smallest over largest group share per concept, or share over reference share.
@@ -331,38 +317,9 @@ class AuditFrame:
         pandas.DataFrame
             Like :meth:`difference`, with ``proportion`` / ``ratio`` columns.
         """
-        return self._compare(method=method, op=np.divide, name="ratio")
+        from audit.metrics.summary import compare_table
 
-    def _compare(self, *, method: str, op, name: str) -> pd.DataFrame:
-        if method == "between_groups":
-
-            def fn(n):
-                p = proportions_array(n)
-                hi_, lo_ = np.max(p, axis=-1), np.min(p, axis=-1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return hi_ - lo_ if op is np.subtract else lo_ / hi_
-
-            cols = {"proportion": fn(self.table.n)}
-            if self._boot is not None:
-                cols["lo"], cols["hi"] = self._ci(fn)
-            return self._per_concept(self._methods(cols, corrected=False))
-        if method == "to_reference":
-            if self._ref_p is None:
-                raise UserError("AuditFrame: method='to_reference' needs reference=... (fix: pass a reference table)")
-            p_ref = self._ref_p
-
-            def fn(n):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return op(proportions_array(n), p_ref)
-
-            cols = {name: fn(self.table.n)}
-            if self._boot is not None and self.method.startswith("jeffreys"):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cols["lo"], cols["hi"] = (op(v, p_ref) for v in self._proportion_ci())
-            elif self._boot is not None:
-                cols["lo"], cols["hi"] = self._ci(fn)
-            return self._cell(self._methods(cols, corrected=False))
-        raise UserError(f"AuditFrame: unknown method {method!r} (fix: 'between_groups' or 'to_reference')")
+        return compare_table(self, method=method, op=np.divide, name="ratio")
 
     def gaps(self, *, groups: tuple[str, str] = ("feminine", "masculine")) -> pd.DataFrame:
         """nPMI gap ``groups[0] - groups[1]`` per concept with ``lo``/``hi``, ``method`` (and ``gap_corrected``).
@@ -385,7 +342,7 @@ class AuditFrame:
 
         Rows: ``mad_from_uniform_mean`` and ``normalized_entropy_mean`` (means over
         concepts), and with ``groups`` the mean and max over concepts of
-        ``|nPMI(groups[0]) - nPMI(groups[1])|``.
+        ``|nPMI(groups[0]) - nPMI(groups[1])|`` (:func:`audit.metrics.summary.headline_table`).
 
         Examples
         --------
@@ -393,31 +350,9 @@ class AuditFrame:
         >>> AuditFrame(df, concept="job", attribute="g", n_resamples=20).headline().value.tolist()
         [0.5, 0.0]
         """
-        attrs = self.table.attributes
-        fns = {
-            "mad_from_uniform_mean": lambda n: np.nanmean(mad_array(n), axis=-1),
-            "normalized_entropy_mean": lambda n: np.nanmean(entropy_array(n), axis=-1),
-        }
-        if groups is not None:
-            fns["abs_npmi_gap_mean"] = lambda n: np.nanmean(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
-            fns["abs_npmi_gap_max"] = lambda n: np.nanmax(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
-        import warnings
+        from audit.metrics.summary import headline_table
 
-        rows = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for name, fn in fns.items():
-                row = {"metric": name, "value": float(fn(self.table.n))}
-                if self._boot is not None:
-                    lo, hi = self._ci(fn)
-                    row.update(lo=float(lo), hi=float(hi))
-                if self.corrected is not None:
-                    row["value_corrected"] = float(fn(self.corrected.n))
-                    if self._boot_corrected is not None:
-                        lo, hi = self._ci(fn, corrected=True)
-                        row.update(lo_corrected=float(lo), hi_corrected=float(hi))
-                rows.append(self._methods(row))
-        return pd.DataFrame(rows)
+        return headline_table(self, groups=groups)
 
     def results(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
         """One tidy row per estimate: ``concept, attribute, value, metric, estimate, lo, hi, n, method, corrected``.
@@ -433,49 +368,9 @@ class AuditFrame:
 
         Needs ``reference`` with a count column ``n`` (the training data's table). Like
         :func:`~audit.metrics.bias_amplification`, it uses the concepts the reference has and
-        only the attribute values the reference has (``|A|`` in Zhao's threshold counts those).
+        only the attribute values the reference has (``|A|`` in Zhao's threshold counts those);
+        see :func:`audit.metrics.summary.amplification_table`.
         """
-        if self.reference is None or "n" not in self.reference.columns:
-            raise UserError("AuditFrame.amplification needs reference counts with an 'n' column (fix: pass reference=...)")
-        t = self.table
-        ref = reference_table(self.reference, concept=self.concept, attribute=self.attribute, concepts=t.concepts,
-                              attributes=t.attributes).n
-        keep = ref.sum(axis=1) > 0  # concepts present in the reference
-        cols = ref.sum(axis=0) > 0  # attribute values present in the reference
-        ref = ref[np.ix_(keep, cols)]
-        sub = lambda n: n[..., keep, :][..., cols]  # noqa: E731
-        est = amplification_arrays(ref, sub(self.table.n))
-        out = pd.DataFrame({"metric": list(METRICS), "value": [float(est[m]) for m in METRICS]})
-        if self._boot is not None:
-            boot = amplification_arrays(ref, sub(self._boot))
-            ci = [self._interval(boot[m]) for m in METRICS]
-            out["lo"], out["hi"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
-        if self.corrected is not None:
-            fixed = amplification_arrays(ref, sub(self.corrected.n))
-            out["value_corrected"] = [float(fixed[m]) for m in METRICS]
-            if self._boot_corrected is not None:
-                boot = amplification_arrays(ref, sub(self._boot_corrected))
-                ci = [self._interval(boot[m]) for m in METRICS]
-                out["lo_corrected"], out["hi_corrected"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
-        if self._boot is not None:
-            out["method"] = self.method
-            if self._boot_corrected is not None:
-                out["method_corrected"] = self.method_corrected
-        return out
+        from audit.metrics.summary import amplification_table
 
-
-def _resolve(interval: str, ccs, *, cluster):
-    """The interval method actually used, the posterior of its design effect and the cluster counts behind it.
-
-    With several cluster columns the factor with the largest posterior mean design effect is used.
-    """
-    if interval in ("cluster_bootstrap", "stratified_bootstrap"):
-        return interval, INDEPENDENT, None
-    if interval == "jeffreys_iid" or cluster is None:
-        return "jeffreys_iid", INDEPENDENT, None
-    estimates = [(design_effect_posterior(cc), cc) for cc in ccs]
-    estimates = [e for e in estimates if e[0].df > 0]
-    if not estimates:
-        return "jeffreys_iid_ignores_prompt_effects", INDEPENDENT, None
-    best = max(estimates, key=lambda e: e[0].mean)
-    return "jeffreys_deff", best[0], best[1]
+        return amplification_table(self)
