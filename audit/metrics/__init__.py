@@ -6,7 +6,7 @@ Public API (see ``docs/metrics.md``): mergeable counts (:func:`count_pairs`,
 bootstrap (:func:`cluster_bootstrap`), representation (:func:`proportions`,
 :func:`representation`, :func:`reference_gap`), amplification
 (:func:`bias_amplification`), labeler-error correction (:func:`correct_counts`),
-the design effect and Jeffreys posterior draws (:func:`dispersion`,
+the design effect, its posterior and Jeffreys posterior draws (:func:`dispersion`, :func:`design_effect_posterior`,
 :func:`posterior_tables`), the label pivot (:func:`wide_labels`) and
 :class:`AuditFrame` (interval methods in :data:`INTERVALS`).
 Importing this package loads numpy and pandas only.
