@@ -50,8 +50,12 @@ def test_every_cell_is_a_row_with_a_jeffreys_interval():
     for value, row in pilot.iterrows():
         k = row.n
         a, b = k + 0.5, n - k + 0.5 * 2  # Dirichlet(1/2) marginal over the 3 values
-        assert row.hi == pytest.approx(beta.ppf(0.975, a, b), abs=1e-9)
-        assert row.lo == pytest.approx(0.0 if k == 0 else beta.ppf(0.025, a, b), abs=1e-9)
+        # the shortest interval holding 95% of Beta(a, b): never wider than the equal-tailed one
+        assert beta.cdf(row.hi, a, b) - beta.cdf(row.lo, a, b) == pytest.approx(0.95, abs=0.006)
+        assert row.hi - row.lo <= beta.ppf(0.975, a, b) - beta.ppf(0.025, a, b) + 0.005
+        assert row.lo <= row.share <= row.hi or k == 0
+        if k == 0:
+            assert row.lo == 0.0 and row.hi == pytest.approx(beta.ppf(0.95, a, b), rel=0.03)
         assert row.share == pytest.approx(k / n)
     assert (t["method"] == "jeffreys_iid").all()
 

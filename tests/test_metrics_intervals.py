@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import beta, t as student_t, norm
+from scipy.optimize import brentq
+from scipy.stats import beta, chi2
 
 from audit.metrics import (
     AuditFrame,
@@ -17,7 +18,10 @@ from audit.metrics import (
     correct_array,
     correct_draws,
     count_pairs,
+    design_effect_posterior,
     dispersion,
+    label_noise_factor,
+    shortest_interval,
     draw_confusions,
     gap_array,
     npmi_array,
@@ -44,7 +48,7 @@ def _clustered(prompts=3, images=16, kappa=20.0, seed=0, p=None):
 def test_dispersion_matches_pearson_by_hand():
     df, _ = _clustered(seed=1)
     cc = cluster_counts(df, concept="profession", attribute="presentation", cluster="prompt_id")
-    phi, dof = dispersion(cc)
+    ratio, dof = dispersion(cc)
     stat, df_hand = 0.0, 0
     for _, sub in df.groupby("profession"):
         share = sub.presentation.value_counts(normalize=True)
@@ -53,9 +57,32 @@ def test_dispersion_matches_pearson_by_hand():
             k = cl.presentation.value_counts().reindex(share.index, fill_value=0)
             stat += float(((k - n * share) ** 2 / (n * share)).sum())
         df_hand += (sub.prompt_id.nunique() - 1) * (len(share) - 1)
-    widen = (student_t.ppf(0.975, df_hand) / norm.ppf(0.975)) ** 2
     assert dof == df_hand
-    assert phi == pytest.approx(max(1.0, stat / df_hand) * widen)
+    assert ratio == pytest.approx(stat / df_hand)
+
+
+def test_design_effect_posterior_is_bayes_rule_on_the_grid():
+    df, _ = _clustered(seed=1)
+    cc = cluster_counts(df, concept="profession", attribute="presentation", cluster="prompt_id")
+    ratio, dof = dispersion(cc)
+    d = design_effect_posterior(cc, no_effect=0.25)
+    like = chi2.pdf(ratio * dof / d.values, dof) / d.values
+    prior = np.r_[0.25, np.full(len(d.values) - 1, 0.75 / (len(d.values) - 1))]
+    assert d.weights == pytest.approx(like * prior / (like * prior).sum(), rel=1e-6)
+    assert d.values[0] == 1.0 and d.values[-1] == pytest.approx(max(16.0, 2 * ratio))  # up to the largest cluster
+    assert d.df == dof and d.mean == pytest.approx(float(d.values @ d.weights))
+
+
+def test_design_effect_shrinks_noise_toward_one_and_keeps_a_clear_effect():
+    no_effect = [AuditFrame(_clustered(kappa=None, seed=s)[0], concept="profession", attribute="presentation",
+                            n_resamples=0) for s in range(20)]
+    effect = [AuditFrame(_clustered(prompts=10, images=16, kappa=5.0, seed=s)[0], concept="profession",
+                         attribute="presentation", n_resamples=0) for s in range(5)]
+    assert np.mean([af.design_effect for af in no_effect]) < 1.5  # 3 concepts x 3 prompts: df about 10
+    assert np.mean([af.design.p_no_effect for af in no_effect]) > 0.25  # the data favour "no effect"
+    # kappa = 5: ICC 1/6, phi = 1 + 15 / 6 = 3.5
+    assert all(af.design.p_no_effect < 1e-6 for af in effect)
+    assert np.mean([af.design_effect for af in effect]) == pytest.approx(3.5, rel=0.25)
 
 
 def test_one_prompt_per_concept_falls_back_and_says_so():
@@ -67,19 +94,27 @@ def test_one_prompt_per_concept_falls_back_and_says_so():
     assert AuditFrame(df, concept="profession", attribute="presentation", cluster=None, n_resamples=10).method == "jeffreys_iid"
 
 
-def test_proportion_interval_is_jeffreys_on_effective_counts():
+def test_proportion_interval_is_the_shortest_of_the_jeffreys_mixture():
     df, _ = _clustered(seed=2)
     af = AuditFrame(df, concept="profession", attribute="presentation", attributes=VALUES, n_resamples=50)
     assert af.method == "jeffreys_deff" and af.design_effect >= 1.0
+    phi, w = af.design.representative()
     ci = af.by_group_ci
     for (job, value), row in ci.iterrows():
         sub = df[df.profession == job]
         k, n = float((sub.presentation == value).sum()), float(len(sub))
-        a = k / af.design_effect + 0.5
-        b = (n - k) / af.design_effect + 0.5 * (len(VALUES) - 1)
-        lo = 0.0 if k == 0 else beta.ppf(0.025, a, b)
-        assert row.proportion_lo == pytest.approx(lo, abs=1e-10)
-        assert row.proportion_hi == pytest.approx(beta.ppf(0.975, a, b), abs=1e-10)
+        a = k / phi + 0.5
+        b = (n - k) / phi + 0.5 * (len(VALUES) - 1)
+        cdf = lambda x: float(w @ beta.cdf(x, a, b))  # noqa: E731
+        assert cdf(row.proportion_hi) - cdf(row.proportion_lo) == pytest.approx(0.95, abs=0.006)
+        # no narrower interval with 95%: moving the window either way loses mass
+        width = row.proportion_hi - row.proportion_lo
+        for t in np.linspace(0.0, 0.05, 11):
+            lo_t = brentq(lambda x: cdf(x) - t, 0.0, 1.0) if t > 0 else 0.0
+            hi_t = brentq(lambda x: cdf(x) - t - 0.95, 0.0, 1.0)
+            assert width <= hi_t - lo_t + 0.02 * width + 1e-9  # Monte Carlo error of 20,000 draws
+        if k == 0:
+            assert row.proportion_lo == 0.0
 
 
 def test_zero_cell_gets_an_honest_upper_bound():
@@ -233,3 +268,41 @@ def test_several_cluster_columns_use_the_largest_design_effect():
     both = AuditFrame(df, cluster=("prompt_id", "seed"), **kw)
     prompt = AuditFrame(df, cluster="prompt_id", **kw)
     assert both.design_effect == pytest.approx(prompt.design_effect) and both.design_effect > 1.5
+
+
+def test_shortest_interval_matches_a_direct_search():
+    rng = np.random.default_rng(0)
+    x = rng.gamma(1.5, size=(4000, 3))
+    lo, hi = shortest_interval(x, confidence=0.9)
+    for j in range(3):
+        s = np.sort(x[:, j])
+        k = int(np.ceil(0.9 * len(s)))
+        widths = s[k - 1:] - s[: len(s) - k + 1]
+        i = int(np.argmin(widths))
+        assert (lo[j], hi[j]) == (s[i], s[i + k - 1])
+    y = x.copy()
+    y[:100, 0] = np.nan  # NaN draws are ignored
+    lo_nan, _ = shortest_interval(y, confidence=0.9)
+    assert np.isfinite(lo_nan).all()
+
+
+def test_label_noise_factor_restores_the_true_shares_design_effect():
+    # Prompts vary the true shares (kappa = 10, 16 images: phi = 1 + 15 / 11); labels pass through C.
+    conf = np.array([[0.94, 0.04, 0.02], [0.03, 0.95, 0.02], [0.2, 0.2, 0.6]])
+    rng = np.random.default_rng(5)
+    ratios, factors, truth_ratios = [], [], []
+    for seed in range(6):
+        df, _ = _clustered(prompts=30, images=16, kappa=10.0, seed=seed)
+        idx = pd.Series(VALUES).reset_index().set_index(0)["index"]
+        true = idx[df.presentation].to_numpy()
+        obs = (rng.random((len(df), 1)) > np.cumsum(conf, axis=1)[true]).sum(1).clip(0, 2)
+        df["observed"] = np.array(VALUES, dtype=object)[obs]
+        cc = cluster_counts(df, concept="profession", attribute="observed", cluster="prompt_id", attributes=VALUES)
+        ratios.append(dispersion(cc)[0])
+        factors.append(label_noise_factor(cc, conf, correct_array(cc.table().n, conf)))
+        truth_ratios.append(dispersion(cluster_counts(df, concept="profession", attribute="presentation",
+                                                      cluster="prompt_id", attributes=VALUES))[0])
+    diluted = np.mean(ratios)
+    restored = 1 + np.mean(factors) * (diluted - 1)
+    assert np.mean(factors) > 1.1 and diluted < np.mean(truth_ratios) - 0.1  # label noise dilutes the effect
+    assert restored == pytest.approx(np.mean(truth_ratios), rel=0.1)

@@ -6,7 +6,7 @@ Public API (see ``docs/metrics.md``): mergeable counts (:func:`count_pairs`,
 bootstrap (:func:`cluster_bootstrap`), representation (:func:`proportions`,
 :func:`representation`, :func:`reference_gap`), amplification
 (:func:`bias_amplification`), labeler-error correction (:func:`correct_counts`),
-the design effect and Jeffreys posterior draws (:func:`dispersion`,
+the design effect, its posterior and Jeffreys posterior draws (:func:`dispersion`, :func:`design_effect_posterior`,
 :func:`posterior_tables`), the label pivot (:func:`wide_labels`) and
 :class:`AuditFrame` (interval methods in :data:`INTERVALS`).
 Importing this package loads numpy and pandas only.
@@ -26,9 +26,22 @@ from audit.metrics.correction import (
     simplex_lsq_batch,
 )
 from audit.metrics.counts import Contingency, contingency, count_pairs, merge_counts, sort_labels, wide_labels
-from audit.metrics.design import dispersion, posterior_tables, unit_strata
+from audit.metrics.design import (
+    DesignEffect,
+    design_effect_posterior,
+    dispersion,
+    label_noise_factor,
+    posterior_tables,
+    unit_strata,
+)
 from audit.metrics.frame import INTERVALS, AuditFrame
-from audit.metrics.intervals import beta_interval, percentile_interval, wilson_interval
+from audit.metrics.intervals import (
+    beta_interval,
+    beta_mixture_shortest,
+    percentile_interval,
+    shortest_interval,
+    wilson_interval,
+)
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
 from audit.metrics.tidy import TIDY_COLUMNS, tidy_results
 from audit.metrics.representation import (
@@ -51,6 +64,11 @@ __all__ = [
     "confusion_is_counts",
     "correct_draws",
     "dispersion",
+    "DesignEffect",
+    "design_effect_posterior",
+    "label_noise_factor",
+    "beta_mixture_shortest",
+    "shortest_interval",
     "draw_confusions",
     "posterior_tables",
     "unit_strata",

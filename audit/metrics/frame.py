@@ -16,32 +16,16 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
-from audit.metrics.amplification import METRICS, amplification_arrays
 from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
 from audit.metrics.correction import confusion_array, confusion_is_counts, correct_array, correct_draws, draw_confusions
 from audit.metrics.counts import Contingency, sort_labels
-from audit.metrics.design import JEFFREYS, dispersion, posterior_tables
-from audit.metrics.intervals import beta_interval, percentile_interval
+from audit.metrics.design import JEFFREYS, label_noise_factor, posterior_tables
+from audit.metrics.intervals import beta_mixture_shortest, percentile_interval, shortest_interval
+from audit.metrics.methods import CHOICES, INTERVALS, resolve_method
 from audit.metrics.npmi import gap_array, npmi_array
-from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares, reference_table
+from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares
 
 __all__ = ["AuditFrame", "INTERVALS"]
-
-#: Interval methods: name -> what it assumes (the ``method`` column of every interval table).
-INTERVALS = {
-    "jeffreys_deff": "Jeffreys posterior on effective counts n / phi, phi the pooled within-concept dispersion "
-    "of prompt clusters widened by (t_df / z)^2; proportions in closed form (Beta), other statistics from "
-    "Dirichlet draws",
-    "jeffreys_iid": "Jeffreys posterior treating images as independent (cluster=None)",
-    "jeffreys_iid_ignores_prompt_effects": "fallback: one cluster per concept, so the design effect cannot be "
-    "estimated; Jeffreys posterior treating images as independent, ignoring prompt effects (too narrow when "
-    "prompts differ)",
-    "stratified_bootstrap": "percentile bootstrap resampling clusters within each concept",
-    "cluster_bootstrap": "percentile bootstrap resampling all clusters together (the method before issue 15; "
-    "too narrow with few prompts per concept)",
-}
-_CHOICES = ("auto", *INTERVALS)
-
 
 class AuditFrame:
     """Bias metrics of one concept x attribute table with intervals whose coverage is measured.
@@ -110,10 +94,11 @@ class AuditFrame:
         interval: str = "auto",
         npmi_prior: float = JEFFREYS,
     ) -> None:
-        if interval not in _CHOICES:
-            raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(_CHOICES)})")
+        if interval not in CHOICES:
+            raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
         self.npmi_prior = float(npmi_prior)
+        self._seed = seed
         self._drawing: str | None = None
         observed = sort_labels(data[attribute].dropna().astype(str).unique())
         labels = None if attributes is None else tuple(map(str, attributes))
@@ -135,8 +120,9 @@ class AuditFrame:
         per_factor = [cc] if len(factors) < 2 else [
             cluster_counts(data, concept=concept, attribute=attribute, cluster=f, weight=weight, attributes=labels)
             for f in factors]
-        self.method, self.design_effect, self.design_df = _resolve(interval, per_factor, cluster=cluster,
-                                                                   confidence=confidence)
+        self.method, self.design, self._design_cc = resolve_method(interval, per_factor, cluster=cluster)
+        #: Posterior mean of the design effect and its degrees of freedom (1 and 0 when not estimated).
+        self.design_effect, self.design_df = self.design.mean, self.design.df
         self._boot = self._draw(cc, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
         self.reference = reference
         self._ref_p = (
@@ -148,8 +134,15 @@ class AuditFrame:
         self.method_corrected: str | None = None
         self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
         self._boot_corrected = None
+        #: Design-effect posterior behind the corrected draws: of the true shares (see label_noise_factor).
+        self.design_corrected = self.design
         if self._conf is not None:
             self.corrected = Contingency(cc.concepts, cc.attributes, correct_array(self.table.n, self._conf))
+            to_correct = self._boot
+            if self.method == "jeffreys_deff" and self._boot is not None:
+                self.design_corrected = self.design.scaled(label_noise_factor(self._design_cc, self._conf,
+                                                                              self.corrected.n))
+                to_correct = posterior_tables(self.table.n, phi=self.design_corrected, size=n_resamples, seed=seed)
             counts = confusion_is_counts(confusion, cc.attributes)
             self.method_corrected = f"{self.method}+confusion_{'resampled' if counts else 'fixed'}"
             if self._boot is not None and counts:
@@ -157,17 +150,18 @@ class AuditFrame:
                 raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
                 k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
                 n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
-                self._boot_corrected = correct_draws(self._corr_draws(), draw_confusions(k, size=n_mats, seed=seed + 1))
+                self._boot_corrected = correct_draws(self._corr_draws(to_correct),
+                                                     draw_confusions(k, size=n_mats, seed=seed + 1))
             elif self._boot is not None:
-                self._boot_corrected = correct_array(self._corr_draws(), self._conf)
+                self._boot_corrected = correct_array(self._corr_draws(to_correct), self._conf)
 
-    def _corr_draws(self) -> np.ndarray:
+    def _corr_draws(self, draws: np.ndarray) -> np.ndarray:
         """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
-        return self._boot if len(self.table.attributes) <= 12 else self._boot[:200]
+        return draws if len(self.table.attributes) <= 12 else draws[:200]
 
     def _draw(self, cc, *, n_resamples: int, seed: int) -> np.ndarray:
         if self.method.startswith("jeffreys"):
-            return posterior_tables(self.table.n, phi=self.design_effect, size=n_resamples, seed=seed)
+            return posterior_tables(self.table.n, phi=self.design, size=n_resamples, seed=seed)
         return bootstrap_tables(cc, n_resamples=n_resamples, seed=seed, stratified=self.method == "stratified_bootstrap")
 
     # ------------------------------------------------------------------ helpers
@@ -201,7 +195,8 @@ class AuditFrame:
                            index=pd.Index(list(self.table.concepts), name=self.concept))
         return out
 
-    def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _ci(self, fn: Callable[[np.ndarray], np.ndarray], *, corrected: bool = False,
+            shortest: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
         self._drawing = "corrected" if corrected else "raw"
@@ -209,19 +204,32 @@ class AuditFrame:
             values = fn(self._boot_corrected if corrected else self._boot)
         finally:
             self._drawing = None
+        return self._interval(values, shortest=shortest)
+
+    def _interval(self, values: np.ndarray, *, shortest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile interval; with ``shortest``, the shortest interval of posterior draws (not of bootstraps)."""
+        if shortest and self.method.startswith("jeffreys"):
+            return shortest_interval(values, confidence=self.confidence)
         return percentile_interval(values, confidence=self.confidence)
 
     def _proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
-        """Proportion intervals: closed-form Beta marginals of the Jeffreys posterior, else percentiles."""
+        """Proportion intervals: the shortest interval of the exact posterior marginal (a Beta mixture over phi).
+
+        A zero cell's lower bound is 0 and a full cell's upper bound 1.
+        """
         if not self.method.startswith("jeffreys"):
             return self._ci(proportions_array)
         if self._boot is None:
             raise UserError("AuditFrame: intervals need n_resamples > 0 (fix: build it with n_resamples=1000)")
         n = self.table.n
-        a = n / self.design_effect + JEFFREYS
-        b = a.sum(axis=-1, keepdims=True) - a
         row = n.sum(axis=-1, keepdims=True)
-        lo, hi = beta_interval(a, b, confidence=self.confidence, zero=n <= 0, full=(n >= row) & (row > 0))
+        phi, w = self.design.representative()
+        shape = (-1,) + (1,) * n.ndim
+        a = n[None] / phi.reshape(shape) + JEFFREYS
+        b = (row - n)[None] / phi.reshape(shape) + JEFFREYS * (n.shape[-1] - 1)
+        lo, hi = beta_mixture_shortest(a, b, weights=w, confidence=self.confidence, seed=self._seed)
+        lo = np.where(n <= 0, 0.0, lo)
+        hi = np.where((n >= row) & (row > 0), 1.0, hi)
         empty = row <= 0
         return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
@@ -231,7 +239,8 @@ class AuditFrame:
             cols[f"{name}_lo"], cols[f"{name}_hi"] = self._proportion_ci() if fn is proportions_array else self._ci(fn)
         if self._boot_corrected is not None:
             for name, fn in fns.items():
-                cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = self._ci(fn, corrected=True)
+                cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = self._ci(
+                    fn, corrected=True, shortest=fn is proportions_array)
         return self._methods(cols)
 
     # ------------------------------------------------------------------ views
@@ -292,7 +301,9 @@ class AuditFrame:
             ``between_groups``: per concept, column ``proportion``; ``to_reference``:
             per (concept, attribute), column ``difference`` with ``lo``/``hi`` intervals.
         """
-        return self._compare(method=method, op=np.subtract, name="difference")
+        from audit.metrics.summary import compare_table
+
+        return compare_table(self, method=method, op=np.subtract, name="difference")
 
     def ratio(self, *, method: str = "between_groups") -> pd.DataFrame:
         """Smallest over largest group share per concept, or share over reference share.
@@ -306,38 +317,9 @@ class AuditFrame:
         pandas.DataFrame
             Like :meth:`difference`, with ``proportion`` / ``ratio`` columns.
         """
-        return self._compare(method=method, op=np.divide, name="ratio")
+        from audit.metrics.summary import compare_table
 
-    def _compare(self, *, method: str, op, name: str) -> pd.DataFrame:
-        if method == "between_groups":
-
-            def fn(n):
-                p = proportions_array(n)
-                hi_, lo_ = np.max(p, axis=-1), np.min(p, axis=-1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return hi_ - lo_ if op is np.subtract else lo_ / hi_
-
-            cols = {"proportion": fn(self.table.n)}
-            if self._boot is not None:
-                cols["lo"], cols["hi"] = self._ci(fn)
-            return self._per_concept(self._methods(cols, corrected=False))
-        if method == "to_reference":
-            if self._ref_p is None:
-                raise UserError("AuditFrame: method='to_reference' needs reference=... (fix: pass a reference table)")
-            p_ref = self._ref_p
-
-            def fn(n):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return op(proportions_array(n), p_ref)
-
-            cols = {name: fn(self.table.n)}
-            if self._boot is not None and self.method.startswith("jeffreys"):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cols["lo"], cols["hi"] = (op(v, p_ref) for v in self._proportion_ci())
-            elif self._boot is not None:
-                cols["lo"], cols["hi"] = self._ci(fn)
-            return self._cell(self._methods(cols, corrected=False))
-        raise UserError(f"AuditFrame: unknown method {method!r} (fix: 'between_groups' or 'to_reference')")
+        return compare_table(self, method=method, op=np.divide, name="ratio")
 
     def gaps(self, *, groups: tuple[str, str] = ("feminine", "masculine")) -> pd.DataFrame:
         """nPMI gap ``groups[0] - groups[1]`` per concept with ``lo``/``hi``, ``method`` (and ``gap_corrected``).
@@ -360,7 +342,7 @@ class AuditFrame:
 
         Rows: ``mad_from_uniform_mean`` and ``normalized_entropy_mean`` (means over
         concepts), and with ``groups`` the mean and max over concepts of
-        ``|nPMI(groups[0]) - nPMI(groups[1])|``.
+        ``|nPMI(groups[0]) - nPMI(groups[1])|`` (:func:`audit.metrics.summary.headline_table`).
 
         Examples
         --------
@@ -368,31 +350,9 @@ class AuditFrame:
         >>> AuditFrame(df, concept="job", attribute="g", n_resamples=20).headline().value.tolist()
         [0.5, 0.0]
         """
-        attrs = self.table.attributes
-        fns = {
-            "mad_from_uniform_mean": lambda n: np.nanmean(mad_array(n), axis=-1),
-            "normalized_entropy_mean": lambda n: np.nanmean(entropy_array(n), axis=-1),
-        }
-        if groups is not None:
-            fns["abs_npmi_gap_mean"] = lambda n: np.nanmean(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
-            fns["abs_npmi_gap_max"] = lambda n: np.nanmax(np.abs(gap_array(self._npmi(n), attrs, groups)), axis=-1)
-        import warnings
+        from audit.metrics.summary import headline_table
 
-        rows = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for name, fn in fns.items():
-                row = {"metric": name, "value": float(fn(self.table.n))}
-                if self._boot is not None:
-                    lo, hi = self._ci(fn)
-                    row.update(lo=float(lo), hi=float(hi))
-                if self.corrected is not None:
-                    row["value_corrected"] = float(fn(self.corrected.n))
-                    if self._boot_corrected is not None:
-                        lo, hi = self._ci(fn, corrected=True)
-                        row.update(lo_corrected=float(lo), hi_corrected=float(hi))
-                rows.append(self._methods(row))
-        return pd.DataFrame(rows)
+        return headline_table(self, groups=groups)
 
     def results(self, *, groups: tuple[str, str] | None = None) -> pd.DataFrame:
         """One tidy row per estimate: ``concept, attribute, value, metric, estimate, lo, hi, n, method, corrected``.
@@ -408,49 +368,9 @@ class AuditFrame:
 
         Needs ``reference`` with a count column ``n`` (the training data's table). Like
         :func:`~audit.metrics.bias_amplification`, it uses the concepts the reference has and
-        only the attribute values the reference has (``|A|`` in Zhao's threshold counts those).
+        only the attribute values the reference has (``|A|`` in Zhao's threshold counts those);
+        see :func:`audit.metrics.summary.amplification_table`.
         """
-        if self.reference is None or "n" not in self.reference.columns:
-            raise UserError("AuditFrame.amplification needs reference counts with an 'n' column (fix: pass reference=...)")
-        t = self.table
-        ref = reference_table(self.reference, concept=self.concept, attribute=self.attribute, concepts=t.concepts,
-                              attributes=t.attributes).n
-        keep = ref.sum(axis=1) > 0  # concepts present in the reference
-        cols = ref.sum(axis=0) > 0  # attribute values present in the reference
-        ref = ref[np.ix_(keep, cols)]
-        sub = lambda n: n[..., keep, :][..., cols]  # noqa: E731
-        est = amplification_arrays(ref, sub(self.table.n))
-        out = pd.DataFrame({"metric": list(METRICS), "value": [float(est[m]) for m in METRICS]})
-        if self._boot is not None:
-            boot = amplification_arrays(ref, sub(self._boot))
-            ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
-            out["lo"], out["hi"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
-        if self.corrected is not None:
-            fixed = amplification_arrays(ref, sub(self.corrected.n))
-            out["value_corrected"] = [float(fixed[m]) for m in METRICS]
-            if self._boot_corrected is not None:
-                boot = amplification_arrays(ref, sub(self._boot_corrected))
-                ci = [percentile_interval(boot[m], confidence=self.confidence) for m in METRICS]
-                out["lo_corrected"], out["hi_corrected"] = [float(c[0]) for c in ci], [float(c[1]) for c in ci]
-        if self._boot is not None:
-            out["method"] = self.method
-            if self._boot_corrected is not None:
-                out["method_corrected"] = self.method_corrected
-        return out
+        from audit.metrics.summary import amplification_table
 
-
-def _resolve(interval: str, ccs, *, cluster, confidence: float) -> tuple[str, float, int]:
-    """The interval method actually used, its design effect and the design effect's degrees of freedom.
-
-    With several cluster columns the largest single-factor design effect is used.
-    """
-    if interval in ("cluster_bootstrap", "stratified_bootstrap"):
-        return interval, 1.0, 0
-    if interval == "jeffreys_iid" or cluster is None:
-        return "jeffreys_iid", 1.0, 0
-    estimates = [dispersion(cc, confidence=confidence) for cc in ccs]
-    estimates = [e for e in estimates if e[1] > 0]
-    if not estimates:
-        return "jeffreys_iid_ignores_prompt_effects", 1.0, 0
-    phi, dof = max(estimates)
-    return "jeffreys_deff", phi, dof
+        return amplification_table(self)

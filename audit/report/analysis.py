@@ -193,9 +193,15 @@ def labeler_card_section(
         .reset_index()
     )
     sec = ReportSection("Labeler card and caveats", [Table("labelers", card, caption="Labelers")], key="labelers")
+    from audit.metrics import confusion_is_counts
+
     for attribute, conf in (confusions or {}).items():
+        # Shown only: corrected numbers come from the results table (AuditFrame), which resamples counts.
+        how = ("validation counts: their sampling uncertainty is carried into the corrected intervals"
+               if confusion_is_counts(conf) else
+               "shares: taken as exact, so the corrected intervals leave out the matrix's own uncertainty")
         sec.blocks.append(Table(f"confusion-{attribute}", conf.reset_index().rename(columns={"index": "true"}),
-                                caption=f"Confusion matrix C[true, predicted] used to correct {attribute}"))
+                                caption=f"Confusion matrix C[true, predicted] used to correct {attribute} ({how})"))
     sec.blocks += [Text(c, kind="caveat") for c in caveats]
     sec.results["labelers"] = card.to_dict("records")
     return sec
