@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 LABELER_EPILOG = """examples:
-  imagen-audit train labeler --out data/weights/world-labeler --device cuda --steps 20000   # the shipped run
+  imagen-audit train labeler --out data/weights/world-labeler --device cuda --steps 12000   # the shipped run
   imagen-audit train labeler --out /tmp/wl --n-train 2000 --n-eval 500 --steps 20 --width 8   # a quick smoke run
 
 Trains on balanced world renders with diffusion-like augmentations, oversampling
@@ -108,7 +108,7 @@ def register(sub) -> None:
     lab.add_argument("--steps", type=int, default=None,
                      help="train exactly N steps (machine-independent) instead of --minutes")
     lab.add_argument("--width", type=int, default=48, help="CNN base width")
-    lab.add_argument("--batch-size", type=int, default=256)
+    lab.add_argument("--batch-size", type=int, default=512)
     lab.add_argument("--lr", type=float, default=2e-3)
     lab.add_argument("--hard-share", type=float, default=0.5,
                      help="share of each batch drawn from the cells with the highest running loss (0: uniform)")

@@ -5,7 +5,7 @@ colours it still returns confident classes. This module fits what "a world
 render" looks like to the network and lets the labeler refuse the rest:
 
 - features: ``log1p`` of the CNN's pooled penultimate features
-  (:meth:`audit.labelers.world.WorldLabeler.embed`, 512 values);
+  (:meth:`audit.labelers.world.WorldLabeler.embed`, 16 x width values: 768 for the shipped weights);
 - score: the Mahalanobis distance to the mean of world renders, with the
   covariance shrunk toward its average variance (``shrinkage`` 0.01) so that
   the 512 x 512 inverse is stable;

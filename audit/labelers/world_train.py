@@ -197,8 +197,8 @@ _to_tensor = to_tensor  # older name
 
 
 def train_world_labeler(
-    *, out: str | Path, n_train: int = 60000, n_eval: int = 6000, minutes: float = 20.0, width: int = 32,
-    batch_size: int = 128, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
+    *, out: str | Path, n_train: int = 300000, n_eval: int = 20000, minutes: float = 20.0, width: int = 48,
+    batch_size: int = 512, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
     steps: int | None = None, device: str = "cpu", hard_share: float = 0.5, workers: int | None = None,
 ) -> dict:
     """Train the world labeler for a step (or time) budget, resumably; write weights and card to ``out``.
