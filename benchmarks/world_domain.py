@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     sets = {"world renders, clean (seed 424242)": world_renders(a.n, seed=424242, augmented=False),
             "world renders, augmented (seed 424243)": world_renders(a.n, seed=424243, augmented=True)}
     sets.update({f"person-free: {k}": v for k, v in person_free_images(seed=5).items()})
-    sets["built-in cascade (imagen-world, 20 steps)"] = generate(
+    sets["built-in cascade (imagen-world, default sampler settings)"] = generate(
         prompts, seeds=seeds, pipeline=load_cascade(), output_type="np")
     with tempfile.TemporaryDirectory() as tmp:
         for size in (16, 64):
