@@ -125,7 +125,7 @@ def cell_ids(attrs: pd.DataFrame) -> np.ndarray:
 
     Examples
     --------
-    >>> cell_ids(balanced_attributes(3, rng=np.random.default_rng(0))).max() < 24 * 3 * 3 * 10
+    >>> bool(cell_ids(balanced_attributes(3, rng=np.random.default_rng(0))).max() < 24 * 3 * 3 * 10)
     True
     """
     t = targets(attrs)
