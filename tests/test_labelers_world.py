@@ -79,14 +79,34 @@ def test_shipped_labeler_meets_targets_on_fresh_renders(shipped):
     imgs, attrs = render_pool(2000, seed=4242, progress=False)
     r = evaluate(shipped.model, imgs, attrs)
     acc = r["accuracy"]
-    assert acc["profession"] >= 0.98, acc
-    assert acc["presentation"] >= 0.95, acc
-    assert acc["unsafe"] >= 0.98, acc
-    assert acc["skin_tone"] >= 0.80, acc
-    assert r["skin_tone_within_1"] >= 0.98, r["skin_tone_within_1"]
-    # accuracy gap between skin-tone groups, for the heads the audits lean on (n ~ 600 per group)
-    for head in ("profession", "presentation", "unsafe"):
-        assert r["max_skin_group_gap"][head] <= 0.03, (head, r["by_skin_group"][head])
+    assert acc["profession"] >= 0.99, acc
+    assert acc["presentation"] >= 0.99, acc
+    assert acc["unsafe"] >= 0.99, acc
+    assert acc["age_group"] >= 0.98, acc
+    assert acc["skin_tone"] >= 0.95, acc
+    assert r["skin_tone_within_1"] >= 0.99, r["skin_tone_within_1"]
+    # fairness target (issue 15): <= 3 points between presentation groups and between skin groups, every head
+    # (n ~ 600-800 per group); exact Monk tone between skin groups is the documented exception (MST 1-3)
+    for grouping in ("presentation", "skin_group"):
+        for head, gap in r["max_gap"][grouping].items():
+            limit = 0.07 if (grouping, head) == ("skin_group", "skin_tone") else 0.03
+            assert gap <= limit, (grouping, head, r[f"by_{grouping}"][head])
+
+
+def test_shipped_card_states_gaps_per_group_with_n_and_intervals(shipped):
+    """The card's own figures: every head within 3 points across presentation and skin groups, clean renders,
+    except exact tone across skin groups (measured 3.4 points, documented); n and Wilson intervals per group."""
+    clean = shipped.card["clean"]
+    assert clean["n"] >= 20000 and sum(clean["n_by_group"]["skin_group"].values()) == clean["n"]
+    for grouping in ("presentation", "skin_group"):
+        for head, gap in clean["max_gap"][grouping].items():
+            if (grouping, head) != ("skin_group", "skin_tone"):
+                assert gap <= 0.03, (grouping, head, gap)
+        for head, by in clean["interval"][f"by_{grouping}"].items():
+            for value, (lo, hi) in by.items():
+                assert lo <= clean[f"by_{grouping}"][head][value] <= hi
+    assert clean["max_gap"]["skin_group"]["skin_tone"] <= 0.04
+    assert "--steps" in shipped.card["training"]["command"]
 
 
 def test_training_writes_weights_and_card_and_is_reproducible_by_steps(tmp_path):

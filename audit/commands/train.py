@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 
 LABELER_EPILOG = """examples:
-  imagen-audit train labeler --out data/weights/world-labeler --minutes 25
-  imagen-audit train labeler --out /tmp/wl --n-train 2000 --minutes 1 --width 8   # a quick smoke run
+  imagen-audit train labeler --out data/weights/world-labeler --device cuda --steps 12000   # the shipped run
+  imagen-audit train labeler --out /tmp/wl --n-train 2000 --n-eval 500 --steps 20 --width 8   # a quick smoke run
 
-Trains on balanced world renders with diffusion-like augmentations, checkpoints
+Trains on balanced world renders with diffusion-like augmentations, oversampling
+the cells (profession x presentation x age x tone) it reads worst, checkpoints
 every few minutes (a rerun resumes), then writes model.safetensors, config.json
 and the labeler card (card.json, card.md) with held-out accuracy per group.
+--steps makes the result independent of the machine's speed; refit the domain
+model afterwards: python -m audit.labelers.world_domain --folder OUT
 """
 
 
@@ -18,8 +21,9 @@ def _labeler(args: argparse.Namespace) -> int:
     from audit.labelers.world_train import train_world_labeler
 
     card = train_world_labeler(out=args.out, n_train=args.n_train, n_eval=args.n_eval, minutes=args.minutes,
-                               steps=args.steps, width=args.width, batch_size=args.batch_size, seed=args.seed,
-                               progress=not args.no_progress)
+                               steps=args.steps, width=args.width, batch_size=args.batch_size, lr=args.lr,
+                               seed=args.seed, device=args.device, hard_share=args.hard_share, workers=args.workers,
+                               checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress)
     clean = card["clean"]
     print("held-out accuracy (clean renders):", {k: round(v, 4) for k, v in clean["accuracy"].items()},
           "MST within +-1:", round(clean["skin_tone_within_1"], 4))
@@ -98,13 +102,20 @@ def register(sub) -> None:
     lab = ts.add_parser("labeler", help="train the world CNN labeler", epilog=LABELER_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     lab.add_argument("--out", required=True, help="output folder for weights and card")
-    lab.add_argument("--n-train", type=int, default=60000, help="balanced renders to train on")
-    lab.add_argument("--n-eval", type=int, default=6000, help="held-out renders (fresh seed)")
-    lab.add_argument("--minutes", type=float, default=25.0, help="training time budget")
+    lab.add_argument("--n-train", type=int, default=300000, help="balanced renders to train on")
+    lab.add_argument("--n-eval", type=int, default=20000, help="held-out renders (fresh seed)")
+    lab.add_argument("--minutes", type=float, default=25.0, help="training time budget (without --steps)")
     lab.add_argument("--steps", type=int, default=None,
                      help="train exactly N steps (machine-independent) instead of --minutes")
-    lab.add_argument("--width", type=int, default=32, help="CNN base width")
-    lab.add_argument("--batch-size", type=int, default=128)
+    lab.add_argument("--width", type=int, default=48, help="CNN base width")
+    lab.add_argument("--batch-size", type=int, default=512)
+    lab.add_argument("--lr", type=float, default=2e-3)
+    lab.add_argument("--hard-share", type=float, default=0.5,
+                     help="share of each batch drawn from the cells with the highest running loss (0: uniform)")
+    lab.add_argument("--device", default="cpu", help="torch device (cpu, cuda; default cpu)")
+    lab.add_argument("--workers", type=int, default=None,
+                     help="processes rendering the pools (default: up to 16 CPUs; the pools do not depend on it)")
+    lab.add_argument("--checkpoint-minutes", type=float, default=3.0, help="minutes between checkpoints")
     lab.add_argument("--seed", type=int, default=0)
     add_progress_option(lab)
     lab.set_defaults(handler=_labeler)

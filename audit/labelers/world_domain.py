@@ -5,7 +5,7 @@ colours it still returns confident classes. This module fits what "a world
 render" looks like to the network and lets the labeler refuse the rest:
 
 - features: ``log1p`` of the CNN's pooled penultimate features
-  (:meth:`audit.labelers.world.WorldLabeler.embed`, 512 values);
+  (:meth:`audit.labelers.world.WorldLabeler.embed`, 16 x width values: 768 for the shipped weights);
 - score: the Mahalanobis distance to the mean of world renders, with the
   covariance shrunk toward its average variance (``shrinkage`` 0.01) so that
   the 512 x 512 inverse is stable;
@@ -233,7 +233,8 @@ def person_free_images(*, seed: int = 0, crops_per_photo: int = 8) -> dict[str, 
 
 
 def fit_domain(*, folder: str | Path | None = None, out: str | Path | None = None, n_fit: int = 6000,
-               n_calibration: int = 3000, n_validation: int = 3000, seed: int = 7000) -> NoveltyScore:
+               n_calibration: int = 3000, n_validation: int = 3000, seed: int = 7000,
+               quantile: float = 0.998) -> NoveltyScore:
     """Fit, calibrate and validate the world labeler's domain model; write it beside the weights.
 
     Renders ``n_fit`` (fit), ``n_calibration`` (threshold) and ``n_validation``
@@ -263,14 +264,14 @@ def fit_domain(*, folder: str | Path | None = None, out: str | Path | None = Non
         return np.concatenate([lab.embed(world_renders(half, seed=s, augmented=False)),
                                lab.embed(world_renders(n - half, seed=s + 1, augmented=True))])
 
-    model = fit_novelty(feats(n_fit, seed), feats(n_calibration, seed + 10))
+    model = fit_novelty(feats(n_fit, seed), feats(n_calibration, seed + 10), quantile=quantile)
     half = n_validation // 2
     val = {"world_clean": lab.embed(world_renders(half, seed=seed + 20, augmented=False)),
            "world_augmented": lab.embed(world_renders(n_validation - half, seed=seed + 21, augmented=True))}
     val.update({k: lab.embed(v) for k, v in person_free_images(seed=seed).items()})
     rates = {k: {"n": len(v), "out_of_domain": round(float(model.out_of_domain(v).mean()), 4)} for k, v in val.items()}
     meta = {**model.meta, "domain": DOMAIN_TEXT, "seed": seed, "validation": rates,
-            "command": f"python -m audit.labelers.world_domain --out {_shown(out)} --seed {seed}"}
+            "command": f"python -m audit.labelers.world_domain --out {_shown(out)} --seed {seed} --quantile {quantile}"}
     model = NoveltyScore(mean=model.mean, precision=model.precision, threshold=model.threshold, meta=meta)
     model.save(out)
     return model
@@ -292,8 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--folder", default=None, help="labeler weights (default: the shipped ones)")
     p.add_argument("--out", default=None, help="output folder (default: --folder)")
     p.add_argument("--seed", type=int, default=7000)
+    p.add_argument("--quantile", type=float, default=0.998,
+                   help="share of held-out world renders kept in domain (sets the threshold)")
     a = p.parse_args(argv)
-    model = fit_domain(folder=a.folder, out=a.out, seed=a.seed)
+    model = fit_domain(folder=a.folder, out=a.out, seed=a.seed, quantile=a.quantile)
     print(json.dumps({"threshold": model.threshold, **model.meta["validation"]}, indent=1))
     return 0
 
