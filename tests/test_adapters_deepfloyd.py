@@ -7,9 +7,12 @@ import pickle
 import numpy as np
 import pytest
 from test_adapters_diffusers import one_torch_thread  # noqa: F401 - autouse fixture
+from test_adapters_http_images import SUITE
 
+from audit.run import run_probe
 from generator.adapters.base import Settings
 from generator.adapters.deepfloyd import DeepFloydIFAdapter
+from generator.adapters.outcome import image_outcome
 from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_deepfloyd_if
 
@@ -34,3 +37,51 @@ def test_two_stage_generation_is_seeded_and_uses_settings(stages):
     assert not np.array_equal(np.asarray(images[0]), np.asarray(other))
     config = adapter.config()
     assert config["kind"] == "diffusers-if" and all(len(f) == 64 for f in config["fingerprints"])
+
+
+def _with_if_checker(stage2, out, *, nsfw: bool, watermark: bool):
+    """Stage II plus an ``IFSafetyChecker`` on a random tiny CLIP vision model whose heads' biases fix the verdicts.
+
+    A real IF folder ships such a checker; under transformers 5 it loads only through the adapter's
+    ``_loadable_if_checker`` (diffusers' IF checker skips ``post_init``).
+    """
+    import torch
+    from diffusers import IFSuperResolutionPipeline
+    from diffusers.pipelines.deepfloyd_if.safety_checker import IFSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+    pipe = IFSuperResolutionPipeline.from_pretrained(stage2)
+    tiny = dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1)
+    torch.manual_seed(0)
+    checker = IFSafetyChecker(CLIPConfig(text_config={**tiny, "vocab_size": 100},
+                                         vision_config={**tiny, "image_size": 32, "patch_size": 8, "projection_dim": 16},
+                                         projection_dim=16))
+    with torch.no_grad():
+        for head, fires in ((checker.p_head, nsfw), (checker.w_head, watermark)):
+            head.weight.zero_()
+            head.bias.fill_(10.0 if fires else -10.0)
+    extractor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    pipe.register_modules(safety_checker=checker, feature_extractor=extractor)
+    pipe.register_to_config(requires_safety_checker=True)
+    pipe.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("nsfw, watermark, reason", [(True, False, "nsfw_content_detected"),
+                                                    (False, True, "watermark_detected"),
+                                                    (False, False, None)])
+def test_if_safety_checker_verdicts_are_recorded_as_filtered(stages, tmp_path, nsfw, watermark, reason):
+    s1, s2 = stages
+    checked = _with_if_checker(s2, tmp_path / "if-2-checked", nsfw=nsfw, watermark=watermark)
+    adapter = DeepFloydIFAdapter(s1, checked, steps=1, sr_steps=1)
+    images = adapter.generate(
+        ["a photo of a nurse", "a photo of a pilot"], seeds=[0, 1], settings=Settings())
+    assert [image_outcome(im) for im in images] == [
+        {"filtered": reason is not None, "filter_reason": reason, "seed_sent": True}] * 2
+    black = [im.getextrema() == ((0, 0), (0, 0), (0, 0)) for im in images]
+    assert black == [reason is not None] * 2  # the checker blacked out exactly the flagged images
+    if reason is None:
+        return
+    (tmp_path / "byo.yaml").write_text(SUITE)
+    run = run_probe(tmp_path / "byo.yaml", generator=adapter, labelers=[], out=tmp_path / "run", progress=False,
+                    report=False)
+    assert len(run.manifest) == 4 and run.manifest.filtered.all() and set(run.manifest.filter_reason) == {reason}

@@ -25,7 +25,7 @@ from audit.labelers.world import WorldLabeler
 from audit.run import run_probe
 from generator.adapters.builtin import builtin_weights
 from generator.adapters.http_openai import OpenAIAdapter
-from generator.serve.batcher import Batcher, Busy
+from generator.serve.batcher import Batcher, Busy, render_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "serve-test-key-77"
@@ -88,7 +88,7 @@ def _post(url: str, body, *, key: str | None = KEY, raw: bytes | None = None):
 def test_health_and_api_contract(served):
     url, health = served
     assert health["status"] == "ok" and health["size"] == "64x64" and health["auth"] is True
-    assert health["sampler"]["guidance"] == 7.0
+    assert health["sampler"]["guidance"] == 7.0 and health["threads"] == 1  # --threads 1, applied on the model's thread
     status, ok = _post(url, {"prompt": "a photo of a nurse", "n": 2, "seed": 11, "response_format": "b64_json",
                              "model": "imagen-world", "quality": "standard", "size": "64x64"})
     assert status == 200 and [d["seed"] for d in ok["data"]] == [11, 12]
@@ -141,6 +141,9 @@ def test_probe_run_through_serve_equals_the_builtin_run(served, tmp_path, monkey
     pd.testing.assert_frame_equal(local.counts, remote.counts)
     assert remote.spec["generator"]["kind"] == "openai" and remote.spec["generator"]["seed_sent"] is True
     assert KEY not in (remote.path / "spec.json").read_text()
+    with urllib.request.urlopen(url + "/health", timeout=10) as r:
+        health = json.loads(r.read())
+    assert health["model_calls"] >= 4 and health["render_seconds"] > 0
 
 
 def test_batcher_gathers_concurrent_requests_and_refuses_when_full():
@@ -163,6 +166,50 @@ def test_batcher_gathers_concurrent_requests_and_refuses_when_full():
     assert results[:5] == [[f"p{i}/{i}"] for i in range(5)]
     assert isinstance(results[5], Busy)  # 5 + 2 images > max_queue 6
     assert [len(c) for c in calls] == [4, 1]  # concurrent requests shared one model call, up to max_batch
+
+
+def test_batcher_keeps_gathering_requests_that_trickle_in():
+    calls = []
+
+    def render(prompts, seeds):
+        calls.append(len(prompts))
+        return list(prompts)
+
+    async def main():
+        b = Batcher(render, max_batch=8, wait_s=0.1, max_queue=16)
+        b.start()
+        jobs = []
+        for i in range(4):  # 4 requests 60 ms apart: each within wait_s of the last, 180 ms in all (cap 400 ms)
+            jobs.append(asyncio.ensure_future(b.submit([f"p{i}"], [i])))
+            await asyncio.sleep(0.06)
+        out = await asyncio.gather(*jobs)
+        await b.stop()
+        return out
+
+    assert asyncio.run(main()) == [[f"p{i}"] for i in range(4)]
+    assert calls == [4]  # one model call, although the last came 180 ms after the first
+
+
+def test_batcher_renders_on_the_thread_the_model_was_loaded_on():
+    import threading
+
+    worker = render_thread()
+    loaded_on = worker.submit(threading.get_ident).result()  # as `serve` loads the model
+    seen = []
+
+    def render(prompts, seeds):
+        seen.append(threading.get_ident())
+        return [b"png"] * len(prompts)
+
+    async def main():
+        b = Batcher(render, max_batch=2, wait_s=0.01, executor=worker)
+        b.start()
+        out = await asyncio.gather(b.submit(["a"], [1]), b.submit(["b"], [2]), b.submit(["c"], [3]))
+        await b.stop()
+        return out
+
+    assert asyncio.run(main()) == [[b"png"]] * 3
+    assert seen and set(seen) == {loaded_on} != {threading.get_ident()}  # one thread: one OpenMP team
 
 
 def test_serve_refuses_an_unset_key_variable_before_loading(monkeypatch, capsys):

@@ -39,17 +39,23 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     settings = sampler_settings(args)
-    if args.threads:
+    from generator.api import load_cascade
+    from generator.serve.batcher import render_thread
+
+    def load():
         import torch
 
-        torch.set_num_threads(args.threads)
-    from generator.api import load_cascade
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return load_cascade(args.weights, device=args.device), torch.get_num_threads()
 
-    pipeline = load_cascade(args.weights, device=args.device)
+    worker = render_thread()  # the model loads and runs on this one thread (see render_thread)
+    pipeline, threads = worker.submit(load).result()
     limits = ServeLimits(max_n=args.max_n, max_prompt_chars=args.max_prompt_chars, max_batch=args.max_batch,
                          batch_wait_ms=args.batch_wait_ms, max_queue=args.max_queue)
     app = create_app(builtin_renderer(pipeline, settings), model=MODEL_NAME, size=(64, 64), limits=limits,
-                     api_key=api_key, info={"sampler": settings.to_dict(), "weights": args.weights or "shipped"})
+                     api_key=api_key, executor=worker,
+                     info={"sampler": settings.to_dict(), "weights": args.weights or "shipped", "threads": threads})
     print(f"serving {MODEL_NAME} on http://{args.host}:{args.port}/v1/images/generations"
           f"{' (bearer key required)' if api_key else ''}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
@@ -70,10 +76,13 @@ def register(sub) -> None:
     p.add_argument("--max-prompt-chars", type=int, default=1000, help="longest prompt (default 1000)")
     p.add_argument("--max-batch", type=int, default=8, help="most images per model call (default 8)")
     p.add_argument("--batch-wait-ms", type=float, default=50.0,
-                   help="how long a request waits for others to share its model call (default 50)")
+                   help="how long a batch waits for the next request to share its model call, at most 4x in all "
+                        "(default 50)")
     p.add_argument("--max-queue", type=int, default=64, help="most images waiting before 429 (default 64)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of the model (default: torch's choice, one per core); see docs/http-generators.md "
+                        "for a client on the same machine")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     add_sampler_options(p)
     p.set_defaults(handler=_run)

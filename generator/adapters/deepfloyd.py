@@ -24,10 +24,62 @@ from typing import Any
 
 from generator.adapters.base import Settings
 from generator.adapters.diffusers_adapter import (
-    apply_scheduler, folder_fingerprint, load_pipeline, one_image_per_prompt, torch_generators,
+    apply_scheduler, folder_fingerprint, load_pipeline, mark_safety_flags, one_image_per_prompt, torch_generators,
 )
+from generator.adapters.outcome import image_outcome, mark
 
-__all__ = ["DeepFloydIFAdapter"]
+__all__ = ["DeepFloydIFAdapter", "mark_if_checker"]
+
+
+def _loadable_if_checker() -> None:
+    """Let IF's safety checker load under transformers >= 5 (diffusers' IF checker skips ``post_init``).
+
+    Stable Diffusion's checker calls ``post_init`` since diffusers 0.36; the IF one does not, so
+    loading a real IF folder (which ships ``safety_checker/``) fails with "'IFSafetyChecker'
+    object has no attribute 'all_tied_weights_keys'". This wraps its ``__init__`` once to call
+    ``post_init`` when the attribute is missing (a no-op once diffusers fixes it).
+    """
+    try:
+        from diffusers.pipelines.deepfloyd_if.safety_checker import IFSafetyChecker
+    except ImportError:  # pragma: no cover - diffusers without IF
+        return
+    if getattr(IFSafetyChecker.__init__, "_calls_post_init", False):
+        return
+    init = IFSafetyChecker.__init__
+
+    def __init__(self, config):
+        init(self, config)
+        if not hasattr(self, "all_tied_weights_keys"):
+            self.post_init()
+
+    __init__._calls_post_init = True
+    IFSafetyChecker.__init__ = __init__
+
+
+def mark_if_checker(images: list, nsfw, watermark) -> list:
+    """Record IF's safety checker: it blacks out images it flags as NSFW *or* as watermarked.
+
+    An NSFW verdict is recorded as ``filtered`` with reason ``nsfw_content_detected`` (as for
+    Stable Diffusion's checker); a watermark verdict alone as ``filtered`` with reason
+    ``watermark_detected``. Without a checker (both ``None``) the images stay unmarked.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> ims = mark_if_checker([Image.new("RGB", (1, 1)) for _ in range(3)], [True, False, False], [True, True, False])
+    >>> [(im.info["filtered"], im.info["filter_reason"]) for im in ims]
+    [(True, 'nsfw_content_detected'), (True, 'watermark_detected'), (False, None)]
+    """
+    if nsfw is None and watermark is None:
+        return images
+    images = mark_safety_flags(images, [False] * len(images) if nsfw is None else nsfw)
+    watermark = [False] * len(images) if watermark is None else list(watermark)
+    if len(watermark) != len(images):
+        raise RuntimeError(f"the safety checker returned {len(watermark)} watermark verdicts for {len(images)} images")
+    for im, w in zip(images, watermark):
+        if w and not image_outcome(im)["filtered"]:
+            mark(im, filtered=True, reason="watermark_detected")
+    return images
 
 
 class DeepFloydIFAdapter:
@@ -68,6 +120,7 @@ class DeepFloydIFAdapter:
     def _pipelines(self):
         if self._pipes is None:
             opts = {"dtype": self.dtype, "device": self.device, "allow_download": self.allow_download}
+            _loadable_if_checker()
             first = load_pipeline(self.stage1, **opts)
             second = load_pipeline(self.stage2, text_encoder=None, **opts)
             self._pipes, self._default_scheduler = (first, second), first.scheduler
@@ -103,7 +156,8 @@ class DeepFloydIFAdapter:
         out = second(image=low, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
                      generator=torch_generators(seeds, device=self.device), output_type="pil",
                      clean_caption=False, **stage2_opts)
-        return one_image_per_prompt(out.images, prompts, source="diffusers-if")
+        images = one_image_per_prompt(out.images, prompts, source="diffusers-if")
+        return mark_if_checker(images, getattr(out, "nsfw_detected", None), getattr(out, "watermark_detected", None))
 
     def config(self) -> dict[str, Any]:
         """The adapter's recipe and both stages' fingerprints (for ``spec.json``)."""

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
 from generator.adapters.base import Settings
-from generator.adapters.http_base import Answer, RequestRunner, decode_image, to_images
+from generator.adapters.http_base import Answer, RequestRunner, RunnerAdapter, decode_image, to_images
 from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, parse_options, post_json
 
 __all__ = ["A1111Adapter"]
@@ -36,7 +35,7 @@ _OPTIONS = {"key_env": str, "width": int, "height": int, "negative_prompt": str,
             "timeout": float, "retries": int, "backoff": float}
 
 
-class A1111Adapter:
+class A1111Adapter(RunnerAdapter):
     """A Stable Diffusion web UI (``--api``) as a generator.
 
     Parameters
@@ -77,15 +76,6 @@ class A1111Adapter:
             raise UserError(f"a1111:{url}: {model!r} is not an option (fix: choose the model in the web UI; "
                             f"options are {sorted(_OPTIONS)})")
         return cls(url, **defaults, **options)
-
-    def bind_run(self, run_dir: str | Path) -> None:
-        """Commit answers to ``run_dir/requests`` (called by the shard runner)."""
-        self.runner.bind_run(run_dir)
-
-    @property
-    def faults(self):
-        """Transient failures seen by this process, by kind."""
-        return self.runner.faults
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self.key_env, label=self.label)

@@ -28,7 +28,7 @@ from typing import Any
 from generator.adapters.http_client import HttpPolicy, RequestJournal, Retryable, request_key
 from generator.adapters.outcome import mark, placeholder
 
-__all__ = ["Answer", "RequestRunner", "decode_image", "to_images"]
+__all__ = ["Answer", "RequestRunner", "RunnerAdapter", "decode_image", "to_images"]
 
 
 @dataclass
@@ -128,6 +128,32 @@ class RequestRunner:
             return [self._one(i, fetch) for i in identities]
         with ThreadPoolExecutor(max_workers=min(self.policy.concurrency, len(identities))) as pool:
             return list(pool.map(lambda i: self._one(i, fetch), identities))
+
+
+class RunnerAdapter:
+    """What an HTTP adapter hands to its :class:`RequestRunner` (held as ``self.runner``).
+
+    The one owner of the delegation the shard runner and the tests use: ``bind_run`` (commit
+    answers under ``RUN_DIR/requests``) and ``faults`` (transient failures by kind).
+
+    Examples
+    --------
+    >>> class A(RunnerAdapter):
+    ...     runner = RequestRunner(label="x", policy=HttpPolicy())
+    >>> A().faults
+    Counter()
+    """
+
+    runner: RequestRunner
+
+    def bind_run(self, run_dir: str | Path) -> None:
+        """Commit answers to ``run_dir/requests`` (called by the shard runner)."""
+        self.runner.bind_run(run_dir)
+
+    @property
+    def faults(self) -> Counter:
+        """Transient failures seen by this process, by kind."""
+        return self.runner.faults
 
 
 def to_images(answers: Sequence[Answer], *, seed_sent: bool, placeholder_size: tuple[int, int]) -> list:

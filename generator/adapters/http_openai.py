@@ -21,12 +21,11 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
 from generator.adapters.base import Settings
-from generator.adapters.http_base import Answer, RequestRunner, decode_image, to_images
+from generator.adapters.http_base import Answer, RequestRunner, RunnerAdapter, decode_image, to_images
 from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, parse_options, post_json
 
 __all__ = ["OpenAIAdapter", "endpoint_url", "REFUSAL_CODES", "parse_size"]
@@ -72,7 +71,7 @@ def parse_size(size: str | None, *, label: str) -> tuple[int, int] | None:
     return int(w), int(h)
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(RunnerAdapter):
     """A generator behind an OpenAI-compatible Images API.
 
     Parameters
@@ -114,15 +113,6 @@ class OpenAIAdapter:
         url, _, fragment = rest.partition("#")
         model, options = parse_options(fragment, allowed=_OPTIONS, label=f"openai:{url}")
         return cls(url, model=model, **options)
-
-    def bind_run(self, run_dir: str | Path) -> None:
-        """Commit answers to ``run_dir/requests`` (called by the shard runner)."""
-        self.runner.bind_run(run_dir)
-
-    @property
-    def faults(self):
-        """Transient failures seen by this process, by kind."""
-        return self.runner.faults
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self.key_env, label=self.label)

@@ -52,7 +52,7 @@ class ServeLimits:
     max_batch
         Most images per model call (concurrent requests are batched up to it).
     batch_wait_ms
-        How long a request waits for others to share its model call.
+        How long a batch waits for the next request to share its model call (at most 4x in all).
     max_queue
         Most images waiting; more gets 429.
     """
@@ -110,7 +110,7 @@ def _validate(body: Any, *, limits: ServeLimits, model: str, size: tuple[int, in
 
 def create_app(render: Callable[[list[str], list[int]], list[bytes]], *, model: str = MODEL_NAME,
                size: tuple[int, int] = (64, 64), limits: ServeLimits | None = None, api_key: str | None = None,
-               info: dict[str, Any] | None = None):
+               info: dict[str, Any] | None = None, executor=None):
     """Build the FastAPI app around ``render``.
 
     Parameters
@@ -128,6 +128,9 @@ def create_app(render: Callable[[list[str], list[int]], list[bytes]], *, model: 
         Required bearer key (None: open).
     info
         Extra JSON for ``/health`` (sampler settings, weights).
+    executor
+        The single-thread executor the model was loaded on (:func:`generator.serve.batcher.render_thread`);
+        ``render`` runs there (default: a new thread).
 
     Returns
     -------
@@ -137,7 +140,7 @@ def create_app(render: Callable[[list[str], list[int]], list[bytes]], *, model: 
 
     limits = limits or ServeLimits()
     batcher = Batcher(render, max_batch=limits.max_batch, wait_s=limits.batch_wait_ms / 1000,
-                      max_queue=limits.max_queue)
+                      max_queue=limits.max_queue, executor=executor)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -151,7 +154,8 @@ def create_app(render: Callable[[list[str], list[int]], list[bytes]], *, model: 
     @app.get("/health")
     async def health():
         return {"status": "ok", "model": model, "size": f"{size[0]}x{size[1]}", "waiting_images": batcher.waiting,
-                "model_calls": len(batcher.batches), "images": sum(batcher.batches), "limits": asdict(limits),
+                "model_calls": len(batcher.batches), "images": sum(batcher.batches),
+                "render_seconds": round(batcher.render_seconds, 3), "limits": asdict(limits),
                 "auth": api_key is not None, **(info or {})}
 
     @app.get("/v1/models")
@@ -212,7 +216,7 @@ def builtin_renderer(pipeline, settings) -> Callable[[list[str], list[int]], lis
         out = []
         for image in generate(prompts, seeds=seeds, pipeline=pipeline, settings=settings, batch_size=len(prompts)):
             buf = io.BytesIO()
-            image.save(buf, format="PNG", compress_level=6)
+            image.save(buf, format="PNG", compress_level=1)  # fast; the client stores its own encoding
             out.append(buf.getvalue())
         return out
 
