@@ -4,9 +4,13 @@
 - **compliance**: share of images whose prompt names a skin group / presentation / age that
   show it;
 - **reworded**: alignment on wordings the training captions never used (reported, not gated);
-- **world-FID ratio**: Fréchet distance, in the world labeler's feature space, between generated
-  images and held-out renders of the same people, divided by the distance between two
-  disjoint render sets of that size (1 = as close as renders are to each other);
+- **world-FID ratio**: Fréchet distance, in a frozen feature space, between generated images and
+  held-out renders of the same people, divided by the distance between two disjoint render sets
+  of that size (1 = as close as renders are to each other). The features are those of the world
+  labeler the gate was calibrated with (``data/weights/world-fid``, the labeler shipped until
+  2026-12-04), kept fixed like Inception for FID: retraining the labeler changes what it
+  separates, and with it any distance in its features (the retrained labeler reads the same
+  images at a ratio of 4.65);
 - **images/s** of the full cascade.
 """
 
@@ -18,11 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.resources import data_path
 from generator.api import SamplerSettings, generate
 from generator.world.captions import AGE_WORDS, PRESENTATION_WORDS, SKIN_WORDS
 from generator.world.vocab import PROFESSIONS
 
-__all__ = ["frechet_distance", "evaluate_generator", "probe_prompts", "REWORDED_TEMPLATES"]
+__all__ = ["frechet_distance", "evaluate_generator", "probe_prompts", "fid_features", "REWORDED_TEMPLATES",
+           "FID_FEATURES_DIR"]
+
+FID_FEATURES_DIR = data_path("weights", "world-fid")
 
 REWORDED_TEMPLATES = ("someone who works as a {p}", "an image showing a {p} at work", "a {p} on the job")
 
@@ -75,9 +83,27 @@ def probe_prompts(*, per_prompt: int) -> pd.DataFrame:
     return df.loc[df.index.repeat(per_prompt)].reset_index(drop=True).assign(seed=lambda d: np.arange(len(d)))
 
 
+def fid_features(path: str | None = None) -> Any:
+    """The frozen feature network of the world-FID (default ``data/weights/world-fid``).
+
+    Examples
+    --------
+    >>> net = fid_features()
+    >>> net.embed([np.zeros((64, 64, 3), dtype=np.uint8)]).shape
+    (1, 512)
+    """
+    from audit.labelers.world import WorldLabeler
+
+    return WorldLabeler.from_pretrained(path or FID_FEATURES_DIR, domain=False)
+
+
 def evaluate_generator(*, pipeline: Any, labeler: Any, per_prompt: int = 2, n_fid: int = 1000,
-                       settings: SamplerSettings | None = None, seed: int = 0, progress: bool = True) -> dict:
+                       settings: SamplerSettings | None = None, seed: int = 0, progress: bool = True,
+                       fid_embedder: Any = None) -> dict:
     """Measure alignment, compliance, reworded alignment, world-FID ratio and images/s.
+
+    ``labeler`` reads alignment and compliance; ``fid_embedder`` (anything with
+    ``embed(images) -> (N, D)``; default :func:`fid_features`) gives the world-FID's features.
 
     Returns
     -------
@@ -119,7 +145,8 @@ def evaluate_generator(*, pipeline: Any, labeler: Any, per_prompt: int = 2, n_fi
     gen_fid = generate(truth.TEXT.tolist(), seeds=list(range(seed, seed + n_fid)), pipeline=pipeline,
                        settings=settings, output_type="np", progress=progress)
     gen_seconds += time.perf_counter() - t1
-    f_gen, f_r1, f_r2 = labeler.embed(gen_fid), labeler.embed(list(renders)), labeler.embed(list(renders2))
+    net = fid_embedder if fid_embedder is not None else fid_features()
+    f_gen, f_r1, f_r2 = net.embed(gen_fid), net.embed(list(renders)), net.embed(list(renders2))
     fd_gen = frechet_distance(f_gen, f_r1)
     fd_ref = frechet_distance(f_r2, f_r1)
     out["world_fid"] = fd_gen
