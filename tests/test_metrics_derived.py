@@ -264,3 +264,13 @@ def test_headline_numbers_match_views_and_have_intervals():
     assert h.loc["normalized_entropy_mean", "value"] == pytest.approx(af.by_concept.normalized_entropy.mean())
     assert h.loc["abs_npmi_gap_max", "value"] == pytest.approx(af.gaps().gap.abs().max())
     assert (h.lo <= h.value + 1e-12).all() and (h.value <= h.hi + 1e-12).all()
+
+
+def test_an_attribute_seen_with_one_value_gets_proper_intervals():
+    # every image answers the same value (a colour labeler on one-colour images, say): the Beta's
+    # other-values prior must stay positive, and the full cell's interval reaches 1
+    df = _images(200).assign(presentation="feminine")
+    af = AuditFrame(df, concept="profession", attribute="presentation", n_resamples=200)
+    ci = af.by_group_ci
+    assert (af.by_group.proportion == 1).all() and (ci.proportion_hi == 1).all()
+    assert ((ci.proportion_lo > 0.5) & (ci.proportion_lo < 1)).all()

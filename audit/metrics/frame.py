@@ -226,7 +226,8 @@ class AuditFrame:
         phi, w = self.design.representative()
         shape = (-1,) + (1,) * n.ndim
         a = n[None] / phi.reshape(shape) + JEFFREYS
-        b = (row - n)[None] / phi.reshape(shape) + JEFFREYS * (n.shape[-1] - 1)
+        # the other values' prior mass; an attribute seen with one value still gets a proper Beta
+        b = (row - n)[None] / phi.reshape(shape) + JEFFREYS * max(n.shape[-1] - 1, 1)
         lo, hi = beta_mixture_shortest(a, b, weights=w, confidence=self.confidence, seed=self._seed)
         lo = np.where(n <= 0, 0.0, lo)
         hi = np.where((n >= row) & (row > 0), 1.0, hi)
