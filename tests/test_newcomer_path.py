@@ -19,9 +19,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Measured after the restructuring (plain rule / data rule); the path must not grow back.
-MAX_PLAIN = 46
-MAX_DATA = 30
+#: Measured after the restructuring and the module splits that followed it (plain rule / data
+#: rule; docs/code-tour.md); the path must not grow back.
+MAX_PLAIN = 48
+MAX_DATA = 32
 
 
 def _tool():
