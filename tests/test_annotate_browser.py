@@ -58,7 +58,9 @@ def start_server(run_dir: Path, n: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "annotate", str(run_dir), "--n", str(n),
                              "--annotator", "alice", "--attribute", "presentation"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            # as from a background job of a script: SIGINT arrives ignored, Ctrl-C must still stop it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     line = proc.stdout.readline()
     m = re.search(r"http://127\.0\.0\.1:\d+/", line)
     assert m, line + proc.stdout.read() if proc.poll() is not None else line

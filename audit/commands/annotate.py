@@ -62,6 +62,11 @@ def run_annotate(args: argparse.Namespace) -> int:
     st = store.state()
     print(f"annotate {st['total']} images ({st['done']} done) of {args.labeler}/{args.attribute}: "
           f"http://127.0.0.1:{server.server_address[1]}/  (answers -> {path}; Ctrl-C stops)", flush=True)
+    import signal
+
+    # Ctrl-C stops the server, also when it was started from a background job of a script, which
+    # inherits SIGINT ignored (POSIX shells without job control) and would serve on forever
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
