@@ -9,9 +9,9 @@ caption is.
 
 Examples
 --------
->>> from PIL import Image
->>> thumb_uri(Image.new("RGB", (64, 64), "red"), size=96)[:23]
-'data:image/jpeg;base64,'
+>>> grid = EvidenceGrid(title="t", rows=[])
+>>> grid.fmt, grid.size
+('JPEG', 96)
 """
 
 from __future__ import annotations
@@ -25,33 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.report.blocks import esc, md_escape
+from audit.report.blocks import esc, md_escape, thumbnail_uri
 from audit.results import columns as C
 
-__all__ = ["thumb_uri", "EvidenceItem", "EvidenceGrid", "finding_evidence", "CaptionExamples", "HIDE"]
+__all__ = ["EvidenceItem", "EvidenceGrid", "finding_evidence", "CaptionExamples", "HIDE"]
 
 #: Caption hiding options: nothing, captions with sensitive terms, every caption.
 HIDE = ("none", "sensitive", "all")
 #: Labels shown under each image (in this order, when the labeler gave them).
 SHOWN_LABELS = ("presentation", "skin_group", "skin_tone", "age_group", "unsafe")
-
-
-def thumb_uri(image: Any, *, size: int = 128, fmt: str = "JPEG", quality: int = 80) -> str:
-    """A ``data:`` URI of a compressed thumbnail no larger than ``size`` pixels (raises ``OSError`` if unreadable).
-
-    Small images (the built-in generator draws 64 px) are stored as they are and scaled up by the page.
-
-    Parameters
-    ----------
-    image : path, bytes or PIL.Image.Image
-    size : int
-        Longest side stored, in pixels.
-    fmt : {"JPEG", "WEBP"}
-    quality : int
-    """
-    from audit.report.blocks import thumbnail_uri
-
-    return thumbnail_uri(image, size=size, fmt=fmt, quality=quality)
 
 
 @dataclass
@@ -91,7 +73,7 @@ class EvidenceGrid:
             cells = []
             for item in items:
                 try:
-                    uri = thumb_uri(item.image, size=self.size, fmt=self.fmt)
+                    uri = thumbnail_uri(item.image, size=self.size, fmt=self.fmt, quality=80)
                 except (OSError, ValueError):
                     bad += 1
                     continue
