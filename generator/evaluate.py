@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from audit.resources import data_path
+from audit.schema import skin_group
 from generator.api import SamplerSettings, generate
 from generator.world.captions import AGE_WORDS, PRESENTATION_WORDS, SKIN_WORDS
 from generator.world.vocab import PROFESSIONS
@@ -124,7 +125,7 @@ def evaluate_generator(*, pipeline: Any, labeler: Any, per_prompt: int = 2, n_fi
              "age_group": ("young", "adult", "older")}
     pred = {k: np.array(v, dtype=object)[probs[k].argmax(1)] for k, v in heads.items()}
     tone = probs["skin_tone"].argmax(1) + 1
-    pred["skin_group"] = np.where(tone <= 3, "light", np.where(tone <= 6, "medium", "dark"))
+    pred["skin_group"] = np.array([skin_group(t) for t in tone], dtype=object)
     probes = probes.assign(**{f"label_{k}": v for k, v in pred.items()})
     out: dict[str, Any] = {"settings": settings.to_dict(), "per_prompt": per_prompt}
     prof = probes[probes.kind == "profession"]
