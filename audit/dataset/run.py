@@ -125,6 +125,20 @@ def _lost(total: TextCounts, task: TextTask, exc: BaseException) -> None:
         total.rows_skipped["not_read"] = total.rows_skipped.get("not_read", 0) + task.rows
 
 
+def _merge_as_completed(futures: dict, done, total: TextCounts, bar) -> None:
+    """Add each finished task's counts to ``total`` (in place) as ``done`` yields its future; a lost task is noted."""
+    for fut in done:
+        try:
+            part = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker must not lose the others' counts
+            _lost(total, futures[fut], exc)
+            continue
+        total += part
+        bar.update(part.n_rows)
+        if hasattr(fut, "release"):  # a Dask future: free its result on the cluster
+            fut.release()
+
+
 def _local_pool(dataset: DatasetInput, auditor: TextAuditor, total: TextCounts, *, workers: int, batch_size: int,
                 bar) -> None:
     """Count the tasks on ``workers`` local processes (forked where the platform allows), merging as they finish.
@@ -142,14 +156,7 @@ def _local_pool(dataset: DatasetInput, auditor: TextAuditor, total: TextCounts, 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
         futures = {pool.submit(count_task, t, auditor, batch_size=batch_size): t for t in dataset.tasks}
-        for fut in as_completed(futures):
-            try:
-                part = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker must not lose the others' counts
-                _lost(total, futures[fut], exc)
-                continue
-            total += part
-            bar.update(part.n_rows)
+        _merge_as_completed(futures, as_completed(futures), total, bar)
 
 
 def _client(scheduler: str):
@@ -199,15 +206,7 @@ def audit_text(dataset: DatasetInput, auditor: TextAuditor, *, workers: int = 1,
         try:
             futures = {client.submit(count_task, t, auditor, batch_size=batch_size, pure=False): t
                        for t in dataset.tasks}
-            for fut in as_completed(list(futures)):
-                try:
-                    part = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a lost worker must not lose the others' counts
-                    _lost(total, futures[fut], exc)
-                    continue
-                total += part
-                bar.update(part.n_rows)
-                fut.release()
+            _merge_as_completed(futures, as_completed(list(futures)), total, bar)
         finally:
             client.close()
         return total
