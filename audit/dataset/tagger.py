@@ -152,6 +152,10 @@ class Tagger:
     senses
         Sense rules applied to the hits (:class:`~audit.dataset.senses.Senses`);
         ``None`` (default) keeps every whole-word hit. :meth:`for_lexicon` builds them.
+    sense_model, model_cats
+        An optional learned sense model (:class:`~audit.dataset.sense_model.SenseModel`)
+        run after the rules on identity hits, and per surface id the bit mask of its
+        evaluation categories; :meth:`for_lexicon` builds both.
 
     Examples
     --------
@@ -160,11 +164,14 @@ class Tagger:
     [0, 2, 3]
     """
 
-    def __init__(self, surfaces: Sequence[str], *, senses=None) -> None:
+    def __init__(self, surfaces: Sequence[str], *, senses=None, sense_model=None, model_cats=None) -> None:
         if not surfaces:
             raise ValueError("a Tagger needs at least one surface form")
+        if sense_model is not None and (senses is None or model_cats is None or len(model_cats) != len(surfaces)):
+            raise ValueError("a sense model needs the sense rules and one category mask per surface")
         self.surfaces = tuple(surfaces)
         self.senses = senses
+        self.sense_model, self.model_cats = sense_model, model_cats
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         # a form ending in "*" is a stem: it matches at a word start and may continue ("porn*": pornstar)
         stem = [len(s) > 1 and s.endswith("*") for s in self.surfaces]
@@ -179,10 +186,12 @@ class Tagger:
         self._prefilter = _prefilter_pattern(self.surfaces)
 
     def __reduce__(self):  # rebuild instead of pickling the automaton
-        return (partial(Tagger, senses=self.senses), (self.surfaces,))
+        return (partial(Tagger, senses=self.senses, sense_model=self.sense_model, model_cats=self.model_cats),
+                (self.surfaces,))
 
     @classmethod
-    def for_lexicon(cls, lexicon, *, rules: Sequence[str] | None = None, senses_path=None) -> Tagger:
+    def for_lexicon(cls, lexicon, *, rules: Sequence[str] | None = None, senses_path=None,
+                    sense_model=None) -> Tagger:
         """A tagger of a lexicon's forms with its sense rules (ids are the lexicon's surface ids).
 
         Parameters
@@ -194,6 +203,9 @@ class Tagger:
             ``()`` gives plain whole-word matching.
         senses_path
             Another context-word file instead of ``data/lexicons/senses.yaml``.
+        sense_model
+            A :class:`~audit.dataset.sense_model.SenseModel` (or the path of one) to decide
+            identity hits after the rules (opt-in; needs the rules). ``None``: rules only.
 
         Examples
         --------
@@ -215,8 +227,20 @@ class Tagger:
             if not mod and any(lexicon.category_of(lexicon.concepts[c]) in cats for c in cids):
                 person.append(form)
         words = {**words, "person_nouns": sorted(set(person))}
-        return cls(lexicon.forms, senses=Senses(lexicon.forms, modifier=lexicon.modifier, senses=lexicon.senses,
-                                                words=words, rules=rules))
+        senses = Senses(lexicon.forms, modifier=lexicon.modifier, senses=lexicon.senses, words=words, rules=rules)
+        if sense_model is None:
+            return cls(lexicon.forms, senses=senses)
+        from audit.dataset.sense_model import CATEGORIES, CATEGORY_MAP, SenseModel
+
+        if not isinstance(sense_model, SenseModel):
+            sense_model = SenseModel.load(sense_model)
+        cats = np.zeros(len(lexicon.forms), np.int64)
+        for i, cids in enumerate(lexicon.surface_concepts):
+            for c in cids:
+                ev = CATEGORY_MAP.get(lexicon.category_of(lexicon.concepts[c]))
+                if ev is not None:
+                    cats[i] |= 1 << CATEGORIES.index(ev)
+        return cls(lexicon.forms, senses=senses, sense_model=sense_model, model_cats=cats)
 
     def match(self, captions: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Find whole-word, case-insensitive occurrences of the surface forms in each caption.
@@ -252,7 +276,14 @@ class Tagger:
         lower = _lower(captions)
         row, sid, start, end = self._scan(lower)
         if self.senses is not None and row.size:
-            ok = self.senses.keep(lower, row, sid, start, end, original=captions)
+            if self.sense_model is None:
+                ok = self.senses.keep(lower, row, sid, start, end, original=captions)
+            else:
+                from audit.dataset.senses import RULES
+
+                ok, why = self.senses.keep(lower, row, sid, start, end, original=captions, reasons=True)
+                ok = self.sense_model.keep(captions, row, sid, ok, why, cats=self.model_cats,
+                                           surfaces=self.surfaces, rules=RULES)
             row, sid = row[ok], sid[ok]
         if distinct and row.size:
             pair = row * len(self.surfaces) + sid
