@@ -200,10 +200,10 @@ def test_new_tagger_keeps_its_measured_quality_on_the_labelled_set():
     # held-out (far from the gates: see docs/dataset-audit.md); guards against regressions only
     h_caps, h_lab = bench.load_labelled(bench.HELDOUT, bench.HELDOUT_LABELS)
     held = bench.scores(bench.flags(Tagger.for_lexicon(LEX), LEX, h_caps), h_lab).set_index("category")
-    assert held.loc["person identity", "precision"] >= 0.56 and held.loc["person identity", "recall"] >= 0.68
+    assert held.loc["person identity", "precision"] >= 0.57 and held.loc["person identity", "recall"] >= 0.70
     s_caps, s_lab = bench.load_labelled(bench.HELDOUT, bench.HELDOUT_SEXUAL)
     sx = bench.scores(bench.flags(Tagger.for_lexicon(LEX), LEX, s_caps), s_lab).set_index("category").loc["sexual"]
-    assert sx.precision >= 0.8 and sx.recall >= 0.5  # measured 86.4 % / 54.3 % on 35 positives
+    assert sx.precision >= 0.8 and sx.recall >= 0.55  # measured 83.3 % / 57.1 % on 35 positives
 
 
 def test_cli_counts_slurs_only_when_asked_and_never_prints_them(tmp_path):

@@ -28,7 +28,7 @@ Examples
 >>> from audit.dataset.tagger import Tagger
 >>> lex = load_lexicons()
 >>> t = Tagger.for_lexicon(lex, sense_model=SenseModel.load())
->>> rows, ids = t.match(pa.array(["Smiling businessman eating a salad", "Women Ladies Sequin Vest Top"]))
+>>> rows, ids = t.match(pa.array(["Smiling businessman eating a salad", "SO Womens V-Neck Sweater"]))
 >>> sorted({int(r) for r in rows})
 [0]
 """

@@ -140,6 +140,10 @@ class TextAuditor:
         ``punsafe`` at or above which a row counts as NSFW-tagged.
     exact_distinct_limit
         Distinct captions kept exactly before falling back to HyperLogLog.
+    sense_model
+        Opt-in learned sense model after the rules (a
+        :class:`~audit.dataset.sense_model.SenseModel` or the path of one; see
+        :meth:`Tagger.for_lexicon <audit.dataset.tagger.Tagger.for_lexicon>`). ``None``: rules only.
 
     Examples
     --------
@@ -150,12 +154,13 @@ class TextAuditor:
     """
 
     def __init__(self, lexicon: Lexicon, *, punsafe_threshold: float = 0.5,
-                 exact_distinct_limit: int = 20_000_000) -> None:
+                 exact_distinct_limit: int = 20_000_000, sense_model=None) -> None:
         self.lexicon = lexicon
+        self.sense_model = sense_model
         self.labels = tuple(lexicon.concepts) + FLAGS
         self.punsafe_threshold = punsafe_threshold
         self.exact_distinct_limit = exact_distinct_limit
-        self._tagger = Tagger.for_lexicon(lexicon)
+        self._tagger = Tagger.for_lexicon(lexicon, sense_model=sense_model)
         self._stop_re = stopword_pattern()
         k = len(lexicon.concepts)
         # surface -> concept ids as CSR arrays
@@ -173,7 +178,8 @@ class TextAuditor:
 
     def __reduce__(self):  # rebuild (automaton, DuckDB connection) in worker processes
         return (partial(TextAuditor, punsafe_threshold=self.punsafe_threshold,
-                        exact_distinct_limit=self.exact_distinct_limit), (self.lexicon,))
+                        exact_distinct_limit=self.exact_distinct_limit, sense_model=self.sense_model),
+                (self.lexicon,))
 
     def empty(self) -> TextCounts:
         """Zero counts with this auditor's labels."""
