@@ -15,6 +15,7 @@ Usage::
 
     .venv/bin/python benchmarks/dataset_text.py                # 10M rows, 2 workers
     .venv/bin/python benchmarks/dataset_text.py --rows 2000000 --repeats 1
+    .venv/bin/python benchmarks/dataset_text.py --rows 4000000 --repeats 1 --sense-model   # opt-in model
 
 The parquet is cached in ``$TMPDIR/imagen-audit-bench/``.
 """
@@ -125,7 +126,7 @@ def cpu_compare(path: Path, lex, *, rows: int, repeats: int) -> None:
     """Captions per CPU-second of ``count_batch`` in this process, interleaved: load-independent-ish.
 
     The previous tagger (v1 lexicons, plain whole-word matching) is the baseline;
-    the v2 lexicons with plain matching separate the lexicon's cost from the rules'.
+    the current lexicons with plain matching separate the lexicon's cost from the rules'.
     """
     import pyarrow as pa
 
@@ -134,8 +135,9 @@ def cpu_compare(path: Path, lex, *, rows: int, repeats: int) -> None:
 
     v1 = load_lexicons(sorted((Path(__file__).resolve().parent.parent / "tests" / "data" / "lexicons_v1")
                               .glob("*.yaml")), include_defaults=False)
-    auditors = {"v1 lexicons, plain (previous tagger)": PlainAuditor(v1), "v2 lexicons, plain": PlainAuditor(lex),
-                "v2 lexicons + sense rules (new)": TextAuditor(lex)}
+    auditors = {"v1 lexicons, plain (previous tagger)": PlainAuditor(v1),
+                "current lexicons (v3), plain": PlainAuditor(lex),
+                "current lexicons + sense rules (default)": TextAuditor(lex)}
     pf = pq.ParquetFile(path)
     batches = []
     for b in pf.iter_batches(batch_size=131_072, columns=["TEXT"]):
@@ -170,6 +172,8 @@ def main() -> None:
                     help="rows for the in-process CPU comparison of taggers (0: skip)")
     ap.add_argument("--pandas-rows", type=int, default=200_000)
     ap.add_argument("--duckdb-rows", type=int, default=1_000_000)
+    ap.add_argument("--sense-model", action="store_true",
+                    help="audit with the opt-in learned sense model (data/lexicons/sense_model.json) after the rules")
     args = ap.parse_args()
 
     from audit.dataset.lexicon import load_lexicons
@@ -189,7 +193,13 @@ def main() -> None:
     print(f"input: {path} ({path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows, "
           f"{pq.ParquetFile(path).metadata.num_row_groups} row groups)")
     lex = load_lexicons()
-    auditor = TextAuditor(lex)
+    if args.sense_model:
+        from audit.dataset.sense_model import SenseModel
+
+        auditor = TextAuditor(lex, sense_model=SenseModel.load())
+        print("audit with the opt-in sense model after the rules (--sense-model)")
+    else:
+        auditor = TextAuditor(lex)
 
     def run(aud, repeats: int):
         walls, cpu_s, peak_s, last = [], [], [], None
