@@ -22,7 +22,6 @@ from audit.dataset.tagger import Tagger, _lower
 from audit.errors import SpecError, UserError
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = Path("/work/shared/fixtures/laion_captions_1000.parquet")
 DATA = ROOT / "tests" / "data"
 LEX = load_lexicons()
 
@@ -177,8 +176,6 @@ def test_training_labels_match_their_captions_and_never_touch_the_held_out_rows(
 
 
 def test_benchmark_reads_the_training_set_and_the_previous_tagger():
-    if not FIXTURE.exists():
-        pytest.fail(f"fixture missing: {FIXTURE}")
     bench = _benchmark()
     caps, lab = bench.load_labelled(bench.HELDOUT, bench.TRAIN_LABELS)
     assert len(caps) == len(lab) == 2840

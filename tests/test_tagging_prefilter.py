@@ -98,3 +98,13 @@ def test_sense_rules_do_not_depend_on_batch_size(caps, size):
     whole = by_chunks(tagger, many, len(many))
     assert whole == by_chunks(tagger, many, size)
     assert whole == by_chunks(tagger, many[:len(caps)], 1) | {(i, s) for i, s in whole if i >= len(caps)}
+
+
+def test_prefilter_lets_through_non_ascii_letters_that_case_fold_to_ascii():
+    """KELVIN SIGN lower-cases to "k": under RE2's case folding a plain [^\\x00-\\x7f] would drop it
+    (found by the property test above); the non-ASCII class is case-sensitive."""
+    tagger = Tagger(["k"])
+    many = ["\u212a", "a K", "none"] * 700  # above 1,024 rows: the prefilter path runs
+    rows = tagger.match(pa.array(many))[0]
+    assert rows.tolist() == [i for i in range(len(many)) if i % 3 != 2]
+    assert tagger.match(pa.array(many[:3]))[0].tolist() == [0, 1]

@@ -46,7 +46,7 @@ def labelled(fixture: Path, labels: Path) -> tuple[list[str], pd.DataFrame]:
     caps = [c or "" for c in pq.read_table(fixture, columns=["TEXT"]).column("TEXT").to_pylist()]
     lab = pd.read_csv(labels, keep_default_na=False)
     rows = lab["row"].to_numpy()
-    if "row" in lab and rows.max() >= len(caps):
+    if rows.max() >= len(caps):
         raise SystemExit(f"{labels}: row {rows.max()} but {fixture} has {len(caps)} captions")
     out = [caps[r] for r in rows]
     bad = [r for r, c, h in zip(rows, out, lab["sha1"]) if hashlib.sha1(c.encode()).hexdigest()[:12] != h]

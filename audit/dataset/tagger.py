@@ -108,12 +108,15 @@ def _prefilter_pattern(surfaces: Sequence[str]) -> str | None:
     Examples
     --------
     >>> print(_prefilter_pattern(["dr.", "café", "man", "porn*"]))
-    (?:[^\\x00-\\x7f]|\\bporn|\\bdr\\.|\\bman\\b)
+    (?:(?-i:[^\\x00-\\x7f])|\\bporn|\\bdr\\.|\\bman\\b)
     """
     forms = sorted({s for s in surfaces if s.isascii()}, key=lambda s: (-len(s), s))
     if not forms:
         return None
-    alts = ["[^\\x00-\\x7f]"]  # captions with a non-ASCII character always pass
+    # captions with a non-ASCII character always pass; the class is case-sensitive, because under
+    # RE2's case folding [^\\x00-\\x7f] would also exclude the non-ASCII letters that fold to ASCII
+    # (KELVIN SIGN -> k, LONG S -> s), which utf8_lower then turns into matches
+    alts = ["(?-i:[^\\x00-\\x7f])"]
     for f in forms:
         stem = len(f) > 1 and f.endswith("*")
         f = f[:-1] if stem else f
