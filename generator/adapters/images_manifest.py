@@ -45,8 +45,7 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.atomic import atomic_write_bytes
-from generator.adapters.base import Settings
-from generator.adapters.outcome import mark, placeholder
+from generator.adapters.base import Settings, mark, placeholder
 
 __all__ = ["ImagesAdapter", "read_manifest", "match_manifest"]
 
