@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-from audit.commands.common import add_progress_option
-
 EPILOG = """examples:
   imagen-audit demo
   imagen-audit demo --samples 8 --out runs/demo
@@ -96,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``demo``."""
+    from audit.cli import add_progress_option
+
     p = sub.add_parser("demo", help="run the main job: professions + counterfactual suites, report, top findings",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

@@ -62,7 +62,7 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
-    from audit.commands.common import labeler_options
+    from audit.cli import labeler_options
     from audit.run import run_probe
     from probes.suite import resolve_suite
 
@@ -101,7 +101,7 @@ def _run(args) -> int:
 
 def register(sub) -> None:
     """Add ``probe list|show|run`` to the CLI."""
-    from audit.commands.common import add_labeler_options, add_progress_option
+    from audit.cli import add_labeler_options, add_progress_option
     from audit.registry import LABELERS
 
     fmt = argparse.RawDescriptionHelpFormatter
