@@ -54,9 +54,10 @@ SPLIT = "augmented"
 
 
 def _shipped() -> dict[str, Path]:
-    from audit.resources import data_path
+    """The shipped card of each labeler that has one (in the labeler's default weights folder)."""
+    from audit.labelers.world import DEFAULT_DIR
 
-    return {"world": Path(data_path("weights", "world-labeler")) / "card.json"}
+    return {"world": Path(DEFAULT_DIR) / "card.json"}
 
 
 def card_source(labeler: str, cards: Mapping | None = None) -> str | None:

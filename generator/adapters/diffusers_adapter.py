@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, mark
 
 __all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "one_image_per_prompt",
            "apply_scheduler", "folder_fingerprint", "mark_safety_flags",
@@ -225,8 +225,6 @@ def mark_safety_flags(images: list, flags) -> list:
     >>> [im.info["filtered"] for im in ims], ims[0].info["filter_reason"]
     ([True, False], 'nsfw_content_detected')
     """
-    from generator.adapters.base import mark
-
     if flags is None:
         return images
     flags = list(flags)

@@ -50,7 +50,6 @@ from generator.adapters.base import Settings, mark, placeholder
 __all__ = ["ImagesAdapter", "read_manifest", "match_manifest"]
 
 _IMAGE_COLUMNS = ("image", "path", "file")
-_KNOWN = {"prompt", "seed", "model", "sample", "filtered", "filter_reason", "template_id", *_IMAGE_COLUMNS}
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
