@@ -45,19 +45,20 @@ EPILOG = """examples:
 
 
 __all__ = ["main", "build_parser", "add_progress_option", "add_labeler_options", "labeler_options",
-           "make_labelers"]
+           "make_labelers", "attribute_files"]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered (only ``command``, when it names one).
+    """Return the top-level parser with every subcommand registered (only ``command``, when it names one, with
+    the commands its module registers beside it, e.g. ``probe`` and ``report``).
 
     Examples
     --------
     >>> p = build_parser()
     >>> p.prog
     'imagen-audit'
-    >>> sorted(build_parser("probe")._subparsers._group_actions[0].choices)
-    ['probe']
+    >>> sorted(build_parser("label")._subparsers._group_actions[0].choices)
+    ['label']
     """
     parser = argparse.ArgumentParser(
         prog="imagen-audit",
@@ -181,6 +182,26 @@ def labeler_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
                              "allow_download": allow},
     }
     return table[name]() if name in table else {}
+
+
+def attribute_files(values: list[str] | None, flag: str) -> dict[str, str]:
+    """``ATTRIBUTE=FILE`` options (``--reference``, ``--confusion``) as ``{attribute: file}``.
+
+    Examples
+    --------
+    >>> attribute_files(["presentation=ref.csv"], "--reference")
+    {'presentation': 'ref.csv'}
+    >>> attribute_files(["ref.csv"], "--reference")
+    Traceback (most recent call last):
+    audit.errors.UserError: --reference 'ref.csv': expected ATTRIBUTE=FILE (fix: e.g. --reference presentation=ref.csv)
+    """
+    out = {}
+    for item in values or []:
+        attr, sep, path = item.partition("=")
+        if not sep or not attr or not path:
+            raise UserError(f"{flag} {item!r}: expected ATTRIBUTE=FILE (fix: e.g. {flag} presentation=ref.csv)")
+        out[attr] = path
+    return out
 
 
 def make_labelers(args: argparse.Namespace, names: list[str]) -> list[tuple[Any, dict[str, Any]]]:
