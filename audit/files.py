@@ -23,7 +23,7 @@ from typing import Any
 
 from audit.atomic import atomic_write_bytes
 
-__all__ = ["write_bytes_atomic", "write_json_atomic", "write_parquet_atomic", "json_safe"]
+__all__ = ["write_bytes_atomic", "write_json_atomic", "write_parquet_atomic", "json_safe", "json_text"]
 
 #: Atomic write with a unique temporary sibling (the project's one implementation).
 write_bytes_atomic = atomic_write_bytes
@@ -56,10 +56,20 @@ def json_safe(obj: Any) -> Any:
     return str(obj)
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented, key-sorted strict JSON text (see :func:`json_safe`), ending in a newline.
+
+    Examples
+    --------
+    >>> json_text({"b": float("nan"), "a": 1})
+    '{\\n  "a": 1,\\n  "b": null\\n}\\n'
+    """
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted strict JSON (see :func:`json_safe`), atomically."""
-    text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    write_bytes_atomic(Path(path), text.encode())
+    """Write ``obj`` as :func:`json_text`, atomically."""
+    write_bytes_atomic(Path(path), json_text(obj).encode())
 
 
 def write_parquet_atomic(path: str | Path, frame) -> None:

@@ -111,7 +111,7 @@ def builtin_generator(target: str | None = None, *, steps: int | None = None, gu
                       device: str = "cpu", dtype: str = "float32", height: int | None = None,
                       width: int | None = None, negative_prompt: str | None = None, allow_download: bool = False):
     """The shipped cascade; ``target``: another cascade folder (``builtin:PATH``)."""
-    from generator.adapters.builtin import builtin_adapter
+    from generator.api import builtin_adapter
 
     if height is not None or width is not None:
         raise UserError("--height/--width: the built-in cascade draws 64 x 64 images only (fix: drop them)")
@@ -228,7 +228,7 @@ def make_labeler(name: str, **options: Any):
     >>> make_labeler("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    audit.errors.UserError: labeler 'nope' is not known (fix: use one of clip, deepface, ita, world, ...
+    audit.errors.UserError: labeler 'nope' is not known (fix: use one of agegender, clip, deepface, ita, world, ...
     """
     table = labelers()
     if name not in table:

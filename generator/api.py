@@ -1,7 +1,20 @@
-"""Python API of the built-in generator: load the shipped cascade, generate images.
+"""The built-in generator: the shipped cascade's folder, its adapter, and the Python API.
+
+The cascade is saved under ``data/weights/imagen-world/`` as a custom ``DiffusionPipeline``
+(:class:`generator.cascade.ImagenCascadePipeline`: the call signature of diffusers
+pipelines, plus ``thresholding`` and ``scheduler_name``). Two ways in, one folder check
+(:func:`cascade_folder`):
+
+- :func:`builtin_adapter` (``--generator builtin``): the
+  :class:`~generator.adapters.diffusers_adapter.DiffusersAdapter` on that folder, behind the
+  generator protocol that probe runs use;
+- :func:`load_cascade` and :func:`generate`: the pipeline itself, with every sampler option
+  of :class:`SamplerSettings` (training evaluations, benchmarks, ``imagen-audit generate``).
 
 Examples
 --------
+>>> BUILTIN_DIR.parts[-2:]
+('weights', 'imagen-world')
 >>> images = generate(["a photo of a nurse"], seeds=[0])        # doctest: +SKIP
 >>> images[0].size                                              # doctest: +SKIP
 (64, 64)
@@ -17,7 +30,7 @@ from audit.errors import UserError
 from audit.resources import data_path
 from generator.defaults import DEFAULT_GUIDANCE
 
-__all__ = ["load_cascade", "cascade_folder", "generate", "SamplerSettings", "BUILTIN_DIR"]
+__all__ = ["builtin_adapter", "load_cascade", "cascade_folder", "generate", "SamplerSettings", "BUILTIN_DIR"]
 
 BUILTIN_DIR = data_path("weights", "imagen-world")
 
@@ -48,8 +61,8 @@ class SamplerSettings:
 def cascade_folder(path: str | Path | None = None) -> Path:
     """Return a cascade pipeline folder (default: the shipped ``data/weights/imagen-world``), checked.
 
-    The one check (and error) for a missing cascade, shared by :func:`load_cascade` and the
-    ``builtin`` generator adapter.
+    The one check (and error) for a missing cascade, shared by :func:`load_cascade` and
+    :func:`builtin_adapter`.
 
     Raises
     ------
@@ -67,6 +80,41 @@ def cascade_folder(path: str | Path | None = None) -> Path:
         raise UserError(f"{folder / 'model_index.json'}: no cascade pipeline here (fix: train one with "
                         f"`imagen-audit train generator`, then `--assemble --export {folder}`)")
     return folder
+
+
+def builtin_adapter(*, path: str | Path | None = None, steps: int | None = None, guidance: float | None = None,
+                    device: str = "cpu", dtype: str = "float32"):
+    """Return the built-in cascade behind the generator protocol (``--generator builtin``).
+
+    Parameters
+    ----------
+    path
+        Another folder holding a cascade (default: :data:`BUILTIN_DIR`).
+    steps, guidance, device, dtype
+        As for :class:`~generator.adapters.diffusers_adapter.DiffusersAdapter` (``None``: the
+        cascade's own defaults).
+
+    Returns
+    -------
+    generator.adapters.diffusers_adapter.DiffusersAdapter
+        Of kind ``builtin``, loading with :class:`~generator.cascade.ImagenCascadePipeline`.
+
+    Raises
+    ------
+    audit.errors.UserError
+        If the folder holds no cascade (the error of :func:`cascade_folder`).
+
+    Examples
+    --------
+    >>> builtin_adapter(path="/nonexistent")
+    Traceback (most recent call last):
+    audit.errors.UserError: /nonexistent/model_index.json: no cascade pipeline here (fix: train one with `imagen-audit train generator`, then `--assemble --export /nonexistent`)
+    """
+    from generator.adapters.diffusers_adapter import DiffusersAdapter
+    from generator.cascade import ImagenCascadePipeline
+
+    return DiffusersAdapter(cascade_folder(path), steps=steps, guidance=guidance, device=device, dtype=dtype,
+                            kind="builtin", pipeline_class=ImagenCascadePipeline)
 
 
 def load_cascade(path: str | Path | None = None, *, device: str = "cpu"):

@@ -7,7 +7,7 @@ import pytest
 from test_adapters_diffusers import one_torch_thread  # noqa: F401 - autouse fixture
 
 from generator.adapters.base import Settings
-from generator.adapters.builtin import builtin_adapter
+from generator.api import builtin_adapter
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from test_adapters_diffusers import one_torch_thread  # noqa: F401 - autouse fix
 from test_adapters_http_images import SUITE
 
 from audit.run import run_probe
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, image_outcome
 from generator.adapters.deepfloyd import DeepFloydIFAdapter
-from generator.adapters.outcome import image_outcome
 from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_deepfloyd_if
 

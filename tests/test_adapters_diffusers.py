@@ -9,7 +9,7 @@ import pytest
 
 from audit.errors import UserError
 from generator.adapters.base import Generator, Settings, parse_sweep
-from generator.adapters.builtin import builtin_adapter
+from generator.api import builtin_adapter
 from generator.adapters.diffusers_adapter import DiffusersAdapter
 from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_stable_diffusion

@@ -28,10 +28,9 @@ from PIL import Image
 
 from audit.errors import UserError
 from audit.run import run_probe
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, image_outcome
 from generator.adapters.http_client import read_events
 from generator.adapters.http_openai import OpenAIAdapter
-from generator.adapters.outcome import image_outcome
 from generator.adapters.resolve import adapter_from_spec
 
 FAULT_SUITE = """\

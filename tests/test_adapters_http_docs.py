@@ -19,8 +19,7 @@ def test_plugin_adapter_example_runs(tmp_path):
     assert len(run.manifest) == 18 and run.spec["generator"] == {"kind": "solid", "size": 32}
     assert run.manifest.image_id.nunique() == 18  # one flat colour per (prompt, seed)
     adapter = scope["SolidColourAdapter"]()
-    from generator.adapters.base import Settings
-    from generator.adapters.outcome import image_outcome
+    from generator.adapters.base import Settings, image_outcome
 
     ims = adapter.generate(["a person playing sports", "a person reading"], seeds=[0, 0], settings=Settings())
     assert [image_outcome(i)["filtered"] for i in ims] == [True, False]

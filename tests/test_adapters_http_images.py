@@ -12,9 +12,8 @@ from PIL import Image
 
 from audit.errors import UserError
 from audit.run import run_probe
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, image_outcome
 from generator.adapters.diffusers_adapter import DiffusersAdapter
-from generator.adapters.outcome import image_outcome
 from generator.adapters.resolve import adapter_from_spec
 from generator.adapters.tiny import save_tiny_stable_diffusion
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import generator.adapters.builtin as builtin
+import generator.api as builtin_api
 from audit.cli import main
 from audit.results import read_results
 
@@ -21,7 +21,7 @@ def _check_findings(text: str, *, k: int = 3) -> None:
 
 def test_demo_runs_the_builtin_generator_end_to_end(tmp_path, capsys):
     """The main job with the shipped generator and labeler, on small settings."""
-    assert (builtin.builtin_weights() / "model_index.json").is_file(), "shipped generator weights missing"
+    assert (builtin_api.BUILTIN_DIR / "model_index.json").is_file(), "shipped generator weights missing"
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--samples", "1", "--counterfactual-samples", "1"])
     text = capsys.readouterr().out
@@ -40,7 +40,7 @@ def test_demo_runs_the_builtin_generator_end_to_end(tmp_path, capsys):
 
 
 def test_demo_without_generator_weights_audits_the_world_dataset(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(builtin, "builtin_weights", lambda: tmp_path / "no-weights")
+    monkeypatch.setattr(builtin_api, "BUILTIN_DIR", tmp_path / "no-weights")
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--world-n", "600"])
     text = capsys.readouterr().out

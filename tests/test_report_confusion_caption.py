@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from audit.report.analysis import labeler_card_section
+from audit.report.accuracy import labeler_card_section
 
 LABELS = pd.DataFrame({"image_id": ["a", "b"], "labeler": "w", "attribute": "presentation",
                        "value": ["feminine", "masculine"], "confidence": [0.9, 0.8]})

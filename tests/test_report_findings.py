@@ -16,7 +16,8 @@ from PIL import Image
 from audit.report.accuracy import accuracy_table, group_accuracy, load_cards
 from audit.report.evidence import CaptionExamples, finding_evidence
 from audit.report.findings import finding_lines, format_finding, top_findings, warnings_of
-from audit.report.glossary import GLOSSARY, glossary_markdown, glossary_table, metric_names
+from audit.report.glossary import GLOSSARY, glossary_markdown, metric_names
+from audit.report.sections import glossary_table
 from audit.results import Options, results_table
 from audit.results import columns as C
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from audit.labelers.world import WorldLabeler
 from audit.run import run_probe
-from generator.adapters.builtin import builtin_weights
+from generator.api import BUILTIN_DIR
 from generator.adapters.http_openai import OpenAIAdapter
 from generator.serve.batcher import Batcher, Busy, render_thread
 
@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served():
-    assert (builtin_weights() / "model_index.json").is_file(), "shipped generator weights missing"
+    assert (BUILTIN_DIR / "model_index.json").is_file(), "shipped generator weights missing"
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                SERVE_TEST_KEY=KEY)

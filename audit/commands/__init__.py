@@ -6,8 +6,8 @@ imports every command module but registers only the command it runs (all of them
 ``--help`` or a mistyped command).
 """
 
-from audit.commands import annotate, compare, dataset, demo, evaluate, gate, generate, label, probe, report, serve, \
-    train, world
+from audit.commands import annotate, compare, dataset, demo, evaluate, gate, generate, label, probe, serve, train, \
+    world
 
 #: Command name -> the ``register`` function that adds it (in ``--help`` order).
 COMMANDS = {
@@ -18,8 +18,8 @@ COMMANDS = {
     "train": train.register,
     "generate": generate.register,
     "eval": evaluate.register,
-    "report": report.register,
     "probe": probe.register,
+    "report": probe.register,
     "baseline": gate.register,
     "check": gate.register,
     "serve": serve.register,

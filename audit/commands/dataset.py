@@ -21,7 +21,7 @@ data/lexicons/README.md); --lexicon adds to the starter lexicons unless
 
 def register(sub) -> None:
     """Add ``dataset`` and ``dataset audit`` to the CLI."""
-    from audit.commands.common import add_labeler_options, add_progress_option
+    from audit.cli import add_labeler_options, add_progress_option
     from audit.registry import LABELERS
 
     p = sub.add_parser("dataset", help="audit LAION-style image-text datasets", epilog=EPILOG,
@@ -58,7 +58,7 @@ def register(sub) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from audit.commands.common import make_labelers
+    from audit.cli import make_labelers
     from audit.dataset.pipeline import run_dataset_audit
     from audit.errors import UserError
 

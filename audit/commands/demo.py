@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-from audit.commands.common import add_progress_option
-
 EPILOG = """examples:
   imagen-audit demo
   imagen-audit demo --samples 8 --out runs/demo
@@ -69,12 +67,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from audit.labelers.world import WorldLabeler
     from audit.run import run_probe
-    from generator.adapters.builtin import builtin_weights
+    from generator.api import BUILTIN_DIR
 
     out = Path(args.out)
     labeler = WorldLabeler.from_pretrained()
-    if not (builtin_weights() / "model_index.json").exists():
-        print(f"The built-in generator's weights are missing ({builtin_weights()}; fix: git checkout data/weights); "
+    if not (BUILTIN_DIR / "model_index.json").exists():
+        print(f"The built-in generator's weights are missing ({BUILTIN_DIR}; fix: git checkout data/weights); "
               "running the dataset audit of the synthetic world instead.")
         return _dataset_demo(out, labeler=labeler, n=args.world_n, seed=args.seed)
     print(f"[1/2] professions suite: {args.samples} samples per prompt, built-in generator, world labeler")
@@ -96,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``demo``."""
+    from audit.cli import add_progress_option
+
     p = sub.add_parser("demo", help="run the main job: professions + counterfactual suites, report, top findings",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``eval generator``."""
-    from audit.commands.common import add_progress_option
+    from audit.cli import add_progress_option
     from audit.commands.generate import add_sampler_options
 
     p = sub.add_parser("eval", help="evaluate the built-in generator against its quality gates")

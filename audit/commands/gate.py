@@ -36,11 +36,11 @@ gates nothing). policy.yaml keys: default_tolerance, tolerance
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from audit.commands.report import _pairs
+    from audit.cli import attribute_files
     from audit.gate import make_baseline, write_baseline
     from audit.report import read_table
 
-    references = {a: read_table(p) for a, p in _pairs(args.reference, "--reference").items()}
+    references = {a: read_table(p) for a, p in attribute_files(args.reference, "--reference").items()}
     base = make_baseline(args.run_dir, references=references, cluster=args.cluster or ["prompt_id"],
                          n_resamples=args.resamples, confidence=args.confidence, seed=args.seed)
     path = write_baseline(args.out, base)

@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``generate``."""
-    from audit.commands.common import add_progress_option
+    from audit.cli import add_progress_option
 
     p = sub.add_parser("generate", help="generate images with the built-in cascade", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

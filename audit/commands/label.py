@@ -22,7 +22,7 @@ shards, an image folder (searched recursively) or one image. Unreadable images
 
 def register(sub) -> None:
     """Add the ``label`` subcommand."""
-    from audit.commands.common import add_labeler_options, add_progress_option
+    from audit.cli import add_labeler_options, add_progress_option
     from audit.registry import LABELERS
 
     p = sub.add_parser("label", help="label images with a labeler (world, ita, clip, deepface)",
@@ -43,7 +43,7 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from audit.commands.common import make_labelers
+    from audit.cli import make_labelers
     from audit.errors import UserError
     from audit.files import write_bytes_atomic, write_parquet_atomic
     from audit.labelers.images import DEFAULT_MAX_PIXELS, SkipSummary, iter_source, label_items

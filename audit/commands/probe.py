@@ -1,4 +1,5 @@
-"""``imagen-audit probe``: list and show probe suites, run them against a generator."""
+"""``imagen-audit probe``: list and show probe suites, run them against a generator; ``imagen-audit report``:
+rebuild the report of a probe run directory (the two commands of a probe run, registered together)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ EPILOG = """examples:
   imagen-audit probe run professions --generator builtin --sweep guidance=1,4,8 --sweep thresholding=none,dynamic \\
       --out runs/prof-sweep
   imagen-audit probe run my-suite.yaml --generator diffusers:path/to/pipeline --dask-scheduler tcp://10.0.0.5:8786 --out runs/x
+"""
+
+
+REPORT_EPILOG = """examples:
+  imagen-audit report runs/professions
+  imagen-audit report runs/professions --out /tmp/report --resamples 2000 --seed 1
+  imagen-audit report runs/professions --reference presentation=data/reference/labour_women.csv \\
+      --confusion presentation=runs/labelers/presentation_confusion.csv --cluster prompt_id --cluster seed
+
+Writes OUT/report.html (self-contained), report.json, summary.md, tables/*.parquet
+and, when a browser is available, figures/*.png. The numbers are read from the
+run's results table RUN_DIR/results.parquet; other --resamples/--seed/--cluster,
+a --reference or a --confusion compute the table once more (same code) and write
+it as OUT/results.parquet. A reference table has columns
+[<concept>, <attribute>, p] (shares) or [..., n] (counts, also enables bias
+amplification); a confusion CSV has the true values as first column (index) and
+the predicted values as the other columns.
 """
 
 
@@ -62,7 +80,7 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
-    from audit.commands.common import labeler_options
+    from audit.cli import labeler_options
     from audit.run import run_probe
     from probes.suite import resolve_suite
 
@@ -99,9 +117,33 @@ def _run(args) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """``imagen-audit report RUN_DIR``: the report of a probe run, from its results table (or one computed again)."""
+    import pandas as pd
+
+    from audit.cli import attribute_files
+    from audit.report import read_table, report_from_run_dir
+
+    references = {a: read_table(p) for a, p in attribute_files(args.reference, "--reference").items()}
+    confusions = {}
+    for attr, path in attribute_files(args.confusion, "--confusion").items():
+        table = read_table(path)
+        if isinstance(table.index, pd.RangeIndex):  # true values in the first column
+            table = table.set_index(table.columns[0])
+        table.index = table.index.astype(str)
+        confusions[attr] = table
+    png = {"auto": None, "yes": True, "no": False}[args.png]
+    out = report_from_run_dir(
+        args.run_dir, out_dir=args.out, references=references, confusions=confusions,
+        cluster=tuple(args.cluster or ["prompt_id"]), n_resamples=args.resamples, seed=args.seed, export_png=png,
+    )
+    print(out)
+    return 0
+
+
 def register(sub) -> None:
-    """Add ``probe list|show|run`` to the CLI."""
-    from audit.commands.common import add_labeler_options, add_progress_option
+    """Add ``probe list|show|run`` and ``report`` to the CLI."""
+    from audit.cli import add_labeler_options, add_progress_option
     from audit.registry import LABELERS
 
     fmt = argparse.RawDescriptionHelpFormatter
@@ -152,3 +194,23 @@ def register(sub) -> None:
     add_labeler_options(pr)
     add_progress_option(pr)
     pr.set_defaults(handler=_run)
+
+    r = sub.add_parser(
+        "report",
+        help="rebuild the HTML/JSON/Markdown audit report of a run directory",
+        description="Write the report of a probe run from its results table (nPMI, representation, "
+        "reference gaps, amplification, suite metrics, with their intervals).",
+        epilog=REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("run_dir", metavar="RUN_DIR", help="folder with spec.json, manifest.parquet, labels.parquet")
+    r.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
+    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    r.add_argument("--cluster", action="append", metavar="COLUMN",
+                   help="bootstrap cluster column; repeat for two-way (default prompt_id)")
+    r.add_argument("--reference", action="append", metavar="ATTR=FILE", help="reference distribution per attribute")
+    r.add_argument("--confusion", action="append", metavar="ATTR=FILE", help="labeler confusion matrix per attribute")
+    r.add_argument("--png", choices=("auto", "yes", "no"), default="auto",
+                   help="export figures as PNG (auto: when kaleido or chromium is available)")
+    r.set_defaults(handler=_report)

@@ -94,7 +94,7 @@ def _generator(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``train labeler`` (and the generator trainer, when present)."""
-    from audit.commands.common import add_progress_option
+    from audit.cli import add_progress_option
 
     p = sub.add_parser("train", help="train the world labeler or the built-in generator")
     ts = p.add_subparsers(dest="train_command", metavar="SUBCOMMAND")

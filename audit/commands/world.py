@@ -42,7 +42,7 @@ def _sheet(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``world build`` and ``world sheet``."""
-    from audit.commands.common import add_progress_option
+    from audit.cli import add_progress_option
 
     p = sub.add_parser("world", help="build the synthetic world dataset (known, injected biases)",
                        description="The synthetic world: people with known attributes and injected biases.")

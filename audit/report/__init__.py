@@ -7,17 +7,17 @@ Build sections from blocks (:class:`Text`, :class:`Table`, :class:`Chart`,
 results table, never recomputing it). The report opens with :func:`top_findings`
 (the same function the CLI prints from, one line each with :func:`format_finding`),
 evidence beside each finding (:mod:`audit.report.evidence`), the labelers' measured
-accuracy and a glossary (:mod:`audit.report.glossary`); :func:`compare_runs` puts two
+accuracy (:mod:`audit.report.accuracy`) and a glossary (:mod:`audit.report.glossary`); :func:`compare_runs` puts two
 runs side by side with the CI gate's decision. Importing this package does not import plotly.
 """
 
-from audit.report.analysis import CAVEATS, image_grid, labeler_card_section, results_section
+from audit.report.accuracy import CAVEATS, labeler_card_section
 from audit.report.blocks import Block, Chart, Code, GridItem, ImageGrid, RenderContext, ReportSection, Table, Text, esc, \
-    script_json
+    image_grid, script_json
 from audit.report.build import build_report
 from audit.report.export import export_pngs, find_chromium
 from audit.report.findings import finding_lines, format_finding, top_findings
-from audit.report.sections import report_from_run_dir
+from audit.report.sections import report_from_run_dir, results_section
 from audit.results import read_run_dir, read_table
 
 __all__ = [

@@ -1,4 +1,9 @@
-"""A labeler's measured accuracy per group, read from its labeler card (``card.json``).
+"""The labelers' part of the report: measured accuracy per group, read from each labeler card (``card.json``).
+
+:func:`labeler_section` shows, per labeler, its accuracy per group, its non-answers per
+attribute and (:func:`labeler_card_section`) what it labelled, the confusion matrices used to
+correct and the :data:`CAVEATS`; :func:`audit.report.findings.top_findings` gives each finding
+the accuracy of its groups (:func:`group_accuracy`).
 
 The world labeler ships a card (``data/weights/world-labeler/card.json``) with
 confusion matrices measured on held-out renders: ``clean`` renders and
@@ -22,22 +27,37 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPLIT", "load_cards", "group_accuracy", "accuracy_table", "card_source"]
+from audit.report.blocks import ReportSection, Table, Text, pct
+from audit.results import columns as C
 
+__all__ = ["SPLIT", "CAVEATS", "load_cards", "group_accuracy", "accuracy_table", "card_source", "labeler_section",
+           "labeler_card_section"]
+
+#: Caveats printed on every labeler card.
+CAVEATS = (
+    "Presentation labels describe how a person is drawn, not anyone's gender identity.",
+    "Skin tone is estimated from rendered pixels on the Monk scale and is sensitive to lighting and style.",
+    "Intervals are cluster intervals over prompts (the method is named beside each number): images of one prompt "
+    "are not independent.",
+    "Raw numbers carry the labelers' errors; corrected columns assume the confusion matrix measured on validation "
+    "renders also holds for these images.",
+    "nPMI of a pair never observed is undefined: it is shown blank and marked 'not observed', not as -1.",
+)
 #: The card split used: held-out renders with diffusion-like artifacts (closer to generated images than clean ones).
 SPLIT = "augmented"
 
 
 def _shipped() -> dict[str, Path]:
-    from audit.resources import data_path
+    """The shipped card of each labeler that has one (in the labeler's default weights folder)."""
+    from audit.labelers.world import DEFAULT_DIR
 
-    return {"world": Path(data_path("weights", "world-labeler")) / "card.json"}
+    return {"world": Path(DEFAULT_DIR) / "card.json"}
 
 
 def card_source(labeler: str, cards: Mapping | None = None) -> str | None:
@@ -150,3 +170,85 @@ def accuracy_table(cards: Mapping[str, Mapping], *, attributes: Mapping[str, lis
                 if acc is not None:
                     rows.append({"labeler": labeler, "attribute": attribute, "group": str(value), **acc})
     return pd.DataFrame(rows, columns=["labeler", "attribute", "group", "accuracy", "n", "split"])
+
+
+def labeler_section(table: pd.DataFrame, *, labels: pd.DataFrame | None = None, cards: Mapping | None = None,
+                    confusions: Mapping[str, pd.DataFrame] | None = None) -> ReportSection:
+    """The labelers: measured accuracy per group (from each labeler card), non-answer shares per attribute and,
+    given the run's ``labels``, the labeler card of :func:`labeler_card_section` (its tables collapsed)."""
+    raw = table[~table.corrected.astype(bool) & (table.labeler != C.ANY)]
+    labelers = sorted(raw.labeler.unique())
+    loaded = load_cards(labelers, cards) if cards is None or cards else {}
+    blocks: list = []
+    attrs = {a: sorted(set(raw.loc[(raw.attribute == a) & (raw.metric == C.PROPORTION), "value"]))
+             for a in raw.attribute.unique()}
+    acc = accuracy_table(loaded, attributes=attrs)
+    for lab in labelers:
+        src = card_source(lab, cards) if lab in loaded else None
+        if src is None:
+            blocks.append(Text(f"Labeler {lab}: no labeler card, so its accuracy is not measured. Treat its shares "
+                               "as readings of an instrument of unknown error.", kind="caveat"))
+        else:
+            blocks.append(Text(f"Labeler {lab}: accuracy per group read from its card ({src}), measured on "
+                               f"held-out renders of the synthetic world ({SPLIT} split: with diffusion-like "
+                               "artifacts). Accuracy = share of held-out images of that group labelled as it "
+                               "(recall); images far from the training renders may be read less well."))
+    if len(acc):
+        wide = acc.assign(accuracy=acc.accuracy.map(pct)).rename(columns={"n": "held-out images"})
+        blocks.append(Table("labeler accuracy", wide.drop(columns="split"),
+                            caption="Measured accuracy per group (recall on held-out renders)", max_rows=60))
+    non = raw[(raw.metric == C.NON_ANSWER_SHARE) & (raw.slot == C.ANY)]
+    overall = raw[(raw.metric == C.PROPORTION) & (raw.slot == C.ANY)].groupby(
+        ["setting", "labeler", "attribute"]).total.max().rename("answered").reset_index()
+    if len(overall):
+        shares = non.groupby(["setting", "labeler", "attribute"]).agg(no_answer=("n", "sum"), images=("total", "sum"))
+        out = overall.merge(shares.reset_index(), on=["setting", "labeler", "attribute"], how="left")
+        out["no_answer"] = out["no_answer"].fillna(0).astype(int)
+        out["images"] = out["images"].fillna(out["answered"]).astype(int)
+        out["no-answer share"] = (out["no_answer"] / out["images"].replace(0, np.nan)).map(pct)
+        if out.setting.nunique() == 1:
+            out = out.drop(columns="setting")
+        blocks.append(Table("non-answers", out, caption="Images per attribute the labeler gave no answer for "
+                            f"({', '.join(C.NON_ANSWERS)}); left out of every share", max_rows=60))
+    sec = ReportSection("Labelers: accuracy and non-answers", blocks, key="labelers")
+    sec.results["accuracy"] = acc.to_dict("records")
+    if labels is not None:
+        card = labeler_card_section(labels, confusions=confusions)
+        sec.blocks += [b for b in card.blocks if not isinstance(b, Table)] + [
+            Table(b.name, b.frame, caption=b.caption, collapsed=True) for b in card.blocks if isinstance(b, Table)]
+        sec.results.update(card.results)
+    return sec
+
+
+def labeler_card_section(
+    labels: pd.DataFrame, *, confusions: Mapping[str, pd.DataFrame] | None = None, caveats: Sequence[str] = CAVEATS
+) -> ReportSection:
+    """Who labelled what: rows, values, explicit non-answers, mean confidence; confusion matrices; caveats.
+
+    Examples
+    --------
+    >>> lab = pd.DataFrame({"image_id": ["a", "b"], "labeler": "w", "attribute": "presentation",
+    ...                     "value": ["feminine", "no_face"], "confidence": [0.9, float("nan")]})
+    >>> labeler_card_section(lab).results["labelers"][0]["non_answer_share"]
+    0.5
+    """
+    g = labels.assign(non_answer=labels["value"].astype(str).isin(C.NON_ANSWERS))
+    card = (
+        g.groupby(["labeler", "attribute"], sort=True)
+        .agg(rows=("value", "size"), values=("value", "nunique"), non_answer_share=("non_answer", "mean"),
+             mean_confidence=("confidence", "mean"))
+        .reset_index()
+    )
+    sec = ReportSection("Labeler card and caveats", [Table("labelers", card, caption="Labelers")], key="labelers")
+    from audit.metrics import confusion_is_counts
+
+    for attribute, conf in (confusions or {}).items():
+        # Shown only: corrected numbers come from the results table (AuditFrame), which resamples counts.
+        how = ("validation counts: their sampling uncertainty is carried into the corrected intervals"
+               if confusion_is_counts(conf) else
+               "shares: taken as exact, so the corrected intervals leave out the matrix's own uncertainty")
+        sec.blocks.append(Table(f"confusion-{attribute}", conf.reset_index().rename(columns={"index": "true"}),
+                                caption=f"Confusion matrix C[true, predicted] used to correct {attribute} ({how})"))
+    sec.blocks += [Text(c, kind="caveat") for c in caveats]
+    sec.results["labelers"] = card.to_dict("records")
+    return sec

@@ -16,9 +16,11 @@ import base64
 import html
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import pandas as pd
@@ -40,7 +42,9 @@ __all__ = [
     "ImageGrid",
     "Code",
     "slug",
+    "pct",
     "thumbnail_uri",
+    "image_grid",
 ]
 
 
@@ -149,6 +153,17 @@ class Text:
 
     def markdown(self) -> str:
         return ("> **Caveat:** " if self.kind == "caveat" else "") + md_escape(self.text)
+
+
+def pct(x) -> str:
+    """A share as a percentage with one decimal; ``n/a`` when missing or not finite.
+
+    Examples
+    --------
+    >>> pct(0.1234), pct(None), pct(float("nan"))
+    ('12.3%', 'n/a', 'n/a')
+    """
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
 def _fmt(v: Any) -> str:
@@ -278,6 +293,38 @@ class ImageGrid:
 
     def markdown(self) -> str:
         return f"*Image grid: {md_escape(self.title)} ({len(self.items)} images, see report.html)*"
+
+
+def image_grid(
+    data: pd.DataFrame,
+    *,
+    root: str | Path,
+    concept: str,
+    values: Sequence[str],
+    per_value: int = 6,
+    caption_columns: Sequence[str] = ("prompt",),
+    seed: int = 0,
+    path_column: str = "path",
+) -> ImageGrid:
+    """Sample up to ``per_value`` images for each concept value, captioned with the given columns.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"job": ["ceo"], "path": ["missing.png"], "prompt": ["a ceo"]})
+    >>> len(image_grid(df, root=".", concept="job", values=["ceo"]).items)
+    1
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for v in values:
+        sub = data[data[concept].astype(str) == str(v)]
+        take = sub.iloc[np.sort(rng.permutation(len(sub))[:per_value])] if len(sub) else sub
+        for row in take.to_dict("records"):
+            cap = " | ".join(f"{row[c]}" for c in caption_columns if c in row and pd.notna(row[c]))
+            items.append(GridItem(Path(root) / str(row[path_column]), cap))
+    return ImageGrid(f"Sample images per {concept}", items)
 
 
 @dataclass

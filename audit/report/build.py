@@ -14,7 +14,7 @@ from audit.atomic import atomic_write_bytes
 from audit.files import json_safe
 from audit.report.blocks import Code, RenderContext, ReportSection, esc
 
-__all__ = ["build_report", "write_atomic"]
+__all__ = ["build_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -52,18 +52,6 @@ _RENDER_JS = """
   }
 })();
 """
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name and a rename (no half-written file).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "a.txt"; write_atomic(p, "hi"); p.read_text()
-    'hi'
-    """
-    atomic_write_bytes(Path(path), data)
 
 
 _VENDOR = Path(__file__).resolve().parent / "vendor" / "plotly-cartesian.min.js"
@@ -176,14 +164,14 @@ def build_report(
         "figures": [name for _, name, _ in ctx.figures],
         "png_export": png,
     }
-    write_atomic(out / "report.json", json.dumps(json_safe(results), indent=2, allow_nan=False))
+    atomic_write_bytes(out / "report.json", json.dumps(json_safe(results), indent=2, allow_nan=False))
     md = [f"# {esc(title)}", ""]
     for sec in sections:
         md += [f"## {esc(sec.title)}", ""]
         md += [f"- {esc(line)}" for line in sec.summary] + ([""] if sec.summary else [])
         md += [block.markdown() + "\n" for block in sec.blocks]
-    write_atomic(out / "summary.md", "\n".join(md))
+    atomic_write_bytes(out / "summary.md", "\n".join(md))
     nonce = secrets.token_urlsafe(16)
     report = out / "report.html"
-    write_atomic(report, _page(title, "".join(nav), "".join(parts), nonce, charts=bool(ctx.figures)))
+    atomic_write_bytes(report, _page(title, "".join(nav), "".join(parts), nonce, charts=bool(ctx.figures)))
     return report

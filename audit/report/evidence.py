@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,19 +228,3 @@ class CaptionExamples:
             hidden = self.hide == "all" or (self.hide == "sensitive" and sensitive)
             lines += ["  - (hidden)"] if hidden else [f"  - {md_escape(c)}" for c in captions]
         return "\n".join(lines)
-
-
-def caption_groups(examples: pd.DataFrame, keys: Sequence[tuple[str, str | None]], *, totals: Mapping | None = None,
-                   sensitive: Sequence[str] = (), per_group: int = 5) -> list[tuple[str, int, list[str], bool]]:
-    """Groups for :class:`CaptionExamples` from a stored examples table ``[tag, other, caption]``.
-
-    ``keys``: ``(tag, None)`` for a tag's examples or ``(identity, concept)`` for a pair's.
-    """
-    out = []
-    for tag, other in keys:
-        sub = examples[(examples["tag"] == tag) & (examples["other"] == (other or ""))]
-        heading = tag if not other else f"{tag} with {other}"
-        total = int((totals or {}).get((tag, other or ""), len(sub)))
-        flagged = any(str(t).split(":", 1)[0] in ("unsafe", "toxic") or t in sensitive for t in (tag, other) if t)
-        out.append((heading, total, [str(c) for c in sub["caption"].head(per_group)], flagged))
-    return out

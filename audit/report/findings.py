@@ -1,8 +1,8 @@
 """The few findings that matter, read from a results table and ranked by a rule that respects uncertainty.
 
-One function, :func:`top_findings`, serves the report's "Findings" box and every
-CLI summary (``imagen-audit demo``, ``probe run``); :func:`format_finding` writes
-one finding as a line of text. Nothing here computes a metric: estimates,
+One function, :func:`top_findings`, serves the report's "Findings" box
+(:func:`findings_section`) and every CLI summary (``imagen-audit demo``, ``probe run``);
+:func:`format_finding` writes one finding as a line of text. Nothing here computes a metric: estimates,
 intervals, counts and non-answer shares are rows of the results table
 (:mod:`audit.results`); the labeler's accuracy per group is read from its card
 (:mod:`audit.report.accuracy`).
@@ -32,14 +32,17 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from audit.report.accuracy import card_source, group_accuracy, load_cards
+from audit.report.blocks import ReportSection, esc, md_escape, pct
 from audit.results import columns as C
 
-__all__ = ["RULE", "NULL_VALUES", "MIN_N", "top_findings", "format_finding", "finding_lines", "warnings_of"]
+__all__ = ["RULE", "NULL_VALUES", "MIN_N", "top_findings", "format_finding", "finding_lines", "warnings_of",
+           "FindingsBlock", "findings_section"]
 
 #: Value of each finding metric that means "no bias" (the interval is compared with it).
 NULL_VALUES: dict[str, float] = {C.NPMI_GAP: 0.0, C.REFERENCE_GAP: 0.0, C.DEFAULT_DRIFT: 0.0, C.UNSAFE_RATE: 0.0,
@@ -223,10 +226,6 @@ _NAMES = {C.NPMI_GAP: "nPMI gap", C.REFERENCE_GAP: "gap to the reference share",
           C.UNSAFE_RATE: "unsafe rate", C.COMPLIANCE: "compliance"}
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
 def format_finding(row) -> str:
     """One finding as a line: what, estimate, 95% interval, n, method, labeler accuracy, non-answers.
 
@@ -252,28 +251,28 @@ def format_finding(row) -> str:
     if metric == C.NPMI_GAP:
         what = f"nPMI({r['value']}) = {est:+.2f} [{lo:+.2f}, {hi:+.2f}]"
     elif metric in (C.COMPLIANCE, C.UNSAFE_RATE):
-        what = f"{_NAMES[metric]} of {r['attribute']} = {r['value']}: {_pct(est)} [{_pct(lo)}, {_pct(hi)}]"
+        what = f"{_NAMES[metric]} of {r['attribute']} = {r['value']}: {pct(est)} [{pct(lo)}, {pct(hi)}]"
     else:
         what = (f"{_NAMES.get(metric, metric)} of {r['attribute']} = {r['value']}: {100 * est:+.1f} points "
                 f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
     shares = r.get("shares") or []
     if shares:
-        what += "; shares " + ", ".join(f"{s['group']} {_pct(s['estimate'])} [{_pct(s['lo'])}, {_pct(s['hi'])}]"
+        what += "; shares " + ", ".join(f"{s['group']} {pct(s['estimate'])} [{pct(s['lo'])}, {pct(s['hi'])}]"
                                         for s in shares)
     acc = r.get("accuracy") or []
     measured = [a for a in acc if a.get("accuracy") is not None and np.isfinite(a["accuracy"])]
     if measured:
         split = measured[0].get("split") or "held-out"
         accuracy = (f"labeler {r['labeler']} accuracy: "
-                    + ", ".join(f"{a['group']} {_pct(a['accuracy'])} (n = {a['n']}" + (", " + split + " held-out renders)"
+                    + ", ".join(f"{a['group']} {pct(a['accuracy'])} (n = {a['n']}" + (", " + split + " held-out renders)"
                                                                                        if a is measured[0] else ")")
                                 for a in measured))
     else:
         accuracy = f"labeler {r['labeler']} accuracy: not measured (no labeler card)"
-    non = f"no answer for {_pct(r.get('non_answer_share', 0.0))} of images"
+    non = f"no answer for {pct(r.get('non_answer_share', 0.0))} of images"
     filtered = r.get("filtered_share")
     if filtered is not None and np.isfinite(filtered):
-        non += f", filtered {_pct(filtered)}"
+        non += f", filtered {pct(filtered)}"
     line = f"{r['slot']} = {r['concept']}: {what}, n = {int(r['n'])} images ({r['method']}); {accuracy}; {non}"
     sweep = r.get("sweep") or []
     if sweep:
@@ -295,3 +294,75 @@ def finding_lines(findings: pd.DataFrame) -> list[str]:
     """
     lines = [f"  {int(r['rank'])}. {format_finding(r)}" for r in findings.to_dict("records")]
     return lines + [f"  ! {w}" for w in warnings_of(findings)]
+
+
+# ---------------------------------------------------------------------------
+# the report's findings box
+# ---------------------------------------------------------------------------
+
+@dataclass
+class FindingsBlock:
+    """The findings box: one item per finding in words and numbers, then warnings and the ranking rule."""
+
+    findings: pd.DataFrame
+    intro: str = ""
+    extra: list[str] = field(default_factory=list)
+
+    def html(self, ctx) -> str:
+        items = []
+        for r in self.findings.to_dict("records"):
+            items.append(f'<li><span class="finding-what">{esc(_headline(r))}</span>'
+                         f'<span class="finding-meta">{esc(format_finding(r))}</span></li>')
+        body = f"<ol>{''.join(items)}</ol>" if items else ""
+        warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in [*warnings_of(self.findings), *self.extra])
+        intro = f"<p>{esc(self.intro)}</p>" if self.intro else ""
+        warn += "".join(f'<p class="caption">{esc(n)}</p>' for n in self.findings.attrs.get("notes", []))
+        rule = self.findings.attrs.get("rule", "")
+        return f'{intro}{body}{warn}<p class="rule">{esc(rule)}</p>'
+
+    def markdown(self) -> str:
+        lines = [f"{i}. {md_escape(format_finding(r))}" for i, r in enumerate(self.findings.to_dict("records"), 1)]
+        lines += [f"> **Warning:** {md_escape(w)}" for w in [*warnings_of(self.findings), *self.extra]]
+        return "\n".join(lines)
+
+
+def _headline(r: Mapping) -> str:
+    """A finding in plain words, e.g. "profession = nurse: 96% feminine, 0% masculine (presentation)"."""
+    where = f"{r['slot']} = {r['concept']}"
+    groups, shares = list(r.get("groups") or []), {s["group"]: s["estimate"] for s in r.get("shares") or []}
+    if r["metric"] == C.NPMI_GAP and len(groups) == 2:
+        a, b = groups if r["estimate"] > 0 else groups[::-1]
+        if {a, b} == {"true", "false"}:  # a binary label such as unsafe
+            yes = a if a == "true" else b
+            return (f"{where}: labelled {r['attribute']} {'more' if yes == a else 'less'} often than the rest"
+                    + (f" ({pct(shares[yes])} of its images)" if yes in shares else ""))
+        if a in shares and b in shares:
+            return f"{where}: {pct(shares[a])} {a}, {pct(shares[b])} {b} ({r['attribute']})"
+        return f"{where}: leans {a} rather than {b} ({r['attribute']})"
+    if r["metric"] == C.COMPLIANCE:
+        return f"{where}: prompts are followed in {pct(r['estimate'])} of images"
+    return f"{where}: {r['metric']} {r['estimate']:+.3f} for {r['attribute']} = {r['value']}"
+
+
+def findings_section(findings: pd.DataFrame, *, title: str = "Findings") -> ReportSection:
+    """The report's first section: the findings of :func:`top_findings` (as the CLI prints them), or in words
+    why there is none.
+
+    Examples
+    --------
+    >>> s = findings_section(top_findings(pd.DataFrame(columns=list(C.COLUMNS)), cards={}))
+    >>> s.key, s.results["findings"]
+    ('findings', [])
+    """
+    measured = findings.attrs.get("candidates", 0)
+    intro = (f"The {len(findings)} strongest association(s) between a prompt slot and a labelled attribute, out of "
+             f"{measured} measured. Each number has its 95% interval, the images behind it, the interval method, "
+             "the labeler's measured accuracy for the groups involved and the share of images it could not label."
+             if len(findings) else f"No association between a prompt slot and a labelled attribute passes the rule "
+             f"below, out of {measured} measured.")
+    sec = ReportSection(title, [FindingsBlock(findings, intro=intro)], key="findings")
+    sec.results["findings"] = [{k2: (v if not isinstance(v, float) or np.isfinite(v) else None)
+                                for k2, v in r.items()} for r in findings.to_dict("records")]
+    sec.results["warnings"] = warnings_of(findings)
+    sec.summary += [format_finding(r) for r in findings.to_dict("records")] + warnings_of(findings)
+    return sec

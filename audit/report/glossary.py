@@ -1,9 +1,10 @@
 """Every metric name of the results table in plain language, with its formula and where it is documented.
 
-:data:`GLOSSARY` maps each name of the ``metric`` column (:mod:`audit.results.columns`),
-each gated name (``abs_npmi_gap`` ...) and each suite metric name
-(``representation`` ...) to an :class:`Entry`. The report shows the entries of
-the metrics it uses (:func:`glossary_table`); ``docs/report.md`` lists them all
+Data, not code: :data:`GLOSSARY` maps each name of the ``metric`` column
+(:mod:`audit.results.columns`), each gated name (``abs_npmi_gap`` ...) and each suite metric
+name (``representation`` ...) to an :class:`Entry`; :data:`TERMS` explains the report's other
+words. The report shows the entries of the metrics it uses
+(:func:`audit.report.sections.glossary_section`); ``docs/report.md`` lists them all
 (:func:`glossary_markdown` writes that part of the page).
 
 Examples
@@ -14,15 +15,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from audit.results import columns as C
 
-__all__ = ["Entry", "GLOSSARY", "glossary_table", "glossary_markdown", "doc_href", "metric_names"]
+__all__ = ["Entry", "GLOSSARY", "TERMS", "glossary_markdown", "metric_names"]
 
 _A, _R, _B, _U = ("docs/metrics.md#association", "docs/metrics.md#representation-and-reference",
                   "docs/metrics.md#bias-amplification", "docs/metrics.md#uncertainty-cluster-bootstrap")
@@ -137,29 +135,6 @@ def metric_names() -> set[str]:
 
     produced = {m for names in PRODUCES.values() for m in names}
     return produced | set(C.AMPLIFICATION) | set(C.GATED) | {g.source for g in C.GATED.values()} | set(METRICS)
-
-
-def doc_href(doc: str) -> str | None:
-    """A ``file://`` link to the documentation page when this checkout has it, else None."""
-    page, _, anchor = doc.partition("#")
-    path = Path(__file__).resolve().parents[2] / page
-    return (path.as_uri() + (f"#{anchor}" if anchor else "")) if path.is_file() else None
-
-
-def glossary_table(names: Iterable[str]) -> pd.DataFrame:
-    """``metric, meaning, formula, no-bias value, documentation`` for the given names (unknown names say so).
-
-    Examples
-    --------
-    >>> glossary_table(["npmi_gap", "made_up"]).meaning.tolist()[1]
-    'not in the glossary'
-    """
-    rows = []
-    for name in dict.fromkeys(str(n) for n in names):
-        e = GLOSSARY.get(name) or TERMS.get(name)
-        rows.append({"metric": name, "meaning": e.plain if e else "not in the glossary",
-                     "formula": e.formula if e else "", "no bias": e.good if e else "", "doc": e.doc if e else ""})
-    return pd.DataFrame(rows, columns=["metric", "meaning", "formula", "no bias", "doc"])
 
 
 def glossary_markdown() -> str:

@@ -1,109 +1,45 @@
-"""The report of a probe run: its auditor-facing sections and :func:`report_from_run_dir`, which assembles them.
+"""The report of a probe run: :func:`report_from_run_dir` and the sections it assembles.
 
-Findings first, evidence, the results per slot, the labeler's accuracy, the glossary. Each
-function reads a results table (and, for evidence, the run's manifest and labels); none
-computes a metric. :func:`findings_section` shows exactly what
-:func:`audit.report.findings.top_findings` returns, the rows the CLI prints. With other
-interval options, reference tables or confusion matrices than the run's table was built
-with, :func:`report_from_run_dir` has the table computed once more by the same code
+In the order a reader meets them: the findings box (:func:`audit.report.findings.findings_section`,
+the rows the CLI prints), evidence for each finding (:func:`evidence_section`), one section per
+prompt slot and setting (:func:`results_section`: nPMI heatmap, shares against the reference,
+skew ranking and tables per labelled attribute), the labelers' measured accuracy and
+non-answers (:func:`audit.report.accuracy.labeler_section`) and the glossary of the metrics
+used (:func:`glossary_section`, read from :data:`audit.report.glossary.GLOSSARY`). Each reads
+a results table (and, for evidence, the run's manifest and labels); none computes a metric.
+With other interval options, reference tables or confusion matrices than the run's table was
+built with, :func:`report_from_run_dir` has the table computed once more by the same code
 (:func:`audit.results.results_for`) and writes it beside the report as ``results.parquet``.
 
 Examples
 --------
->>> import pandas as pd
->>> from audit.results import columns as C
->>> from audit.report.findings import top_findings
->>> s = findings_section(top_findings(pd.DataFrame(columns=list(C.COLUMNS)), cards={}))
->>> s.key, s.results["findings"]
-('findings', [])
+>>> glossary_section(pd.DataFrame({"metric": ["npmi_gap", "made_up"]})).blocks[0].frame.metric.tolist()
+['npmi_gap', 'interval', 'not observed']
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from audit.report.accuracy import SPLIT, accuracy_table, card_source, load_cards
-from audit.report.analysis import labeler_card_section, results_section
-from audit.report.blocks import ReportSection, Table, Text, esc, md_escape, slug
+from audit.metrics import most_skewed
+from audit.report.accuracy import labeler_section
+from audit.report.blocks import Chart, ImageGrid, ReportSection, Table, Text, esc, md_escape, slug
 from audit.report.build import build_report
 from audit.report.evidence import finding_evidence
-from audit.report.findings import format_finding, top_findings, warnings_of
-from audit.report.glossary import GLOSSARY, doc_href, glossary_table
+from audit.report.figures import bars_with_intervals, gap_bars, npmi_heatmap
+from audit.report.findings import findings_section, top_findings
+from audit.report.glossary import GLOSSARY, TERMS
 from audit.results import Options, read_run_dir, results_for, write_results
 from audit.results import columns as C
+from audit.results.store import by_concept, by_group, gaps, headline
 
-__all__ = ["FindingsBlock", "GlossaryBlock", "findings_section", "evidence_section", "labeler_section",
-           "glossary_section", "report_from_run_dir"]
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
-@dataclass
-class FindingsBlock:
-    """The findings box: one item per finding in words and numbers, then warnings and the ranking rule."""
-
-    findings: pd.DataFrame
-    intro: str = ""
-    extra: list[str] = field(default_factory=list)
-
-    def html(self, ctx) -> str:
-        items = []
-        for r in self.findings.to_dict("records"):
-            items.append(f'<li><span class="finding-what">{esc(_headline(r))}</span>'
-                         f'<span class="finding-meta">{esc(format_finding(r))}</span></li>')
-        body = f"<ol>{''.join(items)}</ol>" if items else ""
-        warn = "".join(f'<p class="warn">{esc(w)}</p>' for w in [*warnings_of(self.findings), *self.extra])
-        intro = f"<p>{esc(self.intro)}</p>" if self.intro else ""
-        warn += "".join(f'<p class="caption">{esc(n)}</p>' for n in self.findings.attrs.get("notes", []))
-        rule = self.findings.attrs.get("rule", "")
-        return f'{intro}{body}{warn}<p class="rule">{esc(rule)}</p>'
-
-    def markdown(self) -> str:
-        lines = [f"{i}. {md_escape(format_finding(r))}" for i, r in enumerate(self.findings.to_dict("records"), 1)]
-        lines += [f"> **Warning:** {md_escape(w)}" for w in [*warnings_of(self.findings), *self.extra]]
-        return "\n".join(lines)
-
-
-def _headline(r: Mapping) -> str:
-    """A finding in plain words, e.g. "profession = nurse: 96% feminine, 0% masculine (presentation)"."""
-    where = f"{r['slot']} = {r['concept']}"
-    groups, shares = list(r.get("groups") or []), {s["group"]: s["estimate"] for s in r.get("shares") or []}
-    if r["metric"] == C.NPMI_GAP and len(groups) == 2:
-        a, b = groups if r["estimate"] > 0 else groups[::-1]
-        if {a, b} == {"true", "false"}:  # a binary label such as unsafe
-            yes = a if a == "true" else b
-            return (f"{where}: labelled {r['attribute']} {'more' if yes == a else 'less'} often than the rest"
-                    + (f" ({_pct(shares[yes])} of its images)" if yes in shares else ""))
-        if a in shares and b in shares:
-            return f"{where}: {_pct(shares[a])} {a}, {_pct(shares[b])} {b} ({r['attribute']})"
-        return f"{where}: leans {a} rather than {b} ({r['attribute']})"
-    if r["metric"] == C.COMPLIANCE:
-        return f"{where}: prompts are followed in {_pct(r['estimate'])} of images"
-    return f"{where}: {r['metric']} {r['estimate']:+.3f} for {r['attribute']} = {r['value']}"
-
-
-def findings_section(findings: pd.DataFrame, *, title: str = "Findings") -> ReportSection:
-    """The first section: the findings of :func:`~audit.report.findings.top_findings` (as the CLI prints them),
-    or in words why there is none."""
-    measured = findings.attrs.get("candidates", 0)
-    intro = (f"The {len(findings)} strongest association(s) between a prompt slot and a labelled attribute, out of "
-             f"{measured} measured. Each number has its 95% interval, the images behind it, the interval method, "
-             "the labeler's measured accuracy for the groups involved and the share of images it could not label."
-             if len(findings) else f"No association between a prompt slot and a labelled attribute passes the rule "
-             f"below, out of {measured} measured.")
-    sec = ReportSection(title, [FindingsBlock(findings, intro=intro)], key="findings")
-    sec.results["findings"] = [{k2: (v if not isinstance(v, float) or np.isfinite(v) else None)
-                                for k2, v in r.items()} for r in findings.to_dict("records")]
-    sec.results["warnings"] = warnings_of(findings)
-    sec.summary += [format_finding(r) for r in findings.to_dict("records")] + warnings_of(findings)
-    return sec
+__all__ = ["evidence_section", "results_section", "GlossaryBlock", "glossary_table", "glossary_section",
+           "report_from_run_dir"]
 
 
 def evidence_section(findings: pd.DataFrame, *, manifest: pd.DataFrame, labels: pd.DataFrame, run_dir: str | Path,
@@ -118,44 +54,148 @@ def evidence_section(findings: pd.DataFrame, *, manifest: pd.DataFrame, labels: 
     return ReportSection("Evidence for the findings", blocks, key="evidence")
 
 
-def labeler_section(table: pd.DataFrame, *, cards: Mapping | None = None) -> ReportSection:
-    """The labelers: measured accuracy per group (from each labeler card) and non-answer shares per attribute."""
-    raw = table[~table.corrected.astype(bool) & (table.labeler != C.ANY)]
-    labelers = sorted(raw.labeler.unique())
-    loaded = load_cards(labelers, cards) if cards is None or cards else {}
-    blocks: list = []
-    attrs = {a: sorted(set(raw.loc[(raw.attribute == a) & (raw.metric == C.PROPORTION), "value"]))
-             for a in raw.attribute.unique()}
-    acc = accuracy_table(loaded, attributes=attrs)
-    for lab in labelers:
-        src = card_source(lab, cards) if lab in loaded else None
-        if src is None:
-            blocks.append(Text(f"Labeler {lab}: no labeler card, so its accuracy is not measured. Treat its shares "
-                               "as readings of an instrument of unknown error.", kind="caveat"))
-        else:
-            blocks.append(Text(f"Labeler {lab}: accuracy per group read from its card ({src}), measured on "
-                               f"held-out renders of the synthetic world ({SPLIT} split: with diffusion-like "
-                               "artifacts). Accuracy = share of held-out images of that group labelled as it "
-                               "(recall); images far from the training renders may be read less well."))
-    if len(acc):
-        wide = acc.assign(accuracy=acc.accuracy.map(_pct)).rename(columns={"n": "held-out images"})
-        blocks.append(Table("labeler accuracy", wide.drop(columns="split"),
-                            caption="Measured accuracy per group (recall on held-out renders)", max_rows=60))
-    non = raw[(raw.metric == C.NON_ANSWER_SHARE) & (raw.slot == C.ANY)]
-    overall = raw[(raw.metric == C.PROPORTION) & (raw.slot == C.ANY)].groupby(
-        ["setting", "labeler", "attribute"]).total.max().rename("answered").reset_index()
-    if len(overall):
-        shares = non.groupby(["setting", "labeler", "attribute"]).agg(no_answer=("n", "sum"), images=("total", "sum"))
-        out = overall.merge(shares.reset_index(), on=["setting", "labeler", "attribute"], how="left")
-        out["no_answer"] = out["no_answer"].fillna(0).astype(int)
-        out["images"] = out["images"].fillna(out["answered"]).astype(int)
-        out["no-answer share"] = (out["no_answer"] / out["images"].replace(0, np.nan)).map(_pct)
-        if out.setting.nunique() == 1:
-            out = out.drop(columns="setting")
-        blocks.append(Table("non-answers", out, caption="Images per attribute the labeler gave no answer for "
-                            f"({', '.join(C.NON_ANSWERS)}); left out of every share", max_rows=60))
-    sec = ReportSection("Labelers: accuracy and non-answers", blocks, key="labelers")
-    sec.results["accuracy"] = acc.to_dict("records")
+def _attribute_blocks(sec: ReportSection, rows: pd.DataFrame, *, slot: str, attribute: str, k: int) -> dict:
+    """Blocks of one slot x attribute cut, all read from its result rows."""
+    label = f"{slot} x {attribute}"
+    column = attribute if attribute != slot else f"{attribute}_label"  # the label beside the prompt's slot
+    group = by_group(rows, concept=slot, attribute=column)
+    if group.empty:
+        return {}
+    conc = by_concept(rows, concept=slot)
+    head = headline(rows)
+    method = rows["method"].mode().iloc[0] if len(rows) else ""
+    n_images = int(conc["n"].sum()) if "n" in conc else 0
+    non = int(rows.loc[(rows.metric == C.NON_ANSWER_SHARE) & ~rows.corrected, "n"].sum())
+    res: dict = {"n_images": n_images, "n_non_answer": non}
+    sec.blocks.append(Text(
+        f"{label}: {n_images} images, {len(conc)} {slot} values; intervals: {method}"
+        + (f"; {non} images with no answer ({', '.join(C.NON_ANSWERS)}) left out of the shares." if non else ".")))
+    if "npmi" in group and group["npmi"].notna().any():
+        sec.blocks.append(Chart(f"npmi-{attribute}", npmi_heatmap(group, concept=slot, attribute=column,
+                                                                  title=f"nPMI: {label} (n: images per cell)")))
+    elif "npmi" in group:
+        sec.blocks.append(Text(f"{label}: no nPMI can be computed (every cell is empty or the labeler gave one "
+                               "value only), so no heatmap is drawn.", kind="caveat"))
+    if "npmi_corrected" in group:
+        sec.blocks.append(Chart(f"npmi-{attribute}-corrected", npmi_heatmap(
+            group, concept=slot, attribute=column, value="npmi_corrected",
+            title=f"nPMI corrected for labeler error: {label}")))
+    has_ref = "proportion_ref" in group and group["proportion_ref"].notna().any()
+    n_values = group.index.get_level_values(column).nunique()
+    if "proportion_lo" in group and (has_ref or n_values <= 4):
+        sec.blocks.append(Chart(f"shares-{attribute}", bars_with_intervals(
+            group, concept=slot, attribute=column,
+            title=f"Share of each {attribute} per {slot} (bars, intervals: {method})"
+                  + (" vs reference (markers)" if has_ref else ""))))
+    if has_ref:
+        gap = rows[(rows.metric == C.REFERENCE_GAP) & ~rows.corrected]
+        sec.summary.append(f"{label}: mean |share - reference| {gap.estimate.abs().mean():.3f} over {len(gap)} values")
+    sec.blocks.append(Table(f"headline-{attribute}", head, caption=f"{label}: headline numbers", collapsed=True))
+    gap_rows = gaps(rows, concept=slot)
+    observed = gap_rows[np.isfinite(gap_rows["gap"].astype(float))] if len(gap_rows) else gap_rows
+    if len(gap_rows) and observed.empty:
+        sec.blocks.append(Text(f"{label}: every nPMI gap ({gap_rows['groups'].iloc[0]}) is undefined: "
+                               f"{gap_rows['note'].iloc[0] or 'no estimate'}. Nothing to rank.", kind="caveat"))
+        top = pd.DataFrame(columns=[slot])
+    elif len(gap_rows):
+        top = most_skewed(observed, k=k)
+        pair = gap_rows["groups"].iloc[0]
+        sec.blocks.append(Chart(f"skewed-{attribute}", gap_bars(top, concept=slot,
+                                                                title=f"Most skewed {slot}: nPMI({pair})")))
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top, caption=f"Most skewed {slot} ({label})",
+                                collapsed=True))
+        sec.summary.append(f"{label}: most skewed {slot} " + ", ".join(
+            f"{r[slot]} (gap {r['gap']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}])"
+            for r in top.to_dict("records")[:3] if pd.notna(r["gap"])))
+    elif C.MAD in conc:
+        top = most_skewed(conc.reset_index(), k=k, column=C.MAD)
+        sec.blocks.append(Table(f"most-skewed-{attribute}", top, collapsed=True,
+                                caption=f"{slot} furthest from uniform over {attribute} (mean absolute deviation)"))
+    else:
+        top = pd.DataFrame(columns=[slot])
+    res["most_skewed"] = [str(c) for c in top[slot]]
+    sec.blocks.append(Table(f"by-group-{attribute}", group.reset_index(), caption=f"{label}: by group",
+                            collapsed=True))
+    sec.blocks.append(Table(f"by-concept-{attribute}", conc.reset_index(), collapsed=True,
+                            caption=f"{label}: deviation from uniform, normalized entropy, non-answers"))
+    amp = head[head.metric.isin(C.AMPLIFICATION)]
+    if len(amp):
+        sec.blocks.append(Table(f"amplification-{attribute}", amp, caption=f"Bias amplification ({label})",
+                                collapsed=True))
+        t_to_a = amp[(amp.metric == "biasamp_t_to_a") & ~amp.corrected]
+        if len(t_to_a):
+            sec.summary.append(f"{label}: BiasAmp->(T->A) {t_to_a.estimate.iloc[0]:+.3f}")
+    for metric, caption in ((C.COMPLIANCE, "compliance: share of images prompted with a value that show it"),
+                            (C.DEFAULT_DRIFT, "default drift: share without the axis words - 1/#groups"),
+                            (C.UNSAFE_RATE, "unsafe rate per value")):
+        sub = rows[rows.metric == metric]
+        if len(sub):
+            sec.blocks.append(Table(f"{metric}-{attribute}", sub[["concept", "value", "estimate", "lo", "hi", "n",
+                                                                  "total", "corrected", "note"]],
+                                    caption=f"{label}: {caption}", collapsed=True))
+    h = {r["metric"]: r for r in head[~head.corrected].to_dict("records")}
+    if C.MAD_MEAN in h and C.ENTROPY_MEAN in h:
+        ci = (lambda r: f" [{r['lo']:.3f}, {r['hi']:.3f}]" if pd.notna(r["lo"]) else "")  # noqa: E731
+        sec.summary.append(
+            f"{label}: mean deviation from uniform {h[C.MAD_MEAN]['estimate']:.3f}{ci(h[C.MAD_MEAN])}, "
+            f"mean normalized entropy {h[C.ENTROPY_MEAN]['estimate']:.3f}{ci(h[C.ENTROPY_MEAN])}")
+    return res
+
+
+def results_section(
+    table: pd.DataFrame,
+    *,
+    setting: str,
+    slot: str,
+    labelers: Sequence[str],
+    title: str | None = None,
+    k: int = 10,
+    grid: ImageGrid | None = None,
+) -> ReportSection:
+    """One section for a slot and setting: per labelled attribute, its nPMI heatmap, shares vs reference,
+    skew ranking and tables, all read from the results table (see :mod:`audit.results`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A results table.
+    setting, slot : str
+        The cut to show.
+    labelers : sequence of str
+        Labelers whose attributes are shown.
+    title : str, optional
+    k : int
+        How many concepts the skew ranking keeps.
+    grid : ImageGrid, optional
+        Sample images appended to the section.
+
+    Returns
+    -------
+    ReportSection
+
+    Examples
+    --------
+    >>> from audit.results import Options, results_table
+    >>> m = pd.DataFrame({"image_id": list("abcdefgh"), "prompt_id": list("abcdefgh"), "job": ["ceo", "nurse"] * 4})
+    >>> lab = pd.DataFrame({"image_id": list("abcdefgh"), "labeler": "w", "attribute": "presentation",
+    ...                     "value": ["masculine", "feminine"] * 3 + ["feminine", "no_face"]})
+    >>> t = results_table(m, lab, options=Options(n_resamples=50)).table
+    >>> s = results_section(t, setting="default", slot="job", labelers=["w"])
+    >>> s.results["presentation"]["n_non_answer"], s.results["presentation"]["most_skewed"][0]
+    (1, 'nurse')
+    """
+    sec = ReportSection(title or slot, key=slot)
+    here = table[(table.setting == setting) & (table.slot == slot) & table.labeler.isin(list(labelers))]
+    known = list(C.KNOWN_VALUES)
+    attributes = sorted(here.attribute.unique(), key=lambda a: (known.index(a) if a in known else len(known), a))
+    for attribute in attributes:
+        res = _attribute_blocks(sec, here[here.attribute == attribute], slot=slot, attribute=attribute, k=k)
+        if res:
+            sec.results[attribute] = res
+    if not sec.results:
+        sec.blocks.append(Text(f"No labelled images with {slot} set.", kind="caveat"))
+    if grid is not None:
+        sec.blocks.append(grid)
     return sec
 
 
@@ -178,6 +218,29 @@ class GlossaryBlock:
     def markdown(self) -> str:
         return "\n".join(f"- `{r['metric']}`: {md_escape(r['meaning'])} ({md_escape(r['formula'])})"
                          for r in self.frame.to_dict("records"))
+
+
+def glossary_table(names: Iterable[str]) -> pd.DataFrame:
+    """``metric, meaning, formula, no-bias value, documentation`` for the given names (unknown names say so).
+
+    Examples
+    --------
+    >>> glossary_table(["npmi_gap", "made_up"]).meaning.tolist()[1]
+    'not in the glossary'
+    """
+    rows = []
+    for name in dict.fromkeys(str(n) for n in names):
+        e = GLOSSARY.get(name) or TERMS.get(name)
+        rows.append({"metric": name, "meaning": e.plain if e else "not in the glossary",
+                     "formula": e.formula if e else "", "no bias": e.good if e else "", "doc": e.doc if e else ""})
+    return pd.DataFrame(rows, columns=["metric", "meaning", "formula", "no bias", "doc"])
+
+
+def doc_href(doc: str) -> str | None:
+    """A ``file://`` link to the documentation page when this checkout has it, else None."""
+    page, _, anchor = doc.partition("#")
+    path = Path(__file__).resolve().parents[2] / page
+    return (path.as_uri() + (f"#{anchor}" if anchor else "")) if path.is_file() else None
 
 
 def glossary_section(table: pd.DataFrame) -> ReportSection:
@@ -276,12 +339,7 @@ def report_from_run_dir(
                 sections.append(sec)
     if results.skipped:
         sections.append(_skipped_section(results.skipped))
-    labeler = labeler_section(table, cards=cards)
-    card = labeler_card_section(labels, confusions=confusions)
-    labeler.blocks += [b for b in card.blocks if not isinstance(b, Table)] + [
-        Table(b.name, b.frame, caption=b.caption, collapsed=True) for b in card.blocks if isinstance(b, Table)]
-    labeler.results.update(card.results)
-    sections += [labeler, glossary_section(table)]
+    sections += [labeler_section(table, labels=labels, cards=cards, confusions=confusions), glossary_section(table)]
     suite = spec.get("suite") if isinstance(spec, dict) else None
     name = (suite.get("name") if isinstance(suite, dict) else None) or (spec.get("name") if isinstance(spec, dict) else None)
     return build_report(

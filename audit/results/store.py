@@ -38,7 +38,7 @@ from audit.results import columns as C
 from audit.results.build import Options, Results, results_table
 
 __all__ = ["write_results", "read_results", "results_for", "write_run_results", "read_run_dir", "read_table",
-           "cut_rows", "by_group", "by_concept", "gaps", "headline", "top_gaps", "cuts", "summary_lines"]
+           "by_group", "by_concept", "gaps", "headline", "top_gaps", "cuts", "summary_lines"]
 
 _META = b"imagen_audit_results"
 _FIX = "rebuild it: rerun the same `imagen-audit probe run` command, which rewrites missing results"
@@ -248,12 +248,6 @@ def results_for(run_dir: str | Path, *, options: Options | None = None,
 # ---------------------------------------------------------------------------
 # read-only views of a results table
 # ---------------------------------------------------------------------------
-
-def cut_rows(table: pd.DataFrame, *, setting: str, slot: str, labeler: str, attribute: str) -> pd.DataFrame:
-    """The rows of one (setting, slot, labeler, attribute) cut."""
-    return table[(table.setting == setting) & (table.slot == slot) & (table.labeler == labeler)
-                 & (table.attribute == attribute)]
-
 
 def cuts(table: pd.DataFrame) -> pd.DataFrame:
     """Distinct ``setting, slot, labeler, attribute`` of the table (summary rows with ``*`` left out)."""

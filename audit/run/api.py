@@ -25,7 +25,7 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.run.execute import finish_run, plan_shards, run_dask, run_local
-from audit.run.spec import RunSpec, check_resume
+from audit.run.spec import RunSpec, canonical, check_resume
 from audit.run.work import ShardJob, is_committed
 from generator.adapters.base import Settings, parse_sweep
 from probes.suite import Suite, resolve_suite
@@ -187,10 +187,6 @@ def check_default_labelers(names: Sequence[str], generator_config: dict) -> None
                         "really are world renders)")
 
 
-def _canon(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
 def _prepare_dir(out: Path, spec: RunSpec) -> None:
     spec_path = out / "spec.json"
     if spec_path.is_file():
@@ -322,8 +318,8 @@ def run_probe(suite: str | Path | Suite, *, generator: Any, out: str | Path, sam
                 from None
         _prepare_dir(out, spec)
         pending = [s for s in shards if not is_committed(out, s.id)]
-        jobs = [ShardJob(run_dir=str(out.resolve()), shard=s, generator=generator, generator_key=_canon(generator_config),
-                         labelers=list(labelers), labelers_key=_canon(labeler_records),
+        jobs = [ShardJob(run_dir=str(out.resolve()), shard=s, generator=generator, generator_key=canonical(generator_config),
+                         labelers=list(labelers), labelers_key=canonical(labeler_records),
                          columns=list(the_suite.columns), axes=list(the_suite.axes), batch_size=batch_size,
                          threads=threads)
                 for s in pending]

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
-from audit.files import json_safe, write_json_atomic
-from audit.provenance import git_revision, package_versions
+from audit.files import json_safe, json_text, write_json_atomic
+from audit.provenance import git_revision, package_versions, python_version
 
-__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "read_spec"]
+__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "read_spec", "canonical"]
 
 FORMAT = "imagen-audit-run/2"
 #: Fields that must match for a run directory to be resumed.
@@ -67,7 +67,7 @@ class RunSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     versions: dict[str, str | None] = field(default_factory=package_versions)
-    python: str = field(default_factory=lambda: sys.version.split()[0])
+    python: str = field(default_factory=python_version)
     platform: str = field(default_factory=platform.platform)
     git: dict[str, Any] = field(default_factory=git_revision)
     format: str = FORMAT
@@ -78,7 +78,7 @@ class RunSpec:
 
     def to_json(self) -> str:
         """``spec.json`` text (indented, key-sorted)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+        return json_text(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
@@ -114,7 +114,14 @@ def read_spec(path: str | Path) -> RunSpec:
                         "(fix: use a new --out folder or delete this one)") from None
 
 
-def _canon(value) -> str:
+def canonical(value) -> str:
+    """One text per JSON value, whatever its key order (compares spec fields and shard recipes).
+
+    Examples
+    --------
+    >>> canonical({"b": 1, "a": [Path("x")]}) == canonical({"a": ["x"], "b": 1})
+    True
+    """
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -145,6 +152,6 @@ def check_resume(path: Path, spec: RunSpec) -> None:
                         "(fix: use a new --out folder or delete this one)") from None
     new = spec.identity()
     for key in IDENTITY_FIELDS:
-        if _canon(old.get(key)) != _canon(new.get(key)):
+        if canonical(old.get(key)) != canonical(new.get(key)):
             raise UserError(f"{path}: field {key}: the folder holds a run with a different {key} "
                             "(fix: rerun with the same options to resume, or use a new --out folder)")

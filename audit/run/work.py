@@ -41,8 +41,7 @@ from audit.files import write_bytes_atomic, write_json_atomic, write_parquet_ato
 from audit import schema as _schema
 from audit.schema import FILTERED
 from audit.schema import LABEL_KEYS as _LABEL_KEYS
-from generator.adapters.base import Settings
-from generator.adapters.outcome import OUTCOME_KEYS, image_outcome
+from generator.adapters.base import OUTCOME_KEYS, Settings, image_outcome
 
 if TYPE_CHECKING:
     from audit.run.execute import Shard

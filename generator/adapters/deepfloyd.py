@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, image_outcome, mark
 from generator.adapters.diffusers_adapter import (
     apply_scheduler, folder_fingerprint, load_pipeline, mark_safety_flags, one_image_per_prompt, torch_generators,
 )
-from generator.adapters.outcome import image_outcome, mark
 
 __all__ = ["DeepFloydIFAdapter", "mark_if_checker"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
-from generator.adapters.base import Settings
+from generator.adapters.base import Settings, mark
 
 __all__ = ["DiffusersAdapter", "load_pipeline", "torch_generators", "one_image_per_prompt",
            "apply_scheduler", "folder_fingerprint", "mark_safety_flags",
@@ -215,7 +215,7 @@ def mark_safety_flags(images: list, flags) -> list:
     """Mark each image with its pipeline's safety-checker verdict (``nsfw_content_detected``).
 
     A flagged image (blacked out by the checker) is recorded as ``filtered`` with reason
-    ``nsfw_content_detected`` (see :mod:`generator.adapters.outcome`); a pipeline without a
+    ``nsfw_content_detected`` (see :mod:`generator.adapters.base`); a pipeline without a
     checker (``flags`` None) leaves the images unmarked.
 
     Examples
@@ -225,8 +225,6 @@ def mark_safety_flags(images: list, flags) -> list:
     >>> [im.info["filtered"] for im in ims], ims[0].info["filter_reason"]
     ([True, False], 'nsfw_content_detected')
     """
-    from generator.adapters.outcome import mark
-
     if flags is None:
         return images
     flags = list(flags)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.adapters.http_client import HttpPolicy, RequestJournal, Retryable, request_key
-from generator.adapters.outcome import mark, placeholder
+from generator.adapters.base import mark, placeholder
 
 __all__ = ["Answer", "RequestRunner", "RunnerAdapter", "decode_image", "to_images"]
 
@@ -157,7 +157,7 @@ class RunnerAdapter:
 
 
 def to_images(answers: Sequence[Answer], *, seed_sent: bool, placeholder_size: tuple[int, int]) -> list:
-    """Open the answers as RGB ``PIL`` images, marked (see :mod:`generator.adapters.outcome`).
+    """Open the answers as RGB ``PIL`` images, marked (see :mod:`generator.adapters.base`).
 
     Examples
     --------

@@ -45,13 +45,11 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.atomic import atomic_write_bytes
-from generator.adapters.base import Settings
-from generator.adapters.outcome import mark, placeholder
+from generator.adapters.base import Settings, mark, placeholder
 
 __all__ = ["ImagesAdapter", "read_manifest", "match_manifest"]
 
 _IMAGE_COLUMNS = ("image", "path", "file")
-_KNOWN = {"prompt", "seed", "model", "sample", "filtered", "filter_reason", "template_id", *_IMAGE_COLUMNS}
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
