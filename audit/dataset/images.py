@@ -287,8 +287,11 @@ class WithConfusion:
         if attribute in self._matrices:
             rows = self._matrices[attribute].sum(axis=1).astype(int)
             return f"file {self._source} ({' + '.join(str(int(r)) for r in rows)} validation images)"
-        own = getattr(self._labeler, "confusion_source", None)
-        return own(attribute) if own is not None else "labeler's own matrix"
+        from audit.dataset.results import confusion_source
+
+        own = self.confusion_counts(attribute)
+        own = self.confusion(attribute) if own is None else own
+        return confusion_source(self._labeler, attribute, own) if own is not None else "no matrix"
 
 
 def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_concepts: list[str] = (),
