@@ -249,28 +249,36 @@ class AuditFrame:
         return self._methods(cols)
 
     def _corrected_proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
-        """Corrected proportion intervals: the union of two 95% intervals of the corrected posterior.
+        """Corrected proportion intervals: the exact raw interval, moved to the corrected estimate and rescaled.
 
-        (a) the shortest interval of the corrected draws (observed-share draws, each
-        corrected with a matrix drawn from its validation counts); (b) the exact raw
-        interval (:meth:`_proportion_ci`, no Monte Carlo error) moved to the corrected
-        estimate and scaled by the ratio of corrected to raw draw spread, measured on the
-        same draws. (b) is exact as the matrix tends to the identity, where (a) alone is
-        a little narrower than the raw interval (the shortest interval of 1,000 draws
-        under-covers); (a) keeps the draws' shape where a large correction meets the
-        simplex's boundary. A raw one-sided interval (lower bound 0) stays one-sided.
+        Jeffreys methods: ``p_c - (p - lo) * r`` to ``p_c + (hi - p) * r``, with ``(lo, hi)``
+        the exact raw interval (:meth:`_proportion_ci`, a Beta mixture: no Monte Carlo
+        error), ``p``/``p_c`` the raw/corrected estimates and ``r`` the ratio of the
+        corrected draws' spread to that of the raw draws they were corrected from (common
+        random numbers: ``r`` carries the matrix's own uncertainty and the label-noise design
+        effect, with little Monte Carlo error; at least 1, since noisy labels cannot say more
+        than as many true ones). A raw bound at
+        0 or 1 stays there (one-sided intervals stay one-sided). With an identity matrix it
+        is the raw interval exactly. Measured against the shortest interval of the
+        corrected draws, which it replaces: that interval was up to 7 % narrower than the
+        raw one under a near-identity matrix (coverage 0.928 against raw 0.933 on world
+        datasets) and 1.49x the stratified bootstrap at 3x16; this one covers as well at
+        1.45x (``docs/metrics.md``). Other methods (bootstraps): the shortest interval of
+        the corrected resamples.
         """
-        lo_a, hi_a = self._ci(proportions_array, corrected=True, shortest=True)
         if not self.method.startswith("jeffreys"):
-            return lo_a, hi_a
+            return self._ci(proportions_array, corrected=True, shortest=True)
         lo, hi = self._proportion_ci()
         raw_p, cor_p = proportions_array(self.table.n), proportions_array(self.corrected.n)
         with np.errstate(invalid="ignore", divide="ignore"):
             s_raw = proportions_array(self._boot_to_correct).std(axis=0)
             ratio = np.where(s_raw > 0, proportions_array(self._boot_corrected).std(axis=0) / s_raw, 1.0)
-        lo_b = np.where(lo <= 0, 0.0, np.clip(cor_p - (raw_p - lo) * ratio, 0.0, 1.0))
-        hi_b = np.clip(cor_p + (hi - raw_p) * ratio, 0.0, 1.0)
-        return np.fmin(lo_a, lo_b), np.fmax(hi_a, hi_b)
+        # n labels through a noisy channel say no more than n true labels: never narrower than raw
+        ratio = np.fmax(ratio, 1.0)
+        lo_c = np.where(lo <= 0, 0.0, np.clip(cor_p - (raw_p - lo) * ratio, 0.0, 1.0))
+        hi_c = np.where(hi >= 1, 1.0, np.clip(cor_p + (hi - raw_p) * ratio, 0.0, 1.0))
+        empty = np.isnan(raw_p)
+        return np.where(empty, np.nan, lo_c), np.where(empty, np.nan, hi_c)
 
     # ------------------------------------------------------------------ views
     @property
