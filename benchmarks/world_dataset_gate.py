@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> list[str]:
     g = pooled.groupby("attribute")
     lab = pd.DataFrame({"raw": g["label_err_raw"].mean(), "corrected": g["label_err_corrected"].mean(),
                         "card": g["label_err_card"].mean(), "cells": g.size()})
-    lab.insert(2, "ratio", lab["corrected"] / lab["raw"])
+    lab.insert(2, "ratio", lab["corrected"] / lab["raw"].where(lab["raw"] > 0))
     print("\nlabeler error alone: mean |share - share of the same images' TRUE labels| (no sampling error; "
           "what a correction can remove):")
     print(lab.round(5).to_string())
