@@ -314,8 +314,8 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
     >>> t[["concept", "value", "n", "share"]].values.tolist()[2:]
     [['pilot', 'f', 0.0, 0.0], ['pilot', 'm', 1.0, 1.0]]
     >>> t = image_shares(lab, con, n_resamples=10)
-    >>> float(t.lo.iloc[2]), round(float(t.hi.iloc[2]), 3), t.method.iloc[2]
-    (0.0, 0.771, 'jeffreys_iid')
+    >>> float(t.lo.iloc[2]), round(float(t.hi.iloc[2]), 2), t.method.iloc[2]
+    (0.0, 0.77, 'jeffreys_iid')
     """
     from audit.metrics import AuditFrame
 

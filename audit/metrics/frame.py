@@ -251,20 +251,13 @@ class AuditFrame:
     def _corrected_proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
         """Corrected proportion intervals: the exact raw interval, moved to the corrected estimate and rescaled.
 
-        Jeffreys methods: ``p_c - (p - lo) * r`` to ``p_c + (hi - p) * r``, with ``(lo, hi)``
-        the exact raw interval (:meth:`_proportion_ci`, a Beta mixture: no Monte Carlo
-        error), ``p``/``p_c`` the raw/corrected estimates and ``r`` the ratio of the
-        corrected draws' spread to that of the raw draws they were corrected from (common
-        random numbers: ``r`` carries the matrix's own uncertainty and the label-noise design
-        effect, with little Monte Carlo error; at least 1, since noisy labels cannot say more
-        than as many true ones). A raw bound at
-        0 or 1 stays there (one-sided intervals stay one-sided). With an identity matrix it
-        is the raw interval exactly. Measured against the shortest interval of the
-        corrected draws, which it replaces: that interval was up to 7 % narrower than the
-        raw one under a near-identity matrix (coverage 0.928 against raw 0.933 on world
-        datasets) and 1.49x the stratified bootstrap at 3x16; this one covers as well at
-        1.45x (``docs/metrics.md``). Other methods (bootstraps): the shortest interval of
-        the corrected resamples.
+        Jeffreys methods: ``p_c - (p - lo) * r`` to ``p_c + (hi - p) * r``: ``(lo, hi)`` the exact
+        raw interval (no Monte Carlo error), ``p``/``p_c`` the raw/corrected estimates, ``r`` the
+        corrected draws' spread over that of the raw draws they came from (common random
+        numbers; carries the matrix's uncertainty and the label-noise design effect; at least
+        1: noisy labels say no more than true ones). Raw bounds at 0 or 1 stay. Identity matrix:
+        the raw interval. Coverage: ``docs/metrics.md``. Bootstraps: the corrected resamples'
+        shortest interval.
         """
         if not self.method.startswith("jeffreys"):
             return self._ci(proportions_array, corrected=True, shortest=True)
