@@ -28,7 +28,12 @@ Printed per seed and pooled over seeds, per attribute:
 - floor: the MAE a perfect labeler would still have from sampling alone
   (``E|Binomial(n, p) / n - p|`` for each cell's ``n`` images, averaged like the MAE);
 - coverage: share of cells whose interval holds the spec value (raw, corrected);
-- n cells (profession x value with at least one labelled image).
+- n cells (profession x value with at least one labelled image);
+- the labeler's error alone: |share - share of the same images' true labels| (no sampling error:
+  the only error a correction can remove), raw and corrected.
+
+Skin tone (10 Monk classes) is scored too but not gated: under JPEG it is where the labeler errs
+most (neighbouring tones), the diagnostic of what correction does with real labeler error.
 
 The pooled estimate sums the seeds' counts (corrected: the seeds' corrected shares weighted by
 their answered images). Gate (issue 15): pooled corrected MAE <= 0.02 and lower than raw, for
@@ -41,8 +46,9 @@ profession). The world's captions never name a wrong profession, so the two agre
 caption tagger misses or mistags a profession.
 
 Run: ``python benchmarks/world_dataset_gate.py [--seeds 0 1 2 3 4 --n 4000 --work DIR
---jpeg-quality 30 90 --world-weights DIR]`` (builds and audits are reused when DIR already holds
-them; about 3 min of wall time per audit on a shared 2-core machine).
+--jpeg-quality 20 40 --world-weights DIR]`` (builds and audits are reused when DIR already holds
+them, and refused when they were made with other weights: a new labeler needs a new --work; about
+3 min of wall time per audit on a shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -228,6 +234,19 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def check_weights(work: Path, weights: str | None) -> None:
+    """Refuse to reuse ``work``'s audits when they were made with other world-labeler weights."""
+    import hashlib
+
+    folder = Path(weights) if weights else Path(__file__).resolve().parent.parent / "data/weights/world-labeler"
+    digest = hashlib.sha256(b"".join((folder / f).read_bytes() for f in ("model.safetensors", "card.json")
+                                     if (folder / f).is_file())).hexdigest()
+    stamp = work / "weights.sha256"
+    if stamp.is_file() and stamp.read_text().strip() != digest:
+        raise SystemExit(f"{work} holds audits made with other world-labeler weights (fix: pass a new --work)")
+    stamp.write_text(digest + "\n")
+
+
 def run(args: argparse.Namespace) -> list[str]:
     """Build, audit and score every seed; the gate's failures."""
     from audit.registry import world_labeler
@@ -236,6 +255,7 @@ def run(args: argparse.Namespace) -> list[str]:
     codec = f"JPEG quality {jpeg[0]}-{jpeg[1]}" if jpeg else "PNG"
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
+    check_weights(work, args.world_weights)
     truth = spec_truth()
     card_labeler = world_labeler(weights=args.world_weights)
     vworld = work / f"world{args.validation_seed}"
