@@ -40,6 +40,10 @@ def register(sub) -> None:
                                       "or an installed plugin)")
     a.add_argument("--labeler-path", help=argparse.SUPPRESS)  # old spelling of --world-weights
     a.add_argument("--max-images", type=int, help="label at most this many images")
+    a.add_argument("--confusion", metavar="FILE",
+                   help="JSON confusion counts per attribute ({ATTR: {classes, matrix}}, rows true) measured on "
+                        "images like the audited ones; used for the labeler-error correction instead of the "
+                        "labeler's card")
     a.add_argument("--workers", type=int, default=1, help="local worker processes (default 1); --dask-scheduler uses a running Dask cluster")
     a.add_argument("--dask-scheduler", dest="dask_scheduler", metavar="ADDRESS",
                    help="run on an existing Dask scheduler (tcp://host:8786)")
@@ -74,6 +78,12 @@ def _audit(args: argparse.Namespace) -> int:
     if args.labeler_path:
         args.world_weights = args.world_weights or args.labeler_path
     labeler = make_labelers(args, [args.labeler])[0][0] if args.labeler else None
+    if args.confusion:
+        from audit.dataset.images import WithConfusion, load_confusion_file
+
+        if labeler is None:
+            raise UserError("--confusion corrects image labels (fix: pass --labeler too)")
+        labeler = WithConfusion(labeler, load_confusion_file(args.confusion), source=args.confusion)
     res = run_dataset_audit(args.path, out_dir=args.out, lexicons=args.lexicon,
                             include_default_lexicons=not args.no_default_lexicons, workers=args.workers,
                             scheduler=args.dask_scheduler, labeler=labeler, max_images=args.max_images,

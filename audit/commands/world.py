@@ -21,7 +21,8 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         built = build_world(n=args.n, out=args.out, seed=args.seed, spec_path=args.spec,
-                            shard_size=args.shard_size, workers=args.workers, progress=not args.no_progress)
+                            shard_size=args.shard_size, workers=args.workers, progress=not args.no_progress,
+                            jpeg_quality=args.jpeg_quality)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"world dataset: {built.out} ({len(built.truth)} samples in {built.shards} shards; "
@@ -57,6 +58,9 @@ def register(sub) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     b.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     b.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    b.add_argument("--jpeg-quality", type=int, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="store JPEG images at a quality drawn uniformly from LO..HI (like recompressed web "
+                        "images) instead of PNG; the same people as the PNG build of the seed")
     add_progress_option(b)
     b.set_defaults(handler=_build)
 

@@ -32,13 +32,14 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from audit.dataset.confusion import WithConfusion, confusion_counts_table, load_confusion_file
 from audit.dataset.lexicon import Lexicon
 from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
 from audit.files import write_parquet_atomic
 
 __all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
-           "corrected_shares"]
+           "corrected_shares", "load_confusion_file", "confusion_counts_table", "WithConfusion"]
 
 #: Caption concept -> (label attribute, the value the caption implies).
 AGREEMENT: dict[str, tuple[str, str]] = {
@@ -284,5 +285,9 @@ def audit_images(ds: DatasetInput, lexicon: Lexicon, *, labeler, out_dir: Path, 
                     **{f"caption_image_agreement_{k}": (None if v is None else round(v, 4))
                        for k, v in sorted(pooled.items())}},
         "skip_examples": list(summary.examples),
+        # which confusion matrix corrected each attribute's shares (card split, or a --confusion file)
+        "confusion_sources": ({} if by_concept.empty else
+                              by_concept.dropna(subset=["confusion_source"]).groupby("attribute")["confusion_source"]
+                              .first().to_dict()),
         "agreement": agreement.to_dict("records"),
     }

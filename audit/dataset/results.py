@@ -31,7 +31,8 @@ from audit.dataset.counts import LENGTH_BINS, LONG_CAPTION, TextCounts
 from audit.dataset.langstats import STOPWORD_SAMPLE
 from audit.metrics import npmi_array, wilson_interval
 
-__all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "image_shares", "ALL"]
+__all__ = ["term_frequencies", "cooccurrence", "per_query_rates", "caption_summary", "image_shares", "ALL",
+           "confusion_source"]
 
 #: Pseudo-count per cell of the co-occurrence nPMI (Jeffreys; the same as AuditFrame's default).
 NPMI_PRIOR = 0.5
@@ -229,7 +230,35 @@ def caption_summary(counts: TextCounts) -> dict:
 
 #: Columns of :func:`image_shares` (``image_by_concept.parquet``).
 IMAGE_SHARE_COLUMNS = ["concept", "attribute", "value", "n", "n_concept", "share", "lo", "hi", "method",
-                       "n_answered", "share_corrected", "lo_corrected", "hi_corrected", "method_corrected"]
+                       "n_answered", "share_corrected", "lo_corrected", "hi_corrected", "method_corrected",
+                       "confusion_source"]
+
+
+def confusion_source(labeler, attribute: str, conf) -> str:
+    """Where the confusion matrix behind ``attribute``'s corrected shares comes from, in words.
+
+    ``labeler.confusion_source(attribute)`` when the labeler says; else its card's
+    held-out split when it has one (the world labeler: ``clean``), else a generic note.
+
+    Examples
+    --------
+    >>> class L:
+    ...     name = "toy"
+    >>> confusion_source(L(), "g", pd.DataFrame([[9.0, 1.0], [0.0, 10.0]]))
+    "toy labeler's own matrix (validation counts, 10 + 10 images)"
+    """
+    own = getattr(labeler, "confusion_source", None)
+    if own is not None:
+        return str(own(attribute))
+    name = getattr(labeler, "name", type(labeler).__name__)
+    rows = conf.sum(axis=1).to_numpy(dtype=float)
+    what = (f"validation counts, {' + '.join(str(int(r)) for r in rows)} images"
+            if not np.allclose(rows, 1.0) else "shares taken as exact")
+    card = getattr(labeler, "card", None)
+    if isinstance(card, dict) and isinstance(card.get("clean"), dict):
+        return (f"{name} labeler card, split 'clean' (held-out renders of its training distribution; "
+                f"{what})")
+    return f"{name} labeler's own matrix ({what})"
 
 
 def _confusion_for(labeler, attribute: str):
@@ -254,7 +283,10 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
     validation counts when offered, whose sampling uncertainty then enters the
     interval, else ``labeler.confusion(attribute)`` shares taken as exact), over
     the images whose label is one of the matrix's values (``n_answered``;
-    non-answers such as ``no_face`` are left out of the corrected share only).
+    non-answers such as ``no_face`` are left out of the corrected share only);
+    ``confusion_source`` says which matrix (:func:`confusion_source`; a matrix
+    measured on images like the audited ones is passed with
+    :class:`audit.dataset.images.WithConfusion`, ``dataset audit --confusion FILE``).
 
     Parameters
     ----------
@@ -282,8 +314,8 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
     >>> t[["concept", "value", "n", "share"]].values.tolist()[2:]
     [['pilot', 'f', 0.0, 0.0], ['pilot', 'm', 1.0, 1.0]]
     >>> t = image_shares(lab, con, n_resamples=10)
-    >>> float(t.lo.iloc[2]), round(float(t.hi.iloc[2]), 3), t.method.iloc[2]
-    (0.0, 0.853, 'jeffreys_iid')
+    >>> float(t.lo.iloc[2]), round(float(t.hi.iloc[2]), 2), t.method.iloc[2]
+    (0.0, 0.77, 'jeffreys_iid')
     """
     from audit.metrics import AuditFrame
 
@@ -318,6 +350,7 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
                 fixed.columns = ["n_answered", "share_corrected", "lo_corrected", "hi_corrected", "method_corrected"]
                 fixed.index = fixed.index.set_names(["concept", "value"])
                 out = out.merge(fixed.reset_index(), on=["concept", "value"], how="left")
+                out["confusion_source"] = confusion_source(labeler, str(attr), conf)
         frames.append(out)
     res = pd.concat(frames, ignore_index=True).reindex(columns=IMAGE_SHARE_COLUMNS)
     if n_resamples == 0:

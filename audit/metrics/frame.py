@@ -134,6 +134,7 @@ class AuditFrame:
         self.method_corrected: str | None = None
         self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
         self._boot_corrected = None
+        self._boot_to_correct = None  # the draws that _boot_corrected corrects (common random numbers)
         #: Design-effect posterior behind the corrected draws: of the true shares (see label_noise_factor).
         self.design_corrected = self.design
         if self._conf is not None:
@@ -145,6 +146,8 @@ class AuditFrame:
                 to_correct = posterior_tables(self.table.n, phi=self.design_corrected, size=n_resamples, seed=seed)
             counts = confusion_is_counts(confusion, cc.attributes)
             self.method_corrected = f"{self.method}+confusion_{'resampled' if counts else 'fixed'}"
+            if self._boot is not None:
+                self._boot_to_correct = self._corr_draws(to_correct)
             if self._boot is not None and counts:
                 raw = confusion.copy()
                 raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
@@ -240,9 +243,35 @@ class AuditFrame:
             cols[f"{name}_lo"], cols[f"{name}_hi"] = self._proportion_ci() if fn is proportions_array else self._ci(fn)
         if self._boot_corrected is not None:
             for name, fn in fns.items():
-                cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = self._ci(
-                    fn, corrected=True, shortest=fn is proportions_array)
+                cols[f"{name}_corrected_lo"], cols[f"{name}_corrected_hi"] = (
+                    self._corrected_proportion_ci() if fn is proportions_array
+                    else self._ci(fn, corrected=True))
         return self._methods(cols)
+
+    def _corrected_proportion_ci(self) -> tuple[np.ndarray, np.ndarray]:
+        """Corrected proportion intervals: the exact raw interval, moved to the corrected estimate and rescaled.
+
+        Jeffreys methods: ``p_c - (p - lo) * r`` to ``p_c + (hi - p) * r``: ``(lo, hi)`` the exact
+        raw interval (no Monte Carlo error), ``p``/``p_c`` the raw/corrected estimates, ``r`` the
+        corrected draws' spread over that of the raw draws they came from (common random
+        numbers; carries the matrix's uncertainty and the label-noise design effect; at least
+        1: noisy labels say no more than true ones). Raw bounds at 0 or 1 stay. Identity matrix:
+        the raw interval. Coverage: ``docs/metrics.md``. Bootstraps: the corrected resamples'
+        shortest interval.
+        """
+        if not self.method.startswith("jeffreys"):
+            return self._ci(proportions_array, corrected=True, shortest=True)
+        lo, hi = self._proportion_ci()
+        raw_p, cor_p = proportions_array(self.table.n), proportions_array(self.corrected.n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s_raw = proportions_array(self._boot_to_correct).std(axis=0)
+            ratio = np.where(s_raw > 0, proportions_array(self._boot_corrected).std(axis=0) / s_raw, 1.0)
+        # n labels through a noisy channel say no more than n true labels: never narrower than raw
+        ratio = np.fmax(ratio, 1.0)
+        lo_c = np.where(lo <= 0, 0.0, np.clip(cor_p - (raw_p - lo) * ratio, 0.0, 1.0))
+        hi_c = np.where(hi >= 1, 1.0, np.clip(cor_p + (hi - raw_p) * ratio, 0.0, 1.0))
+        empty = np.isnan(raw_p)
+        return np.where(empty, np.nan, lo_c), np.where(empty, np.nan, hi_c)
 
     # ------------------------------------------------------------------ views
     @property
