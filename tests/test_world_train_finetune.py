@@ -69,3 +69,9 @@ def test_cli_offers_the_fine_tune_options():
                          capture_output=True, text=True, check=True).stdout
     for flag in ("--init", "--light-share", "--jpeg-share", "--jpeg-quality"):
         assert flag in out
+
+
+def test_gap_benchmark_compares_weights_on_the_same_renders():
+    out = subprocess.run([sys.executable, "benchmarks/world_labeler_gaps.py", "data/weights/world-labeler", "--n", "64",
+                          "--seed", "11"], capture_output=True, text=True, check=True).stdout
+    assert out.count("| skin_tone |") == 2 and "augmented (n = 64, seed 11)" in out
