@@ -7,6 +7,8 @@ import argparse
 LABELER_EPILOG = """examples:
   imagen-audit train labeler --out data/weights/world-labeler --device cuda --steps 12000   # the shipped run
   imagen-audit train labeler --out /tmp/wl --n-train 2000 --n-eval 500 --steps 20 --width 8   # a quick smoke run
+  imagen-audit train labeler --out /tmp/ft --init data/weights/world-labeler --lr 2e-4 --steps 1000 \
+      --batch-size 128 --light-share 0.5 --jpeg-share 0.4 --seed 10   # fine-tune on hard cases
 
 Trains on balanced world renders with diffusion-like augmentations, oversampling
 the cells (profession x presentation x age x tone) it reads worst, checkpoints
@@ -23,7 +25,9 @@ def _labeler(args: argparse.Namespace) -> int:
     card = train_world_labeler(out=args.out, n_train=args.n_train, n_eval=args.n_eval, minutes=args.minutes,
                                steps=args.steps, width=args.width, batch_size=args.batch_size, lr=args.lr,
                                seed=args.seed, device=args.device, hard_share=args.hard_share, workers=args.workers,
-                               checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress)
+                               checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress,
+                               init=args.init, jpeg_share=args.jpeg_share, jpeg_quality=tuple(args.jpeg_quality),
+                               light_share=args.light_share)
     clean = card["clean"]
     print("held-out accuracy (clean renders):", {k: round(v, 4) for k, v in clean["accuracy"].items()},
           "MST within +-1:", round(clean["skin_tone_within_1"], 4))
@@ -112,6 +116,13 @@ def register(sub) -> None:
     lab.add_argument("--lr", type=float, default=2e-3)
     lab.add_argument("--hard-share", type=float, default=0.5,
                      help="share of each batch drawn from the cells with the highest running loss (0: uniform)")
+    lab.add_argument("--init", default=None, metavar="FOLDER",
+                     help="fine-tune from the weights in FOLDER (model.safetensors + config.json of the same --width)")
+    lab.add_argument("--jpeg-share", type=float, default=0.2, help="share of training renders JPEG-recompressed")
+    lab.add_argument("--jpeg-quality", type=int, nargs=2, default=(20, 90), metavar=("LO", "HI"),
+                     help="JPEG quality range of the recompressed training renders (default 20 90)")
+    lab.add_argument("--light-share", type=float, default=None,
+                     help="share of training renders with Monk tones 1-3 (default: uniform tones, 0.3)")
     lab.add_argument("--device", default="cpu", help="torch device (cpu, cuda; default cpu)")
     lab.add_argument("--workers", type=int, default=None,
                      help="processes rendering the pools (default: up to 16 CPUs; the pools do not depend on it)")

@@ -43,18 +43,30 @@ __all__ = ["balanced_attributes", "render_pool", "augment", "evaluate", "train_w
 CHUNK = 2048  # renders per seeded chunk: the pool is the same whatever the number of workers
 
 
-def balanced_attributes(n: int, *, rng: np.random.Generator, unsafe_rate: float = 0.3) -> pd.DataFrame:
+def balanced_attributes(n: int, *, rng: np.random.Generator, unsafe_rate: float = 0.3,
+                        light_share: float | None = None) -> pd.DataFrame:
     """Attributes drawn uniformly and independently (no injected correlation).
+
+    ``light_share`` (None: uniform tones, 0.3 light) draws that share of people
+    from Monk tones 1-3 and the rest from 4-10, still independently of every
+    other attribute: a hard-case pool for fine-tuning (:func:`train_world_labeler`).
 
     Examples
     --------
     >>> balanced_attributes(4, rng=np.random.default_rng(0)).shape
     (4, 6)
+    >>> bool(balanced_attributes(400, rng=np.random.default_rng(0), light_share=1.0).skin_tone.le(3).all())
+    True
     """
     h = HEADS
+    profession = rng.choice(np.array(h["profession"], dtype=object), n)
+    if light_share is None:
+        tone = rng.integers(1, 11, n)
+    else:
+        tone = np.where(rng.random(n) < light_share, rng.integers(1, 4, n), rng.integers(4, 11, n))
     return pd.DataFrame({
-        "profession": rng.choice(np.array(h["profession"], dtype=object), n),
-        "skin_tone": rng.integers(1, 11, n),
+        "profession": profession,
+        "skin_tone": tone,
         "presentation": rng.choice(np.array(h["presentation"], dtype=object), n),
         "age_group": rng.choice(np.array(h["age_group"], dtype=object), n),
         "activity": rng.choice(np.array(h["activity"], dtype=object), n),
@@ -68,22 +80,25 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def _render_chunk(args: tuple[int, int, int, float]) -> tuple[np.ndarray, pd.DataFrame]:
+def _render_chunk(args: tuple) -> tuple[np.ndarray, pd.DataFrame]:
     from generator.world import render_batch
 
-    seed, chunk, n, jpeg_share = args
+    seed, chunk, n, jpeg_share, (q_lo, q_hi), light_share = args
     rng = np.random.default_rng([seed, chunk])
-    attrs = balanced_attributes(n, rng=rng)
+    attrs = balanced_attributes(n, rng=rng, light_share=light_share)
     images = render_batch(attrs, rng=rng)
-    quality = np.where(rng.random(n) < jpeg_share, rng.integers(20, 91, n), 0)
+    quality = np.where(rng.random(n) < jpeg_share, rng.integers(q_lo, q_hi + 1, n), 0)
     for i in np.flatnonzero(quality):
         images[i] = _jpeg(images[i], int(quality[i]))
     return images, attrs.assign(jpeg_quality=quality)
 
 
-def render_pool(n: int, *, seed: int, jpeg_share: float = 0.2, progress: bool = True,
+def render_pool(n: int, *, seed: int, jpeg_share: float = 0.2, jpeg_quality: tuple[int, int] = (20, 90),
+                light_share: float | None = None, progress: bool = True,
                 workers: int = 1) -> tuple[np.ndarray, pd.DataFrame]:
-    """Render ``n`` balanced people; a share is JPEG-recompressed (quality 20-90).
+    """Render ``n`` balanced people; a share ``jpeg_share`` is JPEG-recompressed (quality in ``jpeg_quality``).
+
+    ``light_share`` over-represents Monk tones 1-3 (see :func:`balanced_attributes`).
 
     Chunks of :data:`CHUNK` renders are seeded by ``(seed, chunk)``, so the pool
     does not depend on ``workers`` (processes that render chunks in parallel).
@@ -97,7 +112,8 @@ def render_pool(n: int, *, seed: int, jpeg_share: float = 0.2, progress: bool = 
     """
     from tqdm import tqdm
 
-    jobs = [(seed, c, min(CHUNK, n - c * CHUNK), jpeg_share) for c in range(-(-n // CHUNK))]
+    jobs = [(seed, c, min(CHUNK, n - c * CHUNK), jpeg_share, tuple(jpeg_quality), light_share)
+            for c in range(-(-n // CHUNK))]
     bar = tqdm(total=n, desc="render pool", unit="img", disable=not progress)
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
@@ -200,6 +216,8 @@ def train_world_labeler(
     *, out: str | Path, n_train: int = 300000, n_eval: int = 20000, minutes: float = 20.0, width: int = 48,
     batch_size: int = 512, lr: float = 2e-3, seed: int = 0, checkpoint_minutes: float = 3.0, progress: bool = True,
     steps: int | None = None, device: str = "cpu", hard_share: float = 0.5, workers: int | None = None,
+    init: str | Path | None = None, jpeg_share: float = 0.2, jpeg_quality: tuple[int, int] = (20, 90),
+    light_share: float | None = None,
 ) -> dict:
     """Train the world labeler for a step (or time) budget, resumably; write weights and card to ``out``.
 
@@ -223,6 +241,15 @@ def train_world_labeler(
         Share of each batch drawn cell-first by running cell loss (0: uniform batches).
     workers
         Processes that render the pools (default: up to 16 CPUs); the pools do not depend on it.
+    init
+        Fine-tune: start from the weights in this folder (``model.safetensors`` +
+        ``config.json`` of the same ``width``) instead of a random network; the
+        optimizer, schedule and hard-case statistics start fresh.
+    jpeg_share, jpeg_quality
+        Share of the training pool JPEG-recompressed, and the quality range (inclusive).
+    light_share
+        Share of the training pool drawn from Monk tones 1-3 (None: uniform tones).
+        The held-out renders of the card are always balanced (uniform tones, 20% JPEG q20-90).
 
     ``out`` is locked while training writes it: a second run on it is refused.
 
@@ -235,7 +262,9 @@ def train_world_labeler(
         return _train(out=Path(out), n_train=n_train, n_eval=n_eval, minutes=minutes, width=width,
                       batch_size=batch_size, lr=lr, seed=seed, checkpoint_minutes=checkpoint_minutes,
                       progress=progress, steps=steps, device=device, hard_share=hard_share,
-                      workers=workers if workers is not None else min(16, os.cpu_count() or 1))
+                      workers=workers if workers is not None else min(16, os.cpu_count() or 1),
+                      init=None if init is None else Path(init), jpeg_share=jpeg_share,
+                      jpeg_quality=(int(jpeg_quality[0]), int(jpeg_quality[1])), light_share=light_share)
 
 
 def _soft_tone_targets():
@@ -248,19 +277,62 @@ def _soft_tone_targets():
     return soft / soft.sum(1, keepdim=True)
 
 
+def _init_weights(folder: Path, *, width: int) -> dict:
+    """Weights to fine-tune from, checked against ``width`` (a clear error, not a shape mismatch)."""
+    from safetensors.torch import load_file
+
+    from audit.errors import UserError
+
+    weights, config = folder / "model.safetensors", folder / "config.json"
+    for f in (weights, config):
+        if not f.exists():
+            raise UserError(f"{f}: --init needs a world labeler folder with model.safetensors and config.json "
+                            f"(fix: pass the folder of trained weights, e.g. data/weights/world-labeler)")
+    w = int(json.loads(config.read_text()).get("width", -1))
+    if w != width:
+        raise UserError(f"{config}: width {w} does not match --width {width} (fix: pass --width {w})")
+    return load_file(str(weights))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _pool_options(*, init: Path | None, jpeg_share: float, jpeg_quality: tuple[int, int],
+                  light_share: float | None) -> str:
+    """The non-default pool and init options, as CLI flags (for the card's command)."""
+    opts = f" --init {init}" if init is not None else ""
+    if jpeg_share != 0.2:
+        opts += f" --jpeg-share {jpeg_share}"
+    if tuple(jpeg_quality) != (20, 90):
+        opts += f" --jpeg-quality {jpeg_quality[0]} {jpeg_quality[1]}"
+    if light_share is not None:
+        opts += f" --light-share {light_share}"
+    return opts
+
+
 def _train(*, out: Path, n_train: int, n_eval: int, minutes: float, width: int, batch_size: int, lr: float,
            seed: int, checkpoint_minutes: float, progress: bool, steps: int | None, device: str,
-           hard_share: float, workers: int) -> dict:
+           hard_share: float, workers: int, init: Path | None = None, jpeg_share: float = 0.2,
+           jpeg_quality: tuple[int, int] = (20, 90), light_share: float | None = None) -> dict:
     import torch
     import torch.nn.functional as F
     from safetensors.torch import save_file
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
+    init_weights = _init_weights(init, width=width) if init is not None else None
     dev = torch.device(device)
     torch.manual_seed(seed)
     t_render = time.time()
-    images, attrs = render_pool(n_train, seed=seed, progress=progress, workers=workers)
+    images, attrs = render_pool(n_train, seed=seed, jpeg_share=jpeg_share, jpeg_quality=jpeg_quality,
+                                light_share=light_share, progress=progress, workers=workers)
     print(f"rendered {n_train} training images in {time.time() - t_render:.0f} s ({workers} workers)", flush=True)
     pool = torch.from_numpy(images).to(dev)
     y = {k: torch.from_numpy(v).to(dev) for k, v in targets(attrs).items()}
@@ -269,7 +341,10 @@ def _train(*, out: Path, n_train: int, n_eval: int, minutes: float, width: int, 
     order = torch.argsort(cells)
     counts = torch.bincount(cells, minlength=n_cells)
     starts = torch.cumsum(counts, 0) - counts
-    model = build_model(width=width).to(dev).to(memory_format=torch.channels_last)
+    model = build_model(width=width)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
+    model = model.to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     state = {"step": 0, "elapsed": 0.0}
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -359,8 +434,15 @@ def _train(*, out: Path, n_train: int, n_eval: int, minutes: float, width: int, 
                      "data": "balanced world renders, hard cells oversampled",
                      "command": f"imagen-audit train labeler --out {out} --n-train {n_train} --n-eval {n_eval} "
                      + (f"--steps {steps}" if steps else f"--minutes {minutes}")
-                     + f" --width {width} --batch-size {batch_size} --hard-share {hard_share} --seed {seed} --device {dev.type}"},
+                     + f" --width {width} --batch-size {batch_size} --lr {lr} --hard-share {hard_share}"
+                     + _pool_options(init=init, jpeg_share=jpeg_share, jpeg_quality=jpeg_quality,
+                                     light_share=light_share)
+                     + f" --seed {seed} --device {dev.type}"},
     }
+    if init is not None:
+        card["training"].update(init=str(init), init_sha256=_sha256(init / "model.safetensors"))
+    if (jpeg_share, jpeg_quality, light_share) != (0.2, (20, 90), None):
+        card["training"].update(jpeg_share=jpeg_share, jpeg_quality=list(jpeg_quality), light_share=light_share)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = out / "model.safetensors.tmp"
     save_file(weights, str(tmp))
