@@ -199,3 +199,50 @@ def test_model_keeps_its_measured_quality_on_the_held_out_set():
                          lab).set_index("category")
     assert rules.at["person identity", "precision"] >= 0.57 and rules.at["person identity", "recall"] >= 0.70
     assert model.at["person identity", "precision"] >= 0.78 and model.at["person identity", "recall"] >= 0.60
+
+
+def test_dataset_audit_cli_runs_the_sense_model_when_asked_and_records_it(tmp_path):
+    """``dataset audit --sense-model``: the counts are the in-process model's, not the rules', and it is recorded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from audit.dataset.results import term_frequencies
+    from audit.dataset.textstats import TextAuditor
+
+    fixture = Path("/work/shared/fixtures/laion_captions_1000.parquet")
+    if not fixture.exists():
+        pytest.fail(f"fixture missing: {fixture} (the shared LAION-style sample of 1,000 URL, TEXT rows)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+
+    def audit(out, *extra):
+        return subprocess.run([sys.executable, "-m", "audit.cli", "dataset", "audit", str(fixture), "--out",
+                               str(out), "--no-progress", *extra], capture_output=True, text=True, env=env,
+                              timeout=600)
+
+    for out, extra in ((tmp_path / "rules", ()), (tmp_path / "model", ("--sense-model",))):
+        proc = audit(out, *extra)
+        assert proc.returncode == 0, proc.stderr
+    rules = json.loads((tmp_path / "rules" / "results.json").read_text())
+    model = json.loads((tmp_path / "model" / "results.json").read_text())
+    assert rules["lexicons"]["sense_model"] is None and model["lexicons"]["sense_model"] == "shipped"
+    assert "learned sense model" in (tmp_path / "model" / "dataset_card.md").read_text()
+    assert "no learned sense model" in (tmp_path / "rules" / "dataset_card.md").read_text()
+
+    def identity_rows(folder):
+        tf = pd.read_parquet(folder / "term_frequencies.parquet")
+        tf = tf[(tf.level == "concept") & (tf.role == "identity")]
+        return dict(zip(tf.term, tf.rows))
+
+    texts = pa.array(pq.read_table(fixture, columns=["TEXT"]).column("TEXT").to_pylist())
+    lex = load_lexicons()
+    in_process = TextAuditor(lex, sense_model=SenseModel.load()).count_batch(pa.RecordBatch.from_pydict({"text": texts}))
+    want = term_frequencies(in_process, lex)
+    want = want[(want.level == "concept") & (want.role == "identity")]
+    assert identity_rows(tmp_path / "model") == dict(zip(want.term, want.rows))
+    assert identity_rows(tmp_path / "model") != identity_rows(tmp_path / "rules")  # the flag changes what is counted
+    # a missing model file is a clear error before any output folder exists
+    bad = audit(tmp_path / "bad", "--sense-model", str(tmp_path / "missing.json"))
+    assert bad.returncode == 2 and "sense model file not found" in bad.stderr
+    assert not (tmp_path / "bad").exists()

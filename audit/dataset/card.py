@@ -188,6 +188,9 @@ def dataset_card(results: dict, *, term_frequencies: pd.DataFrame, cooccurrence:
             f"- Lexicons used ({lex['concepts']} concepts, {lex['surfaces']} surface forms): "
             + ", ".join(_md(s) for s in lex["sources"]) + ". Words out of context (\"black dress\", \"white "
             "background\") are not identity mentions; the starter ethnicity lexicon therefore uses multi-word forms.",
+            "- Identity hits decided by: " + ("the sense rules, then the learned sense model "
+                                              f"({_md(lex['sense_model'])})" if lex.get("sense_model")
+                                              else "the sense rules (no learned sense model)") + ".",
             "", "## Personal and Sensitive Information\n"]
     sens = ident.groupby("category")["rows"].sum() if len(ident) else pd.Series(dtype=float)
     out.append("Captions mentioning a sensitive category (sum over its terms; a caption may count twice):\n")

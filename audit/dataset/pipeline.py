@@ -91,7 +91,8 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
                       labeler=None, max_images: int | None = None, batch_size: int = 131_072,
                       progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False,
                       caption_classifier: str | Path | None = None, classifier_sample: int = 1000,
-                      classifier_threshold: float = 0.5) -> dict:
+                      classifier_threshold: float = 0.5, use_sense_model: bool = False,
+                      sense_model: str | Path | None = None) -> dict:
     """Audit a LAION-style dataset and write every output to ``out_dir``.
 
     Parameters
@@ -127,6 +128,10 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         Unflagged captions the classifier reads (the flagged sample is twice this size at most).
     classifier_threshold
         P(positive) at or above which the classifier flags a caption.
+    use_sense_model, sense_model
+        Decide identity hits with the learned sense model after the sense rules
+        (:mod:`audit.dataset.sense_model`): the shipped one, or the file ``sense_model``
+        (which implies ``use_sense_model``). Recorded in ``results.json`` (``lexicons.sense_model``).
 
     Returns
     -------
@@ -138,6 +143,11 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
     lex = load_lexicons(lexicons, include_defaults=include_default_lexicons, include_slurs=include_slurs)
+    model = None
+    if use_sense_model or sense_model is not None:  # a bad model file fails before any output folder is made
+        from audit.dataset.sense_model import SenseModel
+
+        model = SenseModel.load(sense_model)
     ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
     classifier = None
     if caption_classifier is not None:  # a bad model folder fails here too
@@ -149,15 +159,17 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         return _audit_into(ds, out, lex=lex, t0=t0, workers=workers, scheduler=scheduler, labeler=labeler,
                            max_images=max_images, batch_size=batch_size, progress=progress, argv=argv,
                            classifier=classifier, classifier_sample=classifier_sample,
-                           classifier_threshold=classifier_threshold)
+                           classifier_threshold=classifier_threshold,
+                           sense_model=(model, "shipped" if sense_model is None else str(sense_model)) if model else None)
 
 
 def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, scheduler: str | None, labeler,
                 max_images: int | None, batch_size: int, progress: bool, argv: Sequence[str] | None,
-                classifier=None, classifier_sample: int = 1000, classifier_threshold: float = 0.5) -> dict:
+                classifier=None, classifier_sample: int = 1000, classifier_threshold: float = 0.5,
+                sense_model=None) -> dict:
     # an earlier run's marker must not vouch for the files this run is about to replace
     (out / "results.json").unlink(missing_ok=True)
-    auditor = TextAuditor(lex)
+    auditor = TextAuditor(lex, sense_model=sense_model[0] if sense_model else None)
     counts = audit_text(ds, auditor, workers=workers, scheduler=scheduler, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     if counts.scalars.get("non_null_rows", 0) == 0 and counts.problems.get("no_text_column"):
@@ -199,7 +211,8 @@ def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, sc
         "input": input_summary(ds),
         "execution": {"workers": workers, "scheduler": scheduler, "tasks": len(ds.tasks), "seconds": seconds,
                       "rows_per_second": counts.n_rows / seconds if seconds > 0 else None},
-        "lexicons": {"sources": list(lex.sources), "concepts": len(lex.concepts), "surfaces": len(lex.surfaces)},
+        "lexicons": {"sources": list(lex.sources), "concepts": len(lex.concepts), "surfaces": len(lex.surfaces),
+                     "sense_model": sense_model[1] if sense_model else None},
         "captions": cap,
         "reconciliation": counts.reconciliation(),
         "top_terms": _records(tf[tf.level == "concept"].head(25)[["term", "role", "rows", "share"]]),
