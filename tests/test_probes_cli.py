@@ -62,7 +62,9 @@ def test_spec_records_the_values_actually_used(tmp_path, capsys):
             "--height", "32", "--width", "24", "--negative-prompt", "blurry", "--sweep", "guidance=1,4",
             "--no-report", "--no-progress"]
     assert main(args) == 0
-    assert f"results: {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.count("results: ") == 1 and f"results: {out / 'results.parquet'}" in printed  # said once
+    assert "report: " not in printed  # --no-report
     spec = json.loads((out / "spec.json").read_text())
     for label, guidance in (("guidance=1", 1.0), ("guidance=4", 4.0)):
         eff = spec["effective"][label]

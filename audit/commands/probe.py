@@ -113,7 +113,6 @@ def _run(args) -> int:
     print(f"results: {run.path / 'results.parquet'}")
     if run.report_path is not None:
         print(f"report: {run.report_path}")
-    print(f"results: {run.path}")
     return 0
 
 
