@@ -27,7 +27,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 

@@ -1,9 +1,10 @@
-"""Atomic writers and the one JSON cleaner, below every command and pipeline.
+"""Atomic writers and the one JSON cleaner: the writer every output of the project goes through.
 
-Every file is written to a unique temporary sibling and renamed into place
-(:func:`audit.shards.atomic_write_bytes`), so a process killed at any point
+Every file is written to a unique temporary sibling (``.NAME.*.tmp``), fsynced and
+renamed into place (:func:`atomic_write_bytes`), so a process killed at any point
 leaves either the old file or the new one, never a half-written file under a
-final name.
+final name (a killed writer leaves only a ``*.tmp`` behind), and outputs keep the
+user's umask. This module imports nothing from the project.
 
 Examples
 --------
@@ -18,15 +19,64 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from audit.atomic import atomic_write_bytes
+__all__ = ["atomic_write_bytes", "output_mode", "write_json_atomic", "write_parquet_atomic", "json_safe", "json_text"]
 
-__all__ = ["write_bytes_atomic", "write_json_atomic", "write_parquet_atomic", "json_safe", "json_text"]
 
-#: Atomic write with a unique temporary sibling (the project's one implementation).
-write_bytes_atomic = atomic_write_bytes
+def output_mode() -> int:
+    """Mode of a new output file: ``0o666`` less the process umask (what ``open()`` would give).
+
+    Examples
+    --------
+    >>> old = os.umask(0o022); m = output_mode(); _ = os.umask(old)
+    >>> oct(m)
+    '0o644'
+    """
+    try:  # Linux: read the umask without changing it (os.umask is not thread-safe to probe)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a unique temporary sibling (``*.tmp``), fsync and rename.
+
+    Parent folders are created; concurrent writers never share a temporary file.
+    Text is written as UTF-8. The file gets the mode ``open()`` would give it
+    (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "sub" / "x.bin"
+    >>> atomic_write_bytes(p, b"abc"); p.read_bytes()
+    b'abc'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, output_mode())  # mkstemp makes 0600; outputs follow the user's umask like open() does
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def json_safe(obj: Any) -> Any:
@@ -69,7 +119,7 @@ def json_text(obj: Any) -> str:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as :func:`json_text`, atomically."""
-    write_bytes_atomic(Path(path), json_text(obj).encode())
+    atomic_write_bytes(Path(path), json_text(obj).encode())
 
 
 def write_parquet_atomic(path: str | Path, frame) -> None:
@@ -84,4 +134,4 @@ def write_parquet_atomic(path: str | Path, frame) -> None:
     """
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    write_bytes_atomic(Path(path), buf.getvalue())
+    atomic_write_bytes(Path(path), buf.getvalue())

@@ -2,7 +2,7 @@
 
 The format has three small modules, none importing anything else from the project:
 this one (layout, :data:`LAION_COLUMNS`, :class:`ShardWriter`), :mod:`audit.tarread`
-(:func:`iter_tar_samples`, :class:`ReadStats`) and :mod:`audit.atomic`
+(:func:`iter_tar_samples`, :class:`ReadStats`) and :mod:`audit.files`
 (:func:`atomic_write_bytes`); the reader's and the writer's names are re-exported here.
 
 Layout (img2dataset ``webdataset`` output)::
@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # the reader and the atomic writer live in their own modules; re-exported here, where callers found them
-from audit.atomic import atomic_write_bytes, output_mode
+from audit.files import atomic_write_bytes, output_mode
 from audit.tarread import SAMPLE_SKIPS, ReadStats, TarSample, iter_tar_samples
 
 __all__ = [

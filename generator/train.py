@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from audit.checkpoint import load_checkpoint, save_checkpoint
 from audit.outdir import locked_output
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 from audit.shards import complete_shards, shard_name
 from audit.tarread import iter_tar_samples
 from generator.cascade import (

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Measured after the restructuring, the module splits that followed it and the merges of the
 #: pass-through layers (plain rule / data rule; docs/code-tour.md); the path must not grow back.
-MAX_PLAIN = 42
+MAX_PLAIN = 41
 MAX_DATA = 31
 
 

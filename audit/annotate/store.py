@@ -127,7 +127,7 @@ class AnnotationFile:
         return f
 
     def _save(self) -> None:
-        from audit.atomic import atomic_write_bytes
+        from audit.files import atomic_write_bytes
 
         atomic_write_bytes(self.path, json.dumps(self.data, indent=1).encode())
 

@@ -254,7 +254,7 @@ def validate_run(run_dir: str | Path) -> dict[str, Any]:
         }
     acc = pd.DataFrame(rows)
     out = run_dir / "validation"
-    from audit.atomic import atomic_write_bytes
+    from audit.files import atomic_write_bytes
 
     atomic_write_bytes(out / "accuracy.csv", acc.to_csv(index=False).encode())
     write_json_atomic(out / "confusion.json", {"confusion": confusion, "agreement": agreement})

@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from audit.commands.generate import sampler_settings
     from audit.labelers.world import WorldLabeler
-    from audit.atomic import atomic_write_bytes
+    from audit.files import atomic_write_bytes
     from generator.api import load_cascade
     from generator.evaluate import evaluate_generator
 

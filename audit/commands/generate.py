@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from audit.errors import UserError
-    from audit.files import write_bytes_atomic, write_parquet_atomic
+    from audit.files import atomic_write_bytes, write_parquet_atomic
     from generator.api import generate, load_cascade
 
     if args.n < 0:
@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         name = f"{i:04d}.png"
         buf = io.BytesIO()
         img.save(buf, format="PNG")
-        write_bytes_atomic(out / name, buf.getvalue())
+        atomic_write_bytes(out / name, buf.getvalue())
         rows.append({"image_id": name[:-4], "path": name, "file": name, "prompt": prompt, "seed": seed,
                      "width": img.size[0], "height": img.size[1], **settings.to_dict()})
     write_parquet_atomic(out / "manifest.parquet", pd.DataFrame(rows))

@@ -45,7 +45,7 @@ def run(args) -> int:
 
     from audit.cli import make_labelers
     from audit.errors import UserError
-    from audit.files import write_bytes_atomic, write_parquet_atomic
+    from audit.files import atomic_write_bytes, write_parquet_atomic
     from audit.labelers.images import DEFAULT_MAX_PIXELS, SkipSummary, iter_source, label_items
 
     if args.batch_size < 1:
@@ -63,7 +63,7 @@ def run(args) -> int:
     report = {"source": str(args.source), "labeler": args.labeler, "options": options, "images": counts.read,
               "labelled": counts.labelled, **summary.to_dict()}
     side = args.out.with_name(args.out.stem + ".skipped.json")
-    write_bytes_atomic(side, (json.dumps(report, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(side, (json.dumps(report, indent=2, default=str) + "\n").encode())
     write_parquet_atomic(args.out, df)  # the parquet last: its presence means the run finished
 
     print(f"labelled {counts.labelled} of {counts.read} images with {args.labeler}: {len(df)} rows -> {args.out}")

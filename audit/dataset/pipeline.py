@@ -48,9 +48,8 @@ from audit.dataset.sources import DatasetInput, detect
 from audit.dataset.textstats import TextAuditor
 from audit.errors import UserError
 from audit.outdir import locked_output, refuse_inside
-from audit.files import json_safe, write_parquet_atomic
+from audit.files import atomic_write_bytes, json_safe, write_parquet_atomic
 from audit.provenance import git_revision, package_versions
-from audit.atomic import atomic_write_bytes
 from audit.shards import LAION_COLUMNS
 
 __all__ = ["run_dataset_audit", "input_summary"]

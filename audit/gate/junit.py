@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.files import write_bytes_atomic
+from audit.files import atomic_write_bytes
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -52,5 +52,5 @@ def junit_xml(comparison: pd.DataFrame, *, fail_on_missing: bool, name: str = "i
 def write_junit(path: str | Path, comparison: pd.DataFrame, *, fail_on_missing: bool) -> Path:
     """Write :func:`junit_xml` atomically to ``path``."""
     path = Path(path)
-    write_bytes_atomic(path, junit_xml(comparison, fail_on_missing=fail_on_missing).encode("utf-8"))
+    atomic_write_bytes(path, junit_xml(comparison, fail_on_missing=fail_on_missing).encode("utf-8"))
     return path

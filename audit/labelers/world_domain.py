@@ -101,7 +101,7 @@ class NoveltyScore:
         """Write ``domain.safetensors`` and ``domain.json`` atomically into ``folder``."""
         from safetensors.numpy import save
 
-        from audit.atomic import atomic_write_bytes
+        from audit.files import atomic_write_bytes
 
         folder = Path(folder)
         tensors = {"mean": self.mean.astype(np.float32), "precision": self.precision.astype(np.float32)}

@@ -35,7 +35,7 @@ from audit.checkpoint import load_checkpoint, save_checkpoint
 from audit.labelers.world import HEADS, build_model
 from audit.labelers.world_eval import card_markdown, evaluate, targets
 from audit.outdir import locked_output
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 
 __all__ = ["balanced_attributes", "render_pool", "augment", "evaluate", "train_world_labeler", "card_markdown",
            "targets", "to_tensor", "cell_ids"]

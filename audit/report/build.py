@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.atomic import atomic_write_bytes
-from audit.files import json_safe
+from audit.files import atomic_write_bytes, json_safe
 from audit.report.blocks import Code, RenderContext, ReportSection, esc
 
 __all__ = ["build_report"]

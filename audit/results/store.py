@@ -61,7 +61,7 @@ def write_results(folder: str | Path, results: Results) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from audit.files import write_bytes_atomic, write_json_atomic
+    from audit.files import atomic_write_bytes, write_json_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def write_results(folder: str | Path, results: Results) -> Path:
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: json.dumps(context).encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    write_bytes_atomic(folder / C.FILE, buf.getvalue())
+    atomic_write_bytes(folder / C.FILE, buf.getvalue())
     rows = results.table.astype(object).where(results.table.notna(), None).to_dict("records")
     write_json_atomic(folder / C.JSON_FILE, {**context, "rows": rows})
     return folder / C.FILE

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from audit.files import write_bytes_atomic, write_json_atomic, write_parquet_atomic
+from audit.files import atomic_write_bytes, write_json_atomic, write_parquet_atomic
 from audit import schema as _schema
 from audit.schema import FILTERED
 from audit.schema import LABEL_KEYS as _LABEL_KEYS
@@ -91,7 +91,7 @@ def put_image(run_dir: str | Path, data: bytes) -> tuple[str, str]:
     rel = image_relpath(image_id)
     path = Path(run_dir) / rel
     if not path.is_file():
-        write_bytes_atomic(path, data)
+        atomic_write_bytes(path, data)
     return image_id, rel
 
 

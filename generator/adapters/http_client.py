@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from audit.errors import UserError
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 
 __all__ = ["HttpPolicy", "Retryable", "ApiRefusal", "post_json", "request_key", "RequestJournal",
            "read_events", "api_key", "parse_options"]

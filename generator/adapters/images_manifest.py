@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 from generator.adapters.base import Settings, mark, placeholder
 
 __all__ = ["ImagesAdapter", "read_manifest", "match_manifest"]

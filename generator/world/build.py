@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from audit.outdir import locked_output
-from audit.atomic import atomic_write_bytes
+from audit.files import atomic_write_bytes
 from audit.shards import BUILD_IN_PROGRESS, ShardWriter, clean_partial, shard_name
 from generator.world.captions import write_captions
 from generator.world.render import render_batch, sample_nuisance
