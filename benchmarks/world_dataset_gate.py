@@ -120,7 +120,7 @@ def truth_and_labels(world: Path, audit_dir: Path) -> pd.DataFrame:
 
 def measure_confusion(world: Path, audit_dir: Path, out: Path) -> Path:
     """Ground truth x label counts of a validation world, as a ``--confusion`` file."""
-    from audit.dataset.images import confusion_counts_table
+    from audit.dataset.confusion import confusion_counts_table
     from audit.labelers.world import HEADS
     from audit.schema import SKIN_GROUP_NAMES
 
@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> list[str]:
         build(world, seed=seed, n=args.n, jpeg=jpeg)
         out = audit(world, work / f"audit{seed}", weights=args.world_weights, confusion=matched)
         if args.recompute:  # the audit's labels, today's metrics code (same function as the audit)
-            from audit.dataset.images import WithConfusion, load_confusion_file
+            from audit.dataset.confusion import WithConfusion, load_confusion_file
 
             shares = shares_with(world, out, WithConfusion(card_labeler, load_confusion_file(matched),
                                                           source=str(matched)))

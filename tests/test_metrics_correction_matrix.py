@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.dataset.images import WithConfusion, confusion_counts_table, load_confusion_file
+from audit.dataset.confusion import WithConfusion, confusion_counts_table, load_confusion_file
 from audit.dataset.results import image_shares
 from audit.errors import UserError
 

@@ -48,7 +48,7 @@ def register(sub) -> None:
     a.add_argument("--dask-scheduler", dest="dask_scheduler", metavar="ADDRESS",
                    help="run on an existing Dask scheduler (tcp://host:8786)")
     a.add_argument("--batch-size", type=int, default=131_072, help="caption rows per batch (default 131072)")
-    a.add_argument("--sense-model", nargs="?", const="shipped", metavar="FILE",
+    a.add_argument("--sense-model", nargs="?", const=True, default=False, metavar="FILE",
                    help="decide identity hits with the learned sense model after the rules (the shipped "
                         "data/lexicons/sense_model.json, or FILE): higher precision, lower recall, about 10x the "
                         "rules' cost per caption it reads (docs/dataset-audit.md, Tagging quality)")
@@ -83,7 +83,7 @@ def _audit(args: argparse.Namespace) -> int:
         args.world_weights = args.world_weights or args.labeler_path
     labeler = make_labelers(args, [args.labeler])[0][0] if args.labeler else None
     if args.confusion:
-        from audit.dataset.images import WithConfusion, load_confusion_file
+        from audit.dataset.confusion import WithConfusion, load_confusion_file
 
         if labeler is None:
             raise UserError("--confusion corrects image labels (fix: pass --labeler too)")
@@ -93,8 +93,7 @@ def _audit(args: argparse.Namespace) -> int:
                             scheduler=args.dask_scheduler, labeler=labeler, max_images=args.max_images,
                             batch_size=args.batch_size, progress=not args.no_progress, argv=sys.argv,
                             include_slurs=args.slur_lexicon, caption_classifier=args.caption_classifier,
-                            sense_model=None if args.sense_model in (None, "shipped") else args.sense_model,
-                            use_sense_model=args.sense_model is not None,
+                            sense_model=args.sense_model,
                             classifier_sample=args.classifier_sample, classifier_threshold=args.classifier_threshold)
     cap, ex = res["captions"], res["execution"]
     print(f"{cap['rows']:,} captions ({ex['rows_per_second'] or 0:,.0f} rows/s); "

@@ -32,14 +32,13 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from audit.dataset.confusion import WithConfusion, confusion_counts_table, load_confusion_file
 from audit.dataset.lexicon import Lexicon
 from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
 from audit.files import write_parquet_atomic
 
 __all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
-           "corrected_shares", "load_confusion_file", "confusion_counts_table", "WithConfusion"]
+           "corrected_shares"]
 
 #: Caption concept -> (label attribute, the value the caption implies).
 AGREEMENT: dict[str, tuple[str, str]] = {

@@ -148,15 +148,15 @@ class AuditFrame:
             self.method_corrected = f"{self.method}+confusion_{'resampled' if counts else 'fixed'}"
             if self._boot is not None:
                 self._boot_to_correct = self._corr_draws(to_correct)
-            if self._boot is not None and counts:
-                raw = confusion.copy()
-                raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
-                k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
-                n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
-                self._boot_corrected = correct_draws(self._corr_draws(to_correct),
-                                                     draw_confusions(k, size=n_mats, seed=seed + 1))
-            elif self._boot is not None:
-                self._boot_corrected = correct_array(self._corr_draws(to_correct), self._conf)
+                if counts:
+                    raw = confusion.copy()
+                    raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
+                    k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
+                    n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
+                    self._boot_corrected = correct_draws(self._boot_to_correct,
+                                                         draw_confusions(k, size=n_mats, seed=seed + 1))
+                else:
+                    self._boot_corrected = correct_array(self._boot_to_correct, self._conf)
 
     def _corr_draws(self, draws: np.ndarray) -> np.ndarray:
         """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
