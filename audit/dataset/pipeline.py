@@ -90,8 +90,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
                       labeler=None, max_images: int | None = None, batch_size: int = 131_072,
                       progress: bool = True, argv: Sequence[str] | None = None, include_slurs: bool = False,
                       caption_classifier: str | Path | None = None, classifier_sample: int = 1000,
-                      classifier_threshold: float = 0.5, use_sense_model: bool = False,
-                      sense_model: str | Path | None = None) -> dict:
+                      classifier_threshold: float = 0.5, sense_model: bool | str | Path = False) -> dict:
     """Audit a LAION-style dataset and write every output to ``out_dir``.
 
     Parameters
@@ -127,10 +126,10 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         Unflagged captions the classifier reads (the flagged sample is twice this size at most).
     classifier_threshold
         P(positive) at or above which the classifier flags a caption.
-    use_sense_model, sense_model
+    sense_model
         Decide identity hits with the learned sense model after the sense rules
-        (:mod:`audit.dataset.sense_model`): the shipped one, or the file ``sense_model``
-        (which implies ``use_sense_model``). Recorded in ``results.json`` (``lexicons.sense_model``).
+        (:mod:`audit.dataset.sense_model`): ``True`` for the shipped one, or the path of a model
+        file. Recorded in ``results.json`` (``lexicons.sense_model``).
 
     Returns
     -------
@@ -143,10 +142,11 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
         raise UserError(f"{out}: exists and is not a folder (fix: pass a new --out folder)")
     lex = load_lexicons(lexicons, include_defaults=include_default_lexicons, include_slurs=include_slurs)
     model = None
-    if use_sense_model or sense_model is not None:  # a bad model file fails before any output folder is made
+    if sense_model is not False:  # a bad model file fails before any output folder is made
         from audit.dataset.sense_model import SenseModel
 
-        model = SenseModel.load(sense_model)
+        model = (SenseModel.load(None if sense_model is True else sense_model),
+                 "shipped" if sense_model is True else str(sense_model))
     ds = detect(path)  # a missing or unreadable input fails here, before any output folder is made
     classifier = None
     if caption_classifier is not None:  # a bad model folder fails here too
@@ -159,7 +159,7 @@ def run_dataset_audit(path: str | Path, *, out_dir: str | Path, lexicons: Sequen
                            max_images=max_images, batch_size=batch_size, progress=progress, argv=argv,
                            classifier=classifier, classifier_sample=classifier_sample,
                            classifier_threshold=classifier_threshold,
-                           sense_model=(model, "shipped" if sense_model is None else str(sense_model)) if model else None)
+                           sense_model=model)
 
 
 def _audit_into(ds: DatasetInput, out: Path, *, lex, t0: float, workers: int, scheduler: str | None, labeler,
