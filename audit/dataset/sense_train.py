@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,14 +75,19 @@ def examples(captions: list[str], lab: pd.DataFrame, *, lexicon=None) -> tuple[l
     return [f for _, _, f in items], y, np.array([r for r, _, _ in items]), rule
 
 
-def fit(feats: list[list[str]], y: np.ndarray, *, c: float = 1.0, dim: int = DIM) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression (penalty ``|w|^2 / (2c)``, intercept free) by L-BFGS."""
+def feature_matrix(feats: list[list[str]], *, dim: int = DIM):
+    """Sparse 0/1 matrix of hashed feature strings, one row per example."""
     import scipy.sparse as sp
-    from scipy.optimize import minimize
 
     idx = [hash_features(f, dim) for f in feats]
-    x = sp.csr_matrix((np.ones(sum(len(i) for i in idx)), np.concatenate(idx),
-                       np.concatenate([[0], np.cumsum([len(i) for i in idx])])), shape=(len(feats), dim))
+    return sp.csr_matrix((np.ones(sum(len(i) for i in idx)), np.concatenate(idx),
+                          np.concatenate([[0], np.cumsum([len(i) for i in idx])])), shape=(len(feats), dim))
+
+
+def fit_matrix(x, y: np.ndarray, *, c: float = 1.0) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (penalty ``|w|^2 / (2c)``, intercept free) by L-BFGS on a matrix."""
+    from scipy.optimize import minimize
+
     s = 2.0 * y - 1.0
 
     def loss(wb: np.ndarray) -> tuple[float, np.ndarray]:
@@ -91,8 +97,65 @@ def fit(feats: list[list[str]], y: np.ndarray, *, c: float = 1.0, dim: int = DIM
         g = -s / (1.0 + np.exp(z))
         return lo, np.append(x.T @ g + w / c, g.sum())
 
-    res = minimize(loss, np.zeros(dim + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
     return res.x[:-1], float(res.x[-1])
+
+
+def fit(feats: list[list[str]], y: np.ndarray, *, c: float = 1.0, dim: int = DIM) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression over hashed feature strings (see :func:`fit_matrix`)."""
+    return fit_matrix(feature_matrix(feats, dim=dim), y, c=c)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Every (caption, category) example of the dev and training sets, in one place.
+
+    ``feats`` are the feature strings, ``y`` the labels, ``src`` the set of each
+    example (``"dev"`` or ``"train"``), ``rows`` a caption key unique across sets
+    (cross-validation folds are by caption), ``rule`` the sense rules' decision,
+    ``captions`` the caption of each example and ``positives`` the positive
+    labels per set (the recall denominators, hits or not).
+    """
+
+    feats: list[list[str]]
+    y: np.ndarray
+    src: np.ndarray
+    rows: np.ndarray
+    rule: np.ndarray
+    captions: list[str]
+    positives: dict[str, int]
+
+    def folds(self, k: int) -> np.ndarray:
+        """Fold of each example, by caption (stable: SHA-1 of the caption key)."""
+        return np.array([int(hashlib.sha1(str(r).encode()).hexdigest(), 16) % k for r in self.rows])
+
+
+def training_set(fixture: Path = FIXTURE) -> TrainingSet:
+    """The labelled examples the sense model learns from (dev + training sets, never the held-out set)."""
+    sets = {"dev": labelled(Path(fixture), DEV), "train": labelled(TRAIN_CAPTIONS, TRAIN)}
+    feats, y, src, rule, rows, caps_out = [], [], [], [], [], []
+    for k, (caps, lab) in sets.items():
+        f, yy, r, ru = examples(caps, lab)
+        feats += f
+        y.append(yy)
+        rule.append(ru)
+        src += [k] * len(f)
+        rows.append(r + (0 if k == "dev" else 10 ** 6))
+        caps_out += [caps[i] for i in r]
+    positives = {k: int(lab[list(CATEGORIES)].to_numpy().sum()) for k, (_, lab) in sets.items()}
+    return TrainingSet(feats, np.concatenate(y), np.array(src), np.concatenate(rows), np.concatenate(rule),
+                       caps_out, positives)
+
+
+def cv_scores(ts: TrainingSet, pred: np.ndarray) -> dict[str, dict]:
+    """Precision and recall per set of a decision per example (recall over all positives of the set)."""
+    out = {}
+    for k, n_pos in ts.positives.items():
+        m = ts.src == k
+        tp, fp = int((pred & (ts.y == 1) & m).sum()), int((pred & (ts.y == 0) & m).sum())
+        out[k] = {"tp": tp, "fp": fp, "positives": n_pos,
+                  "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / n_pos, 4)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,39 +168,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds for the printed figures (0: none)")
     args = ap.parse_args(argv)
 
-    sets = {"dev": labelled(Path(args.fixture), DEV), "train": labelled(TRAIN_CAPTIONS, TRAIN)}
-    feats, y, src, rule, rows = [], [], [], [], []
-    for k, (caps, lab) in sets.items():
-        f, yy, r, ru = examples(caps, lab)
-        feats += f
-        y.append(yy)
-        rule.append(ru)
-        src += [k] * len(f)
-        rows.append(r + (0 if k == "dev" else 10 ** 6))
-    y, rule, src, rows = np.concatenate(y), np.concatenate(rule), np.array(src), np.concatenate(rows)
-    positives = {k: int(lab[list(CATEGORIES)].to_numpy().sum()) for k, (_, lab) in sets.items()}
-    meta = {"trained_on": {k: {"captions": len(c), "examples": int((src == k).sum()), "positives": positives[k]}
-                           for k, (c, _) in sets.items()},
+    ts = training_set(Path(args.fixture))
+    meta = {"trained_on": {k: {"captions": len(lab), "examples": int((ts.src == k).sum()), "positives": ts.positives[k]}
+                           for k, lab in (("dev", pd.read_csv(DEV)), ("train", pd.read_csv(TRAIN)))},
             "c": args.c, "command": "python -m audit.dataset.sense_train"}
     if args.folds:
-        prob = np.zeros(len(y))
-        fold = np.array([int(hashlib.sha1(str(r).encode()).hexdigest(), 16) % args.folds for r in rows])
+        prob = np.zeros(len(ts.y))
+        fold = ts.folds(args.folds)
         for k in range(args.folds):
-            w, b = fit([f for f, m in zip(feats, fold != k) if m], y[fold != k], c=args.c)
-            prob[fold == k] = SenseModel(w, bias=b).probability([f for f, m in zip(feats, fold == k) if m])
+            w, b = fit([f for f, m in zip(ts.feats, fold != k) if m], ts.y[fold != k], c=args.c)
+            prob[fold == k] = SenseModel(w, bias=b).probability([f for f, m in zip(ts.feats, fold == k) if m])
         cv = {}
-        for k in sets:
-            m = src == k
-            for name, pred in (("rules", rule), ("model", prob >= args.threshold)):
-                tp, fp = int((pred & (y == 1) & m).sum()), int((pred & (y == 0) & m).sum())
-                cv[f"{k}:{name}"] = {"tp": tp, "fp": fp, "positives": positives[k],
-                                     "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / positives[k], 4)}
-                print(f"{args.folds}-fold CV, {k}, {name:5s}: precision {tp / max(tp + fp, 1):.1%} "
-                      f"recall {tp / positives[k]:.1%} (TP {tp}, FP {fp}, positives {positives[k]})")
+        scores = {"rules": cv_scores(ts, ts.rule), "model": cv_scores(ts, prob >= args.threshold)}
+        for k in ts.positives:
+            for name in scores:
+                r = cv[f"{k}:{name}"] = scores[name][k]
+                print(f"{args.folds}-fold CV, {k}, {name:5s}: precision {r['precision']:.1%} recall {r['recall']:.1%} "
+                      f"(TP {r['tp']}, FP {r['fp']}, positives {r['positives']})")
         meta["cross_validation"] = cv
-    w, b = fit(feats, y, c=args.c)
+    w, b = fit(ts.feats, ts.y, c=args.c)
     SenseModel(w, bias=b, threshold=args.threshold, meta=meta).save(args.out)
-    print(f"wrote {args.out}: {len(y)} examples ({int(y.sum())} positive), {int((np.abs(w) >= 1e-6).sum())} weights")
+    print(f"wrote {args.out}: {len(ts.y)} examples ({int(ts.y.sum())} positive), {int((np.abs(w) >= 1e-6).sum())} weights")
 
 
 if __name__ == "__main__":
