@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import SpecError, UserError
+from audit.files import read_run_spec
 from audit.results import columns as C
 from audit.results.build import Options, Results, results_table
 
@@ -169,15 +170,7 @@ def read_run_dir(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]
         raise UserError(
             f"{run}: not a run directory (fix: pass the folder holding spec.json, manifest.parquet and labels.parquet)"
         )
-    spec_path = run / "spec.json"
-    if not spec_path.exists():
-        raise UserError(f"{spec_path}: file not found (fix: re-run the probe run, which writes it)")
-    try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise UserError(f"{spec_path}:{line or 1}: invalid JSON: {getattr(exc, 'msg', exc)} "
-                        "(fix: repair or regenerate spec.json)") from exc
+    spec = read_run_spec(run)
     manifest = read_table(run / "manifest.parquet")
     labels_path = run / "labels.parquet"
     if not labels_path.exists():

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
+from audit.files import SPEC_FILE, read_run_spec
 from audit.run.execute import finish_run, plan_shards, run_dask, run_local
 from audit.run.spec import RunSpec, canonical, check_resume
 from audit.run.work import ShardJob, is_committed
@@ -63,12 +64,12 @@ class Run:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        """``spec.json``: suite, generator, labelers, seeds, effective settings, versions, git revision."""
-        return json.loads(self._need("spec.json").read_text())
+        """``spec.json`` as written: suite, generator, labelers, seeds, effective settings, versions, git revision."""
+        return read_run_spec(self.path)
 
     @property
     def run_spec(self) -> RunSpec:
-        """``spec.json`` as a :class:`audit.run.spec.RunSpec`."""
+        """``spec.json`` as a :class:`audit.run.spec.RunSpec` (fields an older run lacks take today's defaults)."""
         return RunSpec.from_dict(self.spec)
 
     @cached_property
@@ -188,7 +189,7 @@ def check_default_labelers(names: Sequence[str], generator_config: dict) -> None
 
 
 def _prepare_dir(out: Path, spec: RunSpec) -> None:
-    spec_path = out / "spec.json"
+    spec_path = out / SPEC_FILE
     if spec_path.is_file():
         check_resume(spec_path, spec)
     elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):

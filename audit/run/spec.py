@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
-from audit.files import json_safe, json_text, write_json_atomic
+from audit.files import json_safe, json_text, read_run_spec, write_json_atomic
 from audit.provenance import git_revision, package_versions, python_version
 
-__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "read_spec", "canonical"]
+__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "canonical"]
 
 FORMAT = "imagen-audit-run/2"
 #: Fields that must match for a run directory to be resumed.
@@ -105,15 +105,6 @@ class RunSpec:
         write_json_atomic(path, self.to_dict())
 
 
-def read_spec(path: str | Path) -> RunSpec:
-    """Read ``spec.json``; a clear error when it is missing or not JSON."""
-    try:
-        return RunSpec.from_json(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, TypeError) as exc:
-        raise UserError(f"{path}: cannot read the run spec ({exc}) "
-                        "(fix: use a new --out folder or delete this one)") from None
-
-
 def canonical(value) -> str:
     """One text per JSON value, whatever its key order (compares spec fields and shard recipes).
 
@@ -131,7 +122,8 @@ def check_resume(path: Path, spec: RunSpec) -> None:
     Raises
     ------
     audit.errors.UserError
-        Naming the first field that differs and the fix.
+        Naming the first field that differs and the fix, or the error of
+        :func:`audit.files.read_run_spec` when the file is missing or broken.
 
     Examples
     --------
@@ -145,11 +137,7 @@ def check_resume(path: Path, spec: RunSpec) -> None:
     ...
     audit.errors.UserError: ...: field suite: the folder holds a run with a different suite ...
     """
-    try:
-        old = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the existing run spec ({exc}) "
-                        "(fix: use a new --out folder or delete this one)") from None
+    old = read_run_spec(path)
     new = spec.identity()
     for key in IDENTITY_FIELDS:
         if canonical(old.get(key)) != canonical(new.get(key)):
