@@ -67,11 +67,6 @@ class Run:
         """``spec.json`` as written: suite, generator, labelers, seeds, effective settings, versions, git revision."""
         return read_run_spec(self.path)
 
-    @property
-    def run_spec(self) -> RunSpec:
-        """``spec.json`` as a :class:`audit.run.spec.RunSpec` (fields an older run lacks take today's defaults)."""
-        return RunSpec.from_dict(self.spec)
-
     @cached_property
     def manifest(self) -> pd.DataFrame:
         """One row per image: id, path, prompt, prompt_id, template_id, seed, sample, setting, slots."""
