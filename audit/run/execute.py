@@ -318,11 +318,9 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
         write_parquet_atomic(run_dir / "counts.parquet", counts)
         bar.update(1)
         bar.set_postfix_str("metrics")
-        from audit.results import results_table, write_results
+        from audit.results import write_run_results
 
-        spec = read_run_spec(run_dir)
-        results = results_table(manifest, labels, spec=spec, settings=settings)
-        write_results(run_dir, results)
+        results = write_run_results(run_dir, settings=settings)  # from the files just written, as `report` reads them
         bar.update(1)
         if report:
             bar.set_postfix_str("report")
