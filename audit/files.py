@@ -1,10 +1,11 @@
-"""Atomic writers and the one JSON cleaner: the writer every output of the project goes through.
+"""Atomic writers and the one JSON cleaner: the writer every output of the project goes through;
+and :func:`read_run_spec`, the one reader of a run's ``spec.json``.
 
 Every file is written to a unique temporary sibling (``.NAME.*.tmp``), fsynced and
 renamed into place (:func:`atomic_write_bytes`), so a process killed at any point
 leaves either the old file or the new one, never a half-written file under a
 final name (a killed writer leaves only a ``*.tmp`` behind), and outputs keep the
-user's umask. This module imports nothing from the project.
+user's umask. This module imports nothing from the project but :mod:`audit.errors`.
 
 Examples
 --------
@@ -24,7 +25,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "output_mode", "write_json_atomic", "write_parquet_atomic", "json_safe", "json_text"]
+from audit.errors import SpecError
+
+__all__ = ["atomic_write_bytes", "output_mode", "write_json_atomic", "write_parquet_atomic", "json_safe", "json_text",
+           "SPEC_FILE", "read_run_spec"]
+
+#: The file of a run directory that holds its frozen spec (:class:`audit.run.spec.RunSpec`).
+SPEC_FILE = "spec.json"
 
 
 def output_mode() -> int:
@@ -135,3 +142,63 @@ def write_parquet_atomic(path: str | Path, frame) -> None:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def read_run_spec(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``spec.json`` exactly as it is on disk: the one reader that the report, the gate,
+    resume and the run's finish all go through.
+
+    Nothing is filled in or dropped: an old run keeps its own package versions, git revision
+    and keys (build a :class:`audit.run.spec.RunSpec` only for a new run).
+
+    Parameters
+    ----------
+    run_dir
+        The run directory, or the path of its ``spec.json``.
+
+    Returns
+    -------
+    dict
+        The parsed JSON object.
+
+    Raises
+    ------
+    audit.errors.SpecError
+        When the file is missing, unreadable, not JSON or not a JSON object; the message names
+        the file, the field and the fix, whichever command reads it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (run / "spec.json").write_text('{"samples": 2}')
+    >>> read_run_spec(run)
+    {'samples': 2}
+    >>> _ = (run / "spec.json").write_text('[1, 2]')
+    >>> read_run_spec(run)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    audit.errors.SpecError: .../spec.json: field (top level): is a JSON list, not an object (fix: ...)
+    """
+    path = Path(run_dir)
+    if path.suffix != ".json":
+        path = path / SPEC_FILE
+    fix = (f"pass the folder that `imagen-audit probe run --out` wrote; if its {SPEC_FILE} is lost or damaged, "
+           "rerun that command with a new --out folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(path, "(file)", "is missing, so the folder holds no probe run", fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, "(file)", f"cannot be read ({type(exc).__name__}: {exc})", fix) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(path, "(file)", f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                        "truncated or edited by hand?", fix, line=exc.lineno) from None
+    except RecursionError:
+        raise SpecError(path, "(file)", "is not valid JSON (nested too deeply)", fix) from None
+    if not isinstance(data, dict):
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+        raise SpecError(path, "(top level)", f"is a JSON {kind}, not an object", fix)
+    return data

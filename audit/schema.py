@@ -22,7 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "LABEL_COLUMNS", "LABEL_KEYS", "MANIFEST_BASE", "OUTCOME_COLUMNS", "MANIFEST_COLUMNS",
-    "NO_FACE", "OUT_OF_DOMAIN", "UNREADABLE", "FILTERED", "NON_ANSWERS", "NO_SKIN", "NON_ANSWER_VALUES", "is_non_answer",
+    "NO_FACE", "OUT_OF_DOMAIN", "UNREADABLE", "FILTERED", "NON_ANSWERS", "NO_SKIN", "NON_ANSWER_VALUES",
     "PROFESSIONS", "PRESENTATIONS", "AGE_GROUPS", "ACTIVITIES", "UNSAFE_PROPS", "UNSAFE_VALUES",
     "MST_HEX", "MST_TONES", "MST_VALUES", "SKIN_GROUPS", "SKIN_GROUP_NAMES", "skin_group", "hex_to_rgb",
     "WORLD_ATTRIBUTES",
@@ -68,17 +68,6 @@ NON_ANSWERS: tuple[str, ...] = (NO_FACE, OUT_OF_DOMAIN, UNREADABLE, FILTERED)
 NO_SKIN = "no_skin"
 #: :data:`NON_ANSWERS` and :data:`NO_SKIN`: every value a reader must leave out of shares.
 NON_ANSWER_VALUES: tuple[str, ...] = (*NON_ANSWERS, NO_SKIN)
-
-
-def is_non_answer(value: object) -> bool:
-    """True for a non-answer value (:data:`NON_ANSWERS` or :data:`NO_SKIN`).
-
-    Examples
-    --------
-    >>> is_non_answer("no_face"), is_non_answer("feminine")
-    (True, False)
-    """
-    return str(value) in NON_ANSWER_VALUES
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 An unchanged generator passes; a run whose presentation labels were flipped to
 "feminine" for one profession fails with that profession's metrics named;
-unusable input (bad baselines, unfinished runs, another suite) exits 2.
+unusable input (bad baselines, unfinished runs, another suite) exits 2; a broken
+``spec.json`` gives one error at every entry point (report, gate, baseline, resume).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import pandas as pd
 import pytest
 
 from audit.cli import main
+from audit.errors import UserError
+from audit.files import read_run_spec
 from audit.gate import SCHEMA, read_baseline
 from audit.results import write_run_results
-from audit.run import run_probe
+from audit.run import Run, run_probe
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
 
@@ -72,7 +75,7 @@ def runs(tmp_path_factory):
                   FlipOneGroup(PixelLabeler(), attribute="presentation", source="androgynous", target="feminine"))
     baseline = folder / "baseline.json"
     assert main(["baseline", str(first), "--out", str(baseline), "--resamples", "400"]) == 0
-    return {"folder": folder, "run": first, "again": again, "biased": biased, "baseline": baseline}
+    return {"folder": folder, "run": first, "again": again, "biased": biased, "baseline": baseline, "tiny": tiny}
 
 
 def _copy(runs, name: str) -> Path:
@@ -359,3 +362,33 @@ def test_baseline_options_out_of_range_exit_2(runs, flags, field, capsys):
     assert main(["baseline", str(runs["run"]), "--out", str(out), *flags]) == 2
     err = capsys.readouterr().err
     assert field in err and "fix:" in err and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("text, field", [(None, "(file)"), ('{"suite": {"name": ', "(file)"),
+                                         ("[1, 2]", "(top level)"), ('"a string"', "(top level)")],
+                         ids=["missing", "truncated", "list", "string"])
+def test_a_broken_spec_json_gives_one_error_at_every_entry_point(runs, text, field, capsys):
+    """Report, gate check, baseline, ``Run.spec`` and resume read ``spec.json`` through one reader."""
+    run = _copy(runs, "broken-spec")
+    spec = run / "spec.json"
+    if text is None:
+        spec.unlink()
+    else:
+        spec.write_text(text)
+    with pytest.raises(UserError) as exc:
+        read_run_spec(run)
+    message = str(exc.value)
+    assert message.startswith(str(spec)) and f"field {field}: " in message and "(fix: " in message
+    for argv in (["report", str(run), "--png", "no"], ["check", str(run), "--baseline", str(runs["baseline"])],
+                 ["baseline", str(run), "--out", str(run / "baseline.json")]):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err.strip() == f"error: {message}", argv
+    with pytest.raises(UserError) as opened:
+        Run(run).spec
+    assert str(opened.value) == message
+    if text is not None:  # resume into the folder (a folder without spec.json holds no run: another error)
+        with pytest.raises(UserError) as resumed:
+            _run(runs["tiny"], runs["folder"], "broken-spec")
+        assert str(resumed.value) == message
+        assert spec.read_text() == text  # the broken file is left as it was, not overwritten
+    assert not (run / "report").exists() and not (run / "baseline.json").exists()  # nothing half-written

@@ -27,9 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.dataset.images import iter_image_samples, labels_by_concept
+from audit.dataset.images import iter_image_samples
 from audit.dataset.lexicon import load_lexicons
 from audit.dataset.pipeline import run_dataset_audit
+from audit.dataset.results import image_shares
 from audit.dataset.run import audit_text
 from audit.dataset.sources import MAX_CAPTION_BYTES, detect
 from audit.dataset.textstats import TextAuditor
@@ -322,7 +323,8 @@ def test_duplicate_keys_in_a_tar_are_skipped_by_reason_on_both_sides(tmp_path):
 
     labels = pd.DataFrame({"image_id": ["a", "a"], "attribute": "presentation", "value": ["feminine", "feminine"]})
     concepts = pd.DataFrame({"image_id": ["a"], "concept": ["gender:woman"]})
-    labels_by_concept(labels, concepts)
+    shares = image_shares(labels, concepts, n_resamples=0)
+    assert shares.loc[shares.value == "feminine", "share"].tolist() == [1.0]
 
 
 @pytest.mark.parametrize("blob", [b"", b"\0" * 10240, b"not a tar at all" * 64, b"\x1f\x8b" + b"\0" * 100,

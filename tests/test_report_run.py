@@ -154,7 +154,7 @@ def test_run_dir_errors_name_file_and_fix(tmp_path):
         report_from_run_dir(tmp_path / "nope")
     run = make_run_dir(tmp_path / "run", n_prompts=6, per_prompt=1)
     (run / "spec.json").write_text("{bad json")
-    with pytest.raises(UserError, match=r"spec\.json:1: invalid JSON"):
+    with pytest.raises(UserError, match=r"spec\.json:1: field \(file\): is not valid JSON .*\(fix: "):
         report_from_run_dir(run)
     (run / "spec.json").write_text("{}")
     (run / "labels.parquet").unlink()

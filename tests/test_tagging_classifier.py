@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from audit.dataset.caption_classifier import CaptionClassifier, agreement, compare_with_lexicon
+from audit.dataset.caption_classifier import CaptionClassifier, agreement
 from audit.errors import UserError
 
 FIXTURE = Path("/work/shared/fixtures/laion_captions_1000.parquet")
@@ -50,27 +48,6 @@ def test_predict_matches_a_direct_forward_pass(tiny_classifier):
             want = model(**enc).logits.softmax(-1)[0, 1].item()
         assert p[i] == pytest.approx(want, abs=1e-5)
     assert np.array_equal(p[~np.isnan(p)], clf.predict(caps)[~np.isnan(p)])  # deterministic
-
-
-def test_compare_with_lexicon_on_real_captions(tiny_classifier):
-    from audit.dataset.lexicon import load_lexicons
-    from audit.dataset.tagger import Tagger
-
-    path, _, _ = tiny_classifier
-    caps = [c or "" for c in pq.read_table(FIXTURE, columns=["TEXT"]).column("TEXT").to_pylist()]
-    lex = load_lexicons()
-    rows, ids = Tagger.for_lexicon(lex).match(pa.array(caps, pa.string()))
-    unsafe = np.zeros(len(caps), bool)
-    for r, s in zip(rows, ids):
-        if any(lex.roles[c] in ("unsafe", "toxic") for c in lex.surface_concepts[s]):
-            unsafe[r] = True
-    clf = CaptionClassifier(path)
-    res = compare_with_lexicon(caps, unsafe, clf, sample=200, threshold=0.5, seed=1)
-    assert res["read"] + res["unreadable"] == unsafe.sum() + 200
-    assert res["lexicon_rate"] == pytest.approx(unsafe.mean())
-    assert 0 <= res["model_rate"] <= 1
-    assert res["both"] + res["lexicon_only"] + res["model_only"] + res["neither"] == res["read"]
-    assert res["both"] + res["lexicon_only"] == int(unsafe.sum())  # no flagged caption is empty here
 
 
 def test_agreement_and_errors(tiny_classifier, tmp_path):

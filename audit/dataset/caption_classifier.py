@@ -2,11 +2,12 @@
 
 A lexicon counts words; a text classifier (any local ``transformers``
 sequence-classification model the user names: a toxicity, offensive-language
-or NSFW-text model) reads the whole caption. :func:`compare_with_lexicon` runs
-the model on the captions the lexicon tagged plus a random sample of the
-others (so its cost stays bounded), and returns both rates with the 2x2 table
-of agreement and Cohen's kappa. Nothing is downloaded: the model is a local
-folder (``save_pretrained`` layout, safetensors weights).
+or NSFW-text model) reads the whole caption.
+:func:`audit.dataset.classify.classifier_pass` runs the model on bounded
+samples of the captions the lexicon flagged and of the others, and reports both
+rates with :func:`agreement` (the 2x2 table and Cohen's kappa). Nothing is
+downloaded: the model is a local folder (``save_pretrained`` layout,
+safetensors weights).
 
 Examples
 --------
@@ -23,7 +24,7 @@ import numpy as np
 
 from audit.errors import UserError
 
-__all__ = ["CaptionClassifier", "agreement", "compare_with_lexicon", "POSITIVE_WORDS"]
+__all__ = ["CaptionClassifier", "agreement", "POSITIVE_WORDS"]
 
 #: Label names that count as "positive" (toxic / sexual) when the user names none.
 POSITIVE_WORDS = ("toxic", "offensive", "hate", "abusive", "insult", "obscene", "sexual", "nsfw", "porn",
@@ -115,45 +116,3 @@ def agreement(lexicon: np.ndarray, model: np.ndarray) -> dict:
     kappa = float((obs - exp) / (1 - exp)) if n and exp < 1 else float("nan")
     return {"n": n, "both": both, "lexicon_only": lo, "model_only": mo, "neither": neither,
             "observed": float(obs), "kappa": kappa}
-
-
-def compare_with_lexicon(captions: Sequence[str | None], lexicon_flag: np.ndarray, classifier: CaptionClassifier,
-                         *, sample: int = 1000, threshold: float = 0.5, seed: int = 0) -> dict:
-    """Run the classifier on the lexicon-flagged captions plus a random sample of the others.
-
-    Parameters
-    ----------
-    captions, lexicon_flag
-        Captions and whether the lexicon flags each (e.g. any unsafe or toxic term).
-    classifier
-        A :class:`CaptionClassifier`.
-    sample
-        Captions drawn (without replacement, by ``seed``) from the unflagged ones.
-    threshold
-        P(positive) at or above which the model flags a caption.
-
-    Returns
-    -------
-    dict
-        ``lexicon_rate`` (over all captions), ``model_rate`` (estimated over all
-        captions: flagged part plus the sample scaled to the unflagged part),
-        ``read`` (captions the model read), ``unreadable`` (empty captions,
-        counted apart), and :func:`agreement` on the captions read, with the
-        unflagged sample weighted as drawn (unweighted table).
-    """
-    flag = np.asarray(lexicon_flag, bool)
-    n = len(captions)
-    rng = np.random.default_rng(seed)
-    rest = np.flatnonzero(~flag)
-    drawn = np.sort(rng.choice(rest, size=min(sample, rest.size), replace=False)) if rest.size else rest
-    read = np.r_[np.flatnonzero(flag), drawn]
-    p = classifier.predict([captions[i] for i in read])
-    ok = ~np.isnan(p)
-    model = p >= threshold
-    n_flag = int(flag.sum())
-    on_flag = model[: n_flag][ok[: n_flag]]
-    on_rest = model[n_flag:][ok[n_flag:]]
-    rate = ((on_flag.sum() + (on_rest.mean() * rest.size if on_rest.size else 0.0)) / n) if n else float("nan")
-    return {"lexicon_rate": n_flag / n if n else float("nan"), "model_rate": float(rate), "read": int(ok.sum()),
-            "unreadable": int((~ok).sum()), "threshold": threshold,
-            **agreement(flag[read][ok], model[ok])}

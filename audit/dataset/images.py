@@ -37,8 +37,7 @@ from audit.dataset.sources import IMAGE_EXTENSIONS, DatasetInput
 from audit.dataset.tagger import Tagger
 from audit.files import write_parquet_atomic
 
-__all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table", "labels_by_concept",
-           "corrected_shares"]
+__all__ = ["audit_images", "iter_image_samples", "AGREEMENT", "agreement_table"]
 
 #: Caption concept -> (label attribute, the value the caption implies).
 AGREEMENT: dict[str, tuple[str, str]] = {
@@ -90,82 +89,6 @@ def _concepts_per_image(ids: list[str], captions: list[str | None], lexicon: Lex
     pairs = {(int(r), c) for r, s in zip(rows, sids) for c in lexicon.surface_concepts[s]}
     return pd.DataFrame({"image_id": [ids[r] for r, _ in sorted(pairs)],
                          "concept": [lexicon.concepts[c] for _, c in sorted(pairs)]})
-
-
-def labels_by_concept(labels: pd.DataFrame, concepts: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
-    """P(label value | caption concept) with Wilson intervals.
-
-    Parameters
-    ----------
-    labels
-        Tidy labels (``image_id, attribute, value``).
-    concepts
-        ``image_id, concept``: the caption concepts of each image.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``concept, attribute, value, n, n_concept, share, lo, hi``.
-
-    Examples
-    --------
-    >>> lab = pd.DataFrame({"image_id": ["a", "b"], "attribute": "presentation", "value": ["feminine", "masculine"]})
-    >>> con = pd.DataFrame({"image_id": ["a", "b"], "concept": ["profession:nurse", "profession:nurse"]})
-    >>> labels_by_concept(lab, con)[["value", "n", "share"]].values.tolist()
-    [['feminine', 1, 0.5], ['masculine', 1, 0.5]]
-    """
-    from audit.metrics import count_pairs, wilson_interval
-
-    cols = ["concept", "attribute", "value", "n", "n_concept", "share", "lo", "hi"]
-    if labels.empty or concepts.empty:
-        return pd.DataFrame(columns=cols)
-    joined = concepts.merge(labels[["image_id", "attribute", "value"]], on="image_id")
-    joined["key"] = joined["concept"] + "\x1f" + joined["attribute"]
-    counts = count_pairs(joined, concept="key", attribute="value")
-    counts[["concept", "attribute"]] = counts["key"].str.split("\x1f", n=1, expand=True)
-    counts["n_concept"] = counts.groupby("key")["n"].transform("sum")
-    counts["share"] = counts["n"] / counts["n_concept"]
-    lo, hi = wilson_interval(counts["n"], counts["n_concept"], confidence=confidence)
-    counts["lo"], counts["hi"] = lo, hi
-    return counts[cols].sort_values(["concept", "attribute", "value"], ignore_index=True)
-
-
-def corrected_shares(by_concept: pd.DataFrame, labeler) -> pd.DataFrame:
-    """Add ``share_corrected``: P(value | concept) corrected for labeler error.
-
-    Uses the labeler's confusion matrix (``labeler.confusion(attribute)``, rows
-    true, columns predicted) and :func:`audit.metrics.correct_counts`; NaN for
-    attributes without a confusion matrix.
-
-    Examples
-    --------
-    >>> class L:
-    ...     def confusion(self, attribute):
-    ...         return pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["f", "m"], columns=["f", "m"])
-    >>> by = pd.DataFrame({"concept": ["c", "c"], "attribute": "g", "value": ["f", "m"], "n": [41, 59]})
-    >>> corrected_shares(by, L())["share_corrected"].round(6).tolist()
-    [0.3, 0.7]
-    """
-    from audit.metrics import correct_counts
-
-    out = by_concept.copy()
-    out["share_corrected"] = np.nan
-    confusion = getattr(labeler, "confusion", None)
-    if confusion is None or out.empty:
-        return out
-    for attr, sub in out.groupby("attribute"):
-        conf = confusion(attr)
-        if conf is None:
-            continue
-        sub = sub[sub["value"].astype(str).isin([str(v) for v in conf.index])]  # non-answers stay uncorrected (NaN)
-        if sub.empty:
-            continue
-        fixed = correct_counts(sub[["concept", "value", "n"]], conf, concept="concept", attribute="value")
-        fixed["share_corrected"] = fixed["n"] / fixed.groupby("concept")["n"].transform("sum")
-        key = fixed.set_index(["concept", "value"])["share_corrected"]
-        idx = pd.MultiIndex.from_frame(sub[["concept", "value"]].astype(str))
-        out.loc[sub.index, "share_corrected"] = key.reindex(idx).to_numpy()
-    return out
 
 
 def agreement_table(labels: pd.DataFrame, concepts: pd.DataFrame, *, unsafe_concepts: list[str] = (),

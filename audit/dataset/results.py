@@ -286,7 +286,7 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
     non-answers such as ``no_face`` are left out of the corrected share only);
     ``confusion_source`` says which matrix (:func:`confusion_source`; a matrix
     measured on images like the audited ones is passed with
-    :class:`audit.dataset.images.WithConfusion`, ``dataset audit --confusion FILE``).
+    :class:`audit.dataset.confusion.WithConfusion`, ``dataset audit --confusion FILE``).
 
     Parameters
     ----------

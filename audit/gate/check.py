@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
+from audit.files import SPEC_FILE
 from audit.gate.baseline import (finished_spec, metrics_frame, read_baseline, references_from_records, run_numbers,
                                  run_record)
 from audit.gate.compare import STATUSES, compare_metrics
@@ -175,7 +176,7 @@ def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | Non
     now = run_record(spec)
     if now["suite"] != base["run"]["suite"]:
         raise UserError(
-            f"{Path(run_dir) / 'spec.json'}: field suite.name: is {now['suite']!r} but {baseline} was frozen on "
+            f"{Path(run_dir) / SPEC_FILE}: field suite.name: is {now['suite']!r} but {baseline} was frozen on "
             f"suite {base['run']['suite']!r} (fix: run suite {base['run']['suite']!r}, or freeze a new baseline "
             f"from this run with `imagen-audit baseline {run_dir} --out FILE`)")
     method = base["method"]
@@ -188,7 +189,7 @@ def check_run(run_dir: str | Path, *, baseline: str | Path, policy: Policy | Non
                         f"{[lab.get('name') for lab in base['run'].get('labelers') or []]})")
     frozen = metrics_frame(base)
     if not set(frozen["setting"]) & set(current["setting"]):
-        raise UserError(f"{Path(run_dir) / 'spec.json'}: field settings: the run's sweep settings "
+        raise UserError(f"{Path(run_dir) / SPEC_FILE}: field settings: the run's sweep settings "
                         f"{sorted(set(current['setting']))} share none with the baseline's {sorted(set(frozen['setting']))} "
                         "(fix: rerun the probe with the baseline's --sweep/--steps/--guidance options)")
     _policy_matches(policy, frozen, baseline)

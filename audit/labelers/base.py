@@ -36,7 +36,6 @@ __all__ = [
     "unreadable_rows",
     "labels_frame",
     "check_batch",
-    "attribute_names",
 ]
 
 
@@ -71,19 +70,6 @@ class Labeler(Protocol):
     def label(self, images: Sequence[Any], *, image_ids: Sequence[str]) -> pd.DataFrame:
         """Label a batch; returns the labels table (:data:`LABEL_COLUMNS`)."""
         ...
-
-
-def attribute_names(labeler: Any) -> tuple[str, ...]:
-    """The attribute names a labeler declares, in order.
-
-    Examples
-    --------
-    >>> class L:
-    ...     attributes = {"a": ("x",), "b": ()}
-    >>> attribute_names(L())
-    ('a', 'b')
-    """
-    return tuple(getattr(labeler, "attributes", ()))
 
 
 # ---------------------------------------------------------------------------

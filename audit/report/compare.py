@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import UserError
+from audit.files import SPEC_FILE
 from audit.gate import CheckResult, Policy, compare_metrics, gated_numbers
 from audit.gate.baseline import finished_spec, run_record
 from audit.gate.check import _changed, _policy_matches, describe
@@ -43,7 +44,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, *, policy: Policy | None 
     spec_a, spec_b = finished_spec(run_a), finished_spec(run_b)
     rec_a, rec_b = run_record(spec_a), run_record(spec_b)
     if rec_a["suite"] != rec_b["suite"]:
-        raise UserError(f"{Path(run_b) / 'spec.json'}: field suite.name: is {rec_b['suite']!r} but {run_a} ran "
+        raise UserError(f"{Path(run_b) / SPEC_FILE}: field suite.name: is {rec_b['suite']!r} but {run_a} ran "
                         f"suite {rec_a['suite']!r} (fix: compare two runs of the same suite)")
     base = gated_numbers(read_results(run_a).table)
     now = gated_numbers(read_results(run_b).table)

@@ -6,7 +6,7 @@ complete table. :func:`read_results` validates what it reads and names the file 
 field at fault: a truncated file, a missing column, an infinite number or a NaN without a
 note is an error, never a number.
 
-The views (:func:`by_group`, :func:`gaps`, :func:`top_gaps`, :func:`summary_lines`, ...)
+The views (:func:`by_group`, :func:`by_concept`, :func:`gaps`, :func:`headline`, :func:`summary_lines`)
 reshape or select rows of a table; none computes a metric. So the report's tables, the
 demo's headline and the CLI lines show the numbers the table holds.
 
@@ -19,8 +19,8 @@ audit.errors.UserError: /nonexistent/run/results.parquet: missing; the run is un
 ...     "attribute": "presentation", "value": "feminine - masculine", "metric": "npmi_gap",
 ...     "estimate": [0.1, -0.7], "lo": [0.0, -0.9], "hi": [0.2, -0.5], "n": 4, "total": 4, "method": "m",
 ...     "corrected": False, "note": ""})
->>> top_gaps(t, k=1).concept.tolist()
-['b']
+>>> gaps(t)[["concept", "gap"]].values.tolist()
+[['a', 0.1], ['b', -0.7]]
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import SpecError, UserError
+from audit.files import read_run_spec
 from audit.results import columns as C
 from audit.results.build import Options, Results, results_table
 
 __all__ = ["write_results", "read_results", "results_for", "write_run_results", "read_run_dir", "read_table",
-           "by_group", "by_concept", "gaps", "headline", "top_gaps", "cuts", "summary_lines"]
+           "by_group", "by_concept", "gaps", "headline", "summary_lines"]
 
 _META = b"imagen_audit_results"
 _FIX = "rebuild it: rerun the same `imagen-audit probe run` command, which rewrites missing results"
@@ -169,15 +170,7 @@ def read_run_dir(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]
         raise UserError(
             f"{run}: not a run directory (fix: pass the folder holding spec.json, manifest.parquet and labels.parquet)"
         )
-    spec_path = run / "spec.json"
-    if not spec_path.exists():
-        raise UserError(f"{spec_path}: file not found (fix: re-run the probe run, which writes it)")
-    try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise UserError(f"{spec_path}:{line or 1}: invalid JSON: {getattr(exc, 'msg', exc)} "
-                        "(fix: repair or regenerate spec.json)") from exc
+    spec = read_run_spec(run)
     manifest = read_table(run / "manifest.parquet")
     labels_path = run / "labels.parquet"
     if not labels_path.exists():
@@ -249,13 +242,6 @@ def results_for(run_dir: str | Path, *, options: Options | None = None,
 # read-only views of a results table
 # ---------------------------------------------------------------------------
 
-def cuts(table: pd.DataFrame) -> pd.DataFrame:
-    """Distinct ``setting, slot, labeler, attribute`` of the table (summary rows with ``*`` left out)."""
-    keys = ["setting", "slot", "labeler", "attribute"]
-    t = table[(table.setting != C.ANY) & (table.labeler != C.ANY)]
-    return t[keys].drop_duplicates().reset_index(drop=True)
-
-
 def _wide(rows: pd.DataFrame, metrics: dict[str, str], index: list[str]) -> pd.DataFrame:
     parts = []
     for metric, name in metrics.items():
@@ -306,26 +292,6 @@ def headline(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows that summarise a cut over concepts (``concept == "*"``): ``metric, estimate, lo, hi, corrected``."""
     h = rows[rows.concept == C.ANY]
     return h[["metric", "estimate", "lo", "hi", "n", "method", "corrected", "note"]].reset_index(drop=True)
-
-
-def top_gaps(table: pd.DataFrame, *, k: int = 3, slot: str | None = None, setting: str | None = None) -> pd.DataFrame:
-    """The ``k`` observed nPMI gaps of largest magnitude (raw labels), largest first.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        A results table.
-    k : int
-    slot, setting : str, optional
-        Keep only this slot / setting.
-    """
-    g = table[(table.metric == C.NPMI_GAP) & ~table.corrected & np.isfinite(table.estimate)]
-    if slot is not None:
-        g = g[g.slot == slot]
-    if setting is not None:
-        g = g[g.setting == setting]
-    order = g.estimate.abs().sort_values(ascending=False, kind="stable").index
-    return g.loc[order[:k]].reset_index(drop=True)
 
 
 def summary_lines(table: pd.DataFrame) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
+from audit.files import SPEC_FILE, read_run_spec
 from audit.run.execute import finish_run, plan_shards, run_dask, run_local
 from audit.run.spec import RunSpec, canonical, check_resume
 from audit.run.work import ShardJob, is_committed
@@ -63,13 +64,8 @@ class Run:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        """``spec.json``: suite, generator, labelers, seeds, effective settings, versions, git revision."""
-        return json.loads(self._need("spec.json").read_text())
-
-    @property
-    def run_spec(self) -> RunSpec:
-        """``spec.json`` as a :class:`audit.run.spec.RunSpec`."""
-        return RunSpec.from_dict(self.spec)
+        """``spec.json`` as written: suite, generator, labelers, seeds, effective settings, versions, git revision."""
+        return read_run_spec(self.path)
 
     @cached_property
     def manifest(self) -> pd.DataFrame:
@@ -188,7 +184,7 @@ def check_default_labelers(names: Sequence[str], generator_config: dict) -> None
 
 
 def _prepare_dir(out: Path, spec: RunSpec) -> None:
-    spec_path = out / "spec.json"
+    spec_path = out / SPEC_FILE
     if spec_path.is_file():
         check_resume(spec_path, spec)
     elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):

@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from audit.errors import UserError
-from audit.files import write_parquet_atomic
+from audit.files import SPEC_FILE, read_run_spec, write_json_atomic, write_parquet_atomic
 from audit.run.work import LABEL_KEYS, ShardJob, run_shard, shard_dir
 from generator.adapters.base import Settings
 
@@ -234,8 +234,6 @@ def record_effective(run_dir: str | Path, shards: Sequence[Shard]) -> dict[str, 
     >>> record_effective(tempfile.mkdtemp(), [])
     {}
     """
-    from audit.run.spec import read_spec
-
     found: dict[str, list] = {}
     for shard in shards:
         path = shard_dir(run_dir, shard.id) / "effective.json"
@@ -245,9 +243,10 @@ def record_effective(run_dir: str | Path, shards: Sequence[Shard]) -> dict[str, 
             if rec["values"] not in values:
                 values.append(rec["values"])
     effective = {k: v[0] if len(v) == 1 else {"disagree": v} for k, v in found.items()}
-    spec_path = Path(run_dir) / "spec.json"
-    if effective and spec_path.is_file():
-        read_spec(spec_path).with_effective(effective).write(spec_path)
+    spec_path = Path(run_dir) / SPEC_FILE
+    if effective and spec_path.is_file():  # merged into the spec as written: nothing else in it changes
+        spec = read_run_spec(run_dir)
+        write_json_atomic(spec_path, {**spec, "effective": {**(spec.get("effective") or {}), **effective}})
     return effective
 
 
@@ -319,11 +318,9 @@ def finish_run(run_dir: str | Path, shards: Sequence[Shard], *, suite: str, refe
         write_parquet_atomic(run_dir / "counts.parquet", counts)
         bar.update(1)
         bar.set_postfix_str("metrics")
-        from audit.results import results_table, write_results
+        from audit.results import write_run_results
 
-        spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
-        results = results_table(manifest, labels, spec=spec, settings=settings)
-        write_results(run_dir, results)
+        results = write_run_results(run_dir, settings=settings)  # from the files just written, as `report` reads them
         bar.update(1)
         if report:
             bar.set_postfix_str("report")

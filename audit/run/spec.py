@@ -11,7 +11,7 @@ Examples
 --------
 >>> s = RunSpec(suite={"name": "x"}, generator={"kind": "t"}, labelers=[], samples=1, seed=0,
 ...             settings=[{}], shard_images=4, batch_size=2, n_images=3, n_shards=1)
->>> RunSpec.from_json(s.to_json()) == s
+>>> RunSpec.from_dict(s.to_dict()) == s
 True
 """
 
@@ -20,15 +20,15 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from audit.errors import UserError
-from audit.files import json_safe, json_text, write_json_atomic
+from audit.files import json_safe, read_run_spec, write_json_atomic
 from audit.provenance import git_revision, package_versions, python_version
 
-__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "read_spec", "canonical"]
+__all__ = ["RunSpec", "IDENTITY_FIELDS", "FORMAT", "check_resume", "canonical"]
 
 FORMAT = "imagen-audit-run/2"
 #: Fields that must match for a run directory to be resumed.
@@ -76,42 +76,25 @@ class RunSpec:
         """The spec as strict-JSON data."""
         return json_safe(asdict(self))
 
-    def to_json(self) -> str:
-        """``spec.json`` text (indented, key-sorted)."""
-        return json_text(self.to_dict())
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
-        """Read a spec (unknown keys are ignored; missing optional keys take their defaults)."""
+        """A spec from :meth:`to_dict` data (unknown keys are ignored).
+
+        Missing keys take their defaults, which for ``versions``, ``python``, ``platform``,
+        ``git`` and ``command`` are today's: to read an existing run's ``spec.json`` as it
+        is on disk, use :func:`audit.files.read_run_spec`.
+        """
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-    @classmethod
-    def from_json(cls, text: str) -> RunSpec:
-        """Parse ``spec.json`` text."""
-        return cls.from_dict(json.loads(text))
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide whether a folder holds the same run (JSON-normalised)."""
         data = self.to_dict()
         return {k: data.get(k) for k in IDENTITY_FIELDS}
 
-    def with_effective(self, effective: dict[str, dict[str, Any]]) -> RunSpec:
-        """A copy with more effective values (per setting label) merged in."""
-        return replace(self, effective={**self.effective, **effective})
-
     def write(self, path: str | Path) -> None:
         """Write ``spec.json`` atomically."""
         write_json_atomic(path, self.to_dict())
-
-
-def read_spec(path: str | Path) -> RunSpec:
-    """Read ``spec.json``; a clear error when it is missing or not JSON."""
-    try:
-        return RunSpec.from_json(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, TypeError) as exc:
-        raise UserError(f"{path}: cannot read the run spec ({exc}) "
-                        "(fix: use a new --out folder or delete this one)") from None
 
 
 def canonical(value) -> str:
@@ -131,7 +114,8 @@ def check_resume(path: Path, spec: RunSpec) -> None:
     Raises
     ------
     audit.errors.UserError
-        Naming the first field that differs and the fix.
+        Naming the first field that differs and the fix, or the error of
+        :func:`audit.files.read_run_spec` when the file is missing or broken.
 
     Examples
     --------
@@ -145,11 +129,7 @@ def check_resume(path: Path, spec: RunSpec) -> None:
     ...
     audit.errors.UserError: ...: field suite: the folder holds a run with a different suite ...
     """
-    try:
-        old = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the existing run spec ({exc}) "
-                        "(fix: use a new --out folder or delete this one)") from None
+    old = read_run_spec(path)
     new = spec.identity()
     for key in IDENTITY_FIELDS:
         if canonical(old.get(key)) != canonical(new.get(key)):

@@ -13,7 +13,8 @@ as ``--api-auth`` expects; anything else as a bearer token), ``width``, ``height
 
 Examples
 --------
->>> a = A1111Adapter.from_spec("http://127.0.0.1:7860#width=512&height=512")
+>>> from generator.adapters.http_resolve import a1111_generator  # parses ``a1111:URL#OPTIONS``
+>>> a = a1111_generator("http://127.0.0.1:7860#width=512&height=512")
 >>> a.endpoint, a.config()["width"]
 ('http://127.0.0.1:7860/sdapi/v1/txt2img', 512)
 """
@@ -27,7 +28,7 @@ from typing import Any
 from audit.errors import UserError
 from generator.adapters.base import Settings
 from generator.adapters.http_base import Answer, RequestRunner, RunnerAdapter, decode_image, to_images
-from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, parse_options, post_json
+from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, post_json
 
 __all__ = ["A1111Adapter"]
 
@@ -66,16 +67,6 @@ class A1111Adapter(RunnerAdapter):
         self.label = f"a1111:{self.url}"
         self.runner = RequestRunner(label=self.label, policy=HttpPolicy(
             concurrency=concurrency, timeout=timeout, retries=retries, backoff=backoff))
-
-    @classmethod
-    def from_spec(cls, rest: str, **defaults: Any) -> "A1111Adapter":
-        """Build from the part after ``a1111:`` (``URL[#OPTION=VALUE&...]``); ``defaults``: steps, guidance."""
-        url, _, fragment = rest.partition("#")
-        model, options = parse_options(fragment, allowed=_OPTIONS, label=f"a1111:{url}")
-        if model is not None:
-            raise UserError(f"a1111:{url}: {model!r} is not an option (fix: choose the model in the web UI; "
-                            f"options are {sorted(_OPTIONS)})")
-        return cls(url, **defaults, **options)
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self.key_env, label=self.label)

@@ -14,7 +14,8 @@ does), ``concurrency``, ``timeout``, ``retries``, ``backoff``, ``response_format
 
 Examples
 --------
->>> a = OpenAIAdapter.from_spec("http://127.0.0.1:8000#imagen-world&seed=on&concurrency=2")
+>>> from generator.adapters.http_resolve import openai_generator  # parses ``openai:URL#MODEL&OPTIONS``
+>>> a = openai_generator("http://127.0.0.1:8000#imagen-world&seed=on&concurrency=2")
 >>> a.endpoint, a.model, a.config()["seed_sent"]
 ('http://127.0.0.1:8000/v1/images/generations', 'imagen-world', True)
 """
@@ -26,7 +27,7 @@ from typing import Any
 from audit.errors import UserError
 from generator.adapters.base import Settings
 from generator.adapters.http_base import Answer, RequestRunner, RunnerAdapter, decode_image, to_images
-from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, parse_options, post_json
+from generator.adapters.http_client import ApiRefusal, HttpPolicy, Retryable, api_key, post_json
 
 __all__ = ["OpenAIAdapter", "endpoint_url", "REFUSAL_CODES", "parse_size"]
 
@@ -106,13 +107,6 @@ class OpenAIAdapter(RunnerAdapter):
         self.wh = parse_size(size, label=self.label)
         self.runner = RequestRunner(label=self.label, policy=HttpPolicy(
             concurrency=concurrency, timeout=timeout, retries=retries, backoff=backoff))
-
-    @classmethod
-    def from_spec(cls, rest: str) -> "OpenAIAdapter":
-        """Build from the part after ``openai:`` (``URL[#MODEL&OPTION=VALUE...]``)."""
-        url, _, fragment = rest.partition("#")
-        model, options = parse_options(fragment, allowed=_OPTIONS, label=f"openai:{url}")
-        return cls(url, model=model, **options)
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self.key_env, label=self.label)

@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 from audit.errors import UserError
-from audit.files import atomic_write_bytes
+from audit.files import atomic_write_bytes, read_run_spec
 from generator.adapters.base import Settings, mark, placeholder
 
 __all__ = ["ImagesAdapter", "read_manifest", "match_manifest"]
@@ -203,7 +203,7 @@ class ImagesAdapter:
         from probes.expand import expand_prompts, expand_samples  # the suite comes from the run, not the adapter
         from probes.suite import parse_suite
 
-        spec = json.loads((Path(run_dir) / "spec.json").read_text())
+        spec = read_run_spec(run_dir)
         suite = parse_suite(spec["suite"]["definition"], file=spec.get("suite_file") or "<spec.json>")
         self.table = _prompts_from_slots(self.table, expand_prompts(suite), suite.columns, label=self.label)
         samples = expand_samples(suite, samples=spec["samples"], seed=spec["seed"])
