@@ -88,10 +88,10 @@ def _timed(args, generator, root: Path, tag: str, options=None) -> tuple[float, 
 def _generate_only(args, url: str) -> int:
     """Generation alone: the two adapters on the same batches of 8 prompts, interleaved."""
     from generator.adapters.base import Settings
-    from generator.adapters.resolve import adapter_from_spec
+    from audit.registry import make_generator
 
-    local = adapter_from_spec("builtin", device=args.device)
-    remote = adapter_from_spec(f"openai:{url}#imagen-world&seed=on&concurrency={args.batch_size}&timeout=600")
+    local = make_generator("builtin", device=args.device)
+    remote = make_generator(f"openai:{url}#imagen-world&seed=on&concurrency={args.batch_size}&timeout=600")
     prompts = [f"a photo of a {p}" for p in ("nurse", "pilot", "chef", "janitor", "cashier", "doctor", "lawyer",
                                              "farmer", "teacher", "plumber", "baker", "dentist")][:args.batch_size]
     for adapter in (local, remote):  # warm up
@@ -116,8 +116,8 @@ def _generate_only(args, url: str) -> int:
 _SPIN_CHILD = """
 import sys, time
 from generator.adapters.base import Settings
-from generator.adapters.resolve import adapter_from_spec
-a = adapter_from_spec("builtin", device=sys.argv[1])
+from audit.registry import make_generator
+a = make_generator("builtin", device=sys.argv[1])
 prompts = ["a photo of a " + p for p in ("nurse", "pilot", "chef", "janitor", "cashier", "doctor", "lawyer", "farmer")]
 a.generate(prompts[:2], seeds=[0, 1], settings=Settings())
 start = time.perf_counter()

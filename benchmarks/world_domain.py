@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from audit.labelers.world_domain import person_free_images, world_renders
     from audit.labelers.world_eval import wilson
     from generator.adapters.base import Settings
-    from generator.adapters.resolve import adapter_from_spec
+    from audit.registry import make_generator
     from generator.adapters.tiny import save_tiny_deepfloyd_if, save_tiny_stable_diffusion
     from generator.api import generate, load_cascade
 
@@ -53,10 +53,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in (16, 64):
             sd = save_tiny_stable_diffusion(f"{tmp}/sd{size}", size=size)
-            sets[f"tiny random Stable Diffusion, {size} px"] = adapter_from_spec(
+            sets[f"tiny random Stable Diffusion, {size} px"] = make_generator(
                 f"diffusers:{sd}", steps=4).generate(prompts, seeds=seeds, settings=Settings())
         s1, s2 = save_tiny_deepfloyd_if(f"{tmp}/if")
-        sets["tiny random DeepFloyd IF (I+II), 32 px"] = adapter_from_spec(
+        sets["tiny random DeepFloyd IF (I+II), 32 px"] = make_generator(
             f"diffusers-if:{s1},{s2}").generate(prompts, seeds=seeds, settings=Settings())
     print(f"threshold {lab.domain_model.threshold:.2f}; weights {lab.folder}")
     print("| images | n | out of domain | 95% interval |\n|---|---|---|---|")

@@ -12,7 +12,7 @@ from test_adapters_http_images import SUITE
 from audit.run import run_probe
 from generator.adapters.base import Settings, image_outcome
 from generator.adapters.deepfloyd import DeepFloydIFAdapter
-from generator.adapters.resolve import adapter_from_spec
+from audit.registry import make_generator
 from generator.adapters.tiny import save_tiny_deepfloyd_if
 
 
@@ -23,7 +23,7 @@ def stages(tmp_path_factory):
 
 def test_two_stage_generation_is_seeded_and_uses_settings(stages):
     s1, s2 = stages
-    assert isinstance(adapter_from_spec(f"diffusers-if:{s1},{s2}"), DeepFloydIFAdapter)
+    assert isinstance(make_generator(f"diffusers-if:{s1},{s2}"), DeepFloydIFAdapter)
     adapter = DeepFloydIFAdapter(s1, s2, steps=2, sr_steps=2)
     prompts = ["a photo of a nurse", "a photo of a dark-skinned chef"]
     images = adapter.generate(prompts, seeds=[1, 2], settings=Settings())

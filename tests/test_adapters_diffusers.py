@@ -11,7 +11,7 @@ from audit.errors import UserError
 from generator.adapters.base import Generator, Settings, parse_sweep
 from generator.api import builtin_adapter
 from generator.adapters.diffusers_adapter import DiffusersAdapter
-from generator.adapters.resolve import adapter_from_spec
+from audit.registry import make_generator
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
 
@@ -36,7 +36,7 @@ def _arrays(images):
 
 
 def test_generates_one_image_per_prompt_deterministically(tiny_sd):
-    adapter = adapter_from_spec(f"diffusers:{tiny_sd}", steps=2, guidance=4.0)
+    adapter = make_generator(f"diffusers:{tiny_sd}", steps=2, guidance=4.0)
     assert isinstance(adapter, Generator)
     prompts = ["a photo of a nurse", "a photo of a chef", "a photo of a nurse"]
     first = adapter.generate(prompts, seeds=[1, 2, 3], settings=Settings())
@@ -87,7 +87,7 @@ def test_missing_model_names_the_fix(tmp_path):
     with pytest.raises(UserError, match="no cascade pipeline here"):
         builtin_adapter(path=tmp_path / "nothing")
     with pytest.raises(UserError, match="not understood"):
-        adapter_from_spec("midjourney")
+        make_generator("midjourney")
 
 
 def test_parse_sweep_product_and_errors():

@@ -31,7 +31,7 @@ from audit.run import run_probe
 from generator.adapters.base import Settings, image_outcome
 from generator.adapters.http_client import read_events
 from generator.adapters.http_openai import OpenAIAdapter
-from generator.adapters.resolve import adapter_from_spec
+from audit.registry import make_generator
 
 FAULT_SUITE = """\
 name: faults
@@ -217,24 +217,24 @@ def test_retries_exhausted_is_a_resumable_error():
 
 
 def test_spec_strings_resolve_and_refuse_what_the_api_cannot_do():
-    a = adapter_from_spec("openai:https://api.openai.com/v1#dall-e-3&key_env=OPENAI_API_KEY&size=1024x1024")
+    a = make_generator("openai:https://api.openai.com/v1#dall-e-3&key_env=OPENAI_API_KEY&size=1024x1024")
     assert a.config() == {"kind": "openai", "url": "https://api.openai.com/v1",
                           "endpoint": "https://api.openai.com/v1/images/generations", "model": "dall-e-3",
                           "size": "1024x1024", "seed_sent": False, "key_env": "OPENAI_API_KEY",
                           "response_format": "b64_json"}
     with pytest.raises(UserError, match="takes no --steps"):
-        adapter_from_spec("openai:http://h#m", steps=4)
+        make_generator("openai:http://h#m", steps=4)
     with pytest.raises(UserError, match="unknown option 'colour'"):
-        adapter_from_spec("openai:http://h#m&colour=red")
+        make_generator("openai:http://h#m&colour=red")
     with pytest.raises(UserError, match="not an http"):
-        adapter_from_spec("openai:ftp://h")
+        make_generator("openai:ftp://h")
     with pytest.raises(UserError, match="takes no guidance"):
-        adapter_from_spec("openai:http://h").generate(["a"], seeds=[0], settings=Settings(guidance=3.0))
+        make_generator("openai:http://h").generate(["a"], seeds=[0], settings=Settings(guidance=3.0))
 
 
 def test_a1111_sends_seed_and_sampler_settings(server, tmp_path):
     server.key = None
-    adapter = adapter_from_spec(f"a1111:{server.url}#width=16&height=16&negative_prompt=blurry", steps=7)
+    adapter = make_generator(f"a1111:{server.url}#width=16&height=16&negative_prompt=blurry", steps=7)
     images = adapter.generate(["a plain photo", "a crash photo"], seeds=[5, 6], settings=Settings(guidance=4.5))
     assert [im.getpixel((0, 0)) for im in images] == [colour("a plain photo", 5), colour("a crash photo", 6)]
     ok = [b for b in server.bodies if b["prompt"] == "a plain photo"][0]

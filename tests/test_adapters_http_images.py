@@ -14,7 +14,7 @@ from audit.errors import UserError
 from audit.run import run_probe
 from generator.adapters.base import Settings, image_outcome
 from generator.adapters.diffusers_adapter import DiffusersAdapter
-from generator.adapters.resolve import adapter_from_spec
+from audit.registry import make_generator
 from generator.adapters.tiny import save_tiny_stable_diffusion
 
 SUITE = """\
@@ -95,15 +95,15 @@ def test_missing_prompts_stop_the_run_with_a_list(suite, tmp_path):
 def test_bad_tables_are_clear_errors(tmp_path):
     (tmp_path / "a.csv").write_text("prompt,picture\nx,y.png\n")
     with pytest.raises(UserError, match="no image column"):
-        adapter_from_spec(f"images:{tmp_path / 'a.csv'}")
+        make_generator(f"images:{tmp_path / 'a.csv'}")
     (tmp_path / "b.csv").write_text("prompt,image\nx,nothere.png\n")
     with pytest.raises(UserError, match="1 image files not found"):
-        adapter_from_spec(f"images:{tmp_path / 'b.csv'}")
+        make_generator(f"images:{tmp_path / 'b.csv'}")
     (tmp_path / "c.csv").write_text("prompt,image\nx,\n")
     with pytest.raises(UserError, match="row 2: column `image` is empty"):
-        adapter_from_spec(f"images:{tmp_path / 'c.csv'}")
+        make_generator(f"images:{tmp_path / 'c.csv'}")
     with pytest.raises(UserError, match="takes no --steps"):
-        adapter_from_spec(f"images:{tmp_path / 'c.csv'}", steps=3)
+        make_generator(f"images:{tmp_path / 'c.csv'}", steps=3)
 
 
 def _flag_everything_pipeline(folder: Path) -> Path:

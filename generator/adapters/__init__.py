@@ -4,7 +4,7 @@
 - :class:`generator.adapters.diffusers_adapter.DiffusersAdapter` — any diffusers text-to-image pipeline;
 - :class:`generator.adapters.deepfloyd.DeepFloydIFAdapter` — DeepFloyd IF stage I + II;
 - :func:`generator.api.builtin_adapter` — the shipped cascade;
-- :func:`generator.adapters.resolve.adapter_from_spec` — ``builtin`` / ``diffusers:PATH`` strings.
+- :func:`audit.registry.make_generator` — a ``--generator`` string (``builtin``, ``diffusers:PATH``, ...) to an adapter.
 
 Importing this package does not import torch or diffusers.
 """
