@@ -28,12 +28,17 @@ from audit.metrics.representation import entropy_array, mad_array, proportions_a
 
 __all__ = ["AuditFrame", "INTERVALS"]
 
+
 def _spread(draws: np.ndarray, confidence: float, *, central: bool) -> np.ndarray:
     """Spread of share draws per cell: the width of their central ``confidence`` range, or their sd."""
     if not central:
         return draws.std(axis=0)
+    import warnings
+
     a = (1.0 - confidence) / 2
-    lo, hi = np.nanquantile(draws, [a, 1.0 - a], axis=0)
+    with warnings.catch_warnings():  # concepts without labels: all-NaN cells stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(draws, [a, 1.0 - a], axis=0)
     return hi - lo
 
 
@@ -76,9 +81,9 @@ class AuditFrame:
     correction : {"gibbs", "lsq"}, default "gibbs"
         How corrected columns are computed with the Jeffreys methods. ``"gibbs"``: the
         Bayesian posterior of the true shares (:mod:`audit.metrics.posterior`; estimate
-        :func:`~audit.metrics.posterior.expected_shares`, intervals from one posterior draw
-        per table draw; ``method_corrected`` contains ``+gibbs``); ``"lsq"``: least squares
-        on the simplex per draw (the method before). Bootstrap methods always use ``"lsq"``.
+        :func:`~audit.metrics.posterior.corrected_shares`, one posterior draw per table
+        draw; ``method_corrected`` contains ``+gibbs``); ``"lsq"``: least squares on the
+        simplex per draw (the method before). Bootstrap methods always use ``"lsq"``.
 
     Examples
     --------

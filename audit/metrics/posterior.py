@@ -13,10 +13,12 @@ The Gibbs sampler alternates
 Unlike inverting the matrix and projecting each draw onto the simplex, the
 posterior stays inside the simplex: a share whose labels are explained by
 confusion is pulled toward, not pinned at, zero. Prompt clustering enters as in
-:func:`audit.metrics.design.posterior_tables`: draw ``r`` uses effective counts
-``n / phi_r`` with ``phi_r`` from the design-effect posterior (the integer part
-allocated by draws, the fractional part by its expectation). Draw ``r`` is the end of its own short chain, all chains
-run at once (vectorised over draws and concepts).
+:func:`audit.metrics.design.posterior_tables`: each chain uses effective counts
+``n / phi`` with its own ``phi`` from the design-effect posterior (the integer
+part allocated by draws, the fractional part by its expectation) and its own
+matrix. Short chains (a few draws each) run at once, vectorised over chains
+and concepts. :func:`corrected_shares` is the point estimate ``AuditFrame``
+reports; method, assumptions and measurements: ``docs/metrics.md``.
 """
 
 from __future__ import annotations
