@@ -118,8 +118,8 @@ def one_run(tally: Tally, df: pd.DataFrame, conf_counts: pd.DataFrame, *, resamp
             tally.add(f"{method}|prop|raw", ci.proportion_lo, ci.proportion_hi, P.reshape(-1))
             tally.add(f"{method}|gap|raw", gaps.lo, gaps.hi, TRUE_GAP)
         conf = shares if method == "cluster_bootstrap" else conf_counts
-        cor = AuditFrame(df, attribute="observed", confusion=conf, correction="lsq" if method == "auto_lsq" else "gibbs",
-                         **kw)
+        correction = "lsq" if method == "auto_lsq" else "gibbs"
+        cor = AuditFrame(df, attribute="observed", confusion=conf, correction=correction, **kw)
         ci, gaps, by = cor.by_group_ci, cor.gaps(groups=GROUPS), cor.by_group
         tally.add(f"{method}|prop|corrected", ci.proportion_corrected_lo, ci.proportion_corrected_hi, P.reshape(-1),
                   estimate=by.proportion_corrected)

@@ -212,8 +212,8 @@ def sampling_floor(p: np.ndarray, n: np.ndarray) -> np.ndarray:
 def pool_seeds(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per cell over all seeds: summed counts, answered-weighted corrected shares."""
     lsq = cells["lsq_corrected"] if "lsq_corrected" in cells else np.nan
-    c = cells.assign(wc=cells["share_corrected"] * cells["n_answered"], wk=cells["card_corrected"] * cells["n_answered"],
-                     wl=lsq * cells["n_answered"])
+    w = cells["n_answered"]
+    c = cells.assign(wc=cells["share_corrected"] * w, wk=cells["card_corrected"] * w, wl=lsq * w)
     g = c.groupby(["profession", "attribute", "value"], as_index=False).agg(
         n=("n", "sum"), n_concept=("n_concept", "sum"), wc=("wc", "sum"), wk=("wk", "sum"), wl=("wl", "sum"),
         n_answered=("n_answered", "sum"), p=("p", "first"))
