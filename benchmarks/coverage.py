@@ -18,8 +18,10 @@ raw intervals of the noisy labels (to show what correction fixes).
 
 Methods, measured in the same runs:
 ``cluster_bootstrap`` (the method before issue 15; confusion shares taken as exact),
-``stratified_bootstrap`` (the width baseline of the gates) and ``auto``
-(``jeffreys_deff``, the new default; confusion counts resampled).
+``stratified_bootstrap`` (the width baseline of the gates), ``auto``
+(``jeffreys_deff``, the new default; confusion counts resampled; corrected by the Gibbs posterior of
+:mod:`audit.metrics.posterior`) and ``auto_lsq`` (the same, corrected by least squares on the simplex
+per draw, the correction before the posterior: corrected rows only).
 
 Gates (issue 15): new method coverage >= 0.93 for proportions and gaps, raw and
 corrected, in every design; no single cell below 0.85; mean width <= 1.5x the
@@ -58,7 +60,7 @@ CONFUSION = np.array([[0.94, 0.04, 0.02], [0.03, 0.95, 0.02], [0.20, 0.20, 0.60]
 VALIDATION_PER_CLASS = 200
 DESIGNS = ((3, 16), (10, 8), (25, 8))
 KAPPA = 20.0
-METHODS = ("cluster_bootstrap", "stratified_bootstrap", "auto")
+METHODS = ("cluster_bootstrap", "stratified_bootstrap", "auto", "auto_lsq")
 GROUPS = ("feminine", "masculine")
 TRUE_GAP = gap_array(npmi_array(P), VALUES, GROUPS)
 
@@ -89,9 +91,12 @@ class Tally:
         self.hits: dict[str, np.ndarray] = {}
         self.width: dict[str, float] = {}
         self.runs: dict[str, int] = {}
+        self.error: dict[str, float] = {}
 
-    def add(self, key: str, lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> None:
+    def add(self, key: str, lo: np.ndarray, hi: np.ndarray, truth: np.ndarray, *, estimate=None) -> None:
         lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        if estimate is not None:  # mean absolute error of the point estimate
+            self.error[key] = self.error.get(key, 0.0) + float(np.nanmean(np.abs(np.asarray(estimate, float) - truth)))
         hit = (lo <= truth + 1e-12) & (truth - 1e-12 <= hi)
         self.hits[key] = self.hits.get(key, 0) + hit
         self.width[key] = self.width.get(key, 0.0) + float(np.nanmean(hi - lo))
@@ -106,20 +111,26 @@ def one_run(tally: Tally, df: pd.DataFrame, conf_counts: pd.DataFrame, *, resamp
     shares = conf_counts.div(conf_counts.sum(axis=1), axis=0)
     for method in METHODS:
         kw = dict(concept="profession", cluster="prompt_id", attributes=VALUES, n_resamples=resamples, seed=seed,
-                  interval=method)
-        raw = AuditFrame(df, attribute="presentation", **kw)
-        ci, gaps = raw.by_group_ci, raw.gaps(groups=GROUPS)
-        tally.add(f"{method}|prop|raw", ci.proportion_lo, ci.proportion_hi, P.reshape(-1))
-        tally.add(f"{method}|gap|raw", gaps.lo, gaps.hi, TRUE_GAP)
+                  interval=method.removesuffix("_lsq"))
+        if method != "auto_lsq":  # the same raw intervals as auto
+            raw = AuditFrame(df, attribute="presentation", **kw)
+            ci, gaps = raw.by_group_ci, raw.gaps(groups=GROUPS)
+            tally.add(f"{method}|prop|raw", ci.proportion_lo, ci.proportion_hi, P.reshape(-1))
+            tally.add(f"{method}|gap|raw", gaps.lo, gaps.hi, TRUE_GAP)
         conf = shares if method == "cluster_bootstrap" else conf_counts
-        cor = AuditFrame(df, attribute="observed", confusion=conf, **kw)
-        ci, gaps = cor.by_group_ci, cor.gaps(groups=GROUPS)
-        tally.add(f"{method}|prop|corrected", ci.proportion_corrected_lo, ci.proportion_corrected_hi, P.reshape(-1))
-        tally.add(f"{method}|gap|corrected", gaps.gap_corrected_lo, gaps.gap_corrected_hi, TRUE_GAP)
+        correction = "lsq" if method == "auto_lsq" else "gibbs"
+        cor = AuditFrame(df, attribute="observed", confusion=conf, correction=correction, **kw)
+        ci, gaps, by = cor.by_group_ci, cor.gaps(groups=GROUPS), cor.by_group
+        tally.add(f"{method}|prop|corrected", ci.proportion_corrected_lo, ci.proportion_corrected_hi, P.reshape(-1),
+                  estimate=by.proportion_corrected)
+        tally.add(f"{method}|gap|corrected", gaps.gap_corrected_lo, gaps.gap_corrected_hi, TRUE_GAP,
+                  estimate=gaps.gap_corrected)
         if method == "auto":
             tally.add(f"{method}|prop|uncorrected", ci.proportion_lo, ci.proportion_hi, P.reshape(-1))
             tally.add(f"{method}|gap|uncorrected", gaps.lo, gaps.hi, TRUE_GAP)
             tally.method = raw.method, cor.method_corrected
+        if method == "auto_lsq":
+            tally.method_lsq = cor.method_corrected
 
 
 def run_setting(setting: tuple) -> tuple[list[str], list[str]]:
@@ -139,9 +150,10 @@ def run_setting(setting: tuple) -> tuple[list[str], list[str]]:
         base = tally.coverage(f"stratified_bootstrap|{what}|{kind}")[2] if kind != "uncorrected" else np.nan
         label = f"{what} {kind}"
         name = tally.method[0] if (method == "auto" and kind == "raw") else (
-            tally.method[1] if method == "auto" else method)
-        lines.append(f"{design:<7} {re:<3} {name[:21]:<21} {label:<22} {cov:8.3f} {worst:6.3f} {width:7.3f} "
-                     f"{width / base if base == base else float('nan'):7.2f}")
+            tally.method[1] if method == "auto" else tally.method_lsq if method == "auto_lsq" else method)
+        err = tally.error[key] / tally.runs[key] if key in tally.error else float("nan")
+        lines.append(f"{design:<7} {re:<3} {name[:39]:<39} {label:<22} {cov:8.3f} {worst:6.3f} {width:7.3f} "
+                     f"{width / base if base == base else float('nan'):7.2f} {err:7.4f}")
         if method == "auto" and kind != "uncorrected":
             if cov < 0.93 or worst < 0.85 or width / base > 1.5:
                 failures.append(f"{design} RE={re} {label}: coverage {cov:.3f}, worst {worst:.3f}, "
@@ -165,8 +177,10 @@ def main() -> None:
     print(f"{runs} simulated runs per setting, {resamples} resamples/draws per interval, 8 professions x 3 values, "
           f"prompt random effect Dirichlet(kappa={KAPPA:g} * p); confusion estimated from {VALIDATION_PER_CLASS} "
           "validation images per class")
-    print("coverage = mean over cells (worst cell) ; width = mean interval width")
-    header = f"{'design':<7} {'RE':<3} {'method':<21} {'estimand':<22} {'coverage':>8} {'worst':>6} {'width':>7} {'w/strat':>7}"
+    print("coverage = mean over cells (worst cell) ; width = mean interval width; MAE = mean |estimate - truth| "
+          "(corrected rows)")
+    header = (f"{'design':<7} {'RE':<3} {'method':<39} {'estimand':<22} {'coverage':>8} {'worst':>6} {'width':>7} "
+              f"{'w/strat':>7} {'MAE':>7}")
     print(header)
     print("-" * len(header))
     designs = [d for d in DESIGNS if args.designs is None or f"{d[0]}x{d[1]}" in args.designs]

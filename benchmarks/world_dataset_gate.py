@@ -24,7 +24,8 @@ setting where the labeler has error to remove.
 Printed per seed and pooled over seeds, per attribute:
 
 - raw MAE: mean |labelled share - spec| over cells (the baseline, measured in the same run);
-- corrected MAE (matched matrix; card matrix beside it) and the ratio corrected / raw;
+- corrected MAE (matched matrix; card matrix beside it; with ``--recompute`` also the least-squares
+  correction that the Gibbs posterior replaced, ``mae_lsq`` / ``cov_lsq``) and the ratio corrected / raw;
 - floor: the MAE a perfect labeler would still have from sampling alone
   (``E|Binomial(n, p) / n - p|`` for each cell's ``n`` images, averaged like the MAE);
 - coverage: share of cells whose interval holds the spec value (raw, corrected);
@@ -149,7 +150,7 @@ def _caption_concepts(world: Path, ids: list[str]) -> pd.DataFrame:
     return _concepts_per_image(ids, [caption.get(i) for i in ids], load_lexicons())
 
 
-def shares_with(world: Path, audit_dir: Path, labeler) -> pd.DataFrame:
+def shares_with(world: Path, audit_dir: Path, labeler, *, correction: str = "gibbs") -> pd.DataFrame:
     """``image_by_concept`` rows of ATTRIBUTES recomputed from the audit's labels with another labeler's matrix.
 
     The same function and inputs as ``dataset audit`` (labels without non-answers; caption concepts
@@ -161,7 +162,7 @@ def shares_with(world: Path, audit_dir: Path, labeler) -> pd.DataFrame:
     labels = pd.read_parquet(audit_dir / "image_labels.parquet")
     concepts = _caption_concepts(world, list(dict.fromkeys(labels["image_id"].astype(str))))
     labels = labels[~labels["value"].astype(str).isin(NON_ANSWER_VALUES) & labels["attribute"].isin(ATTRIBUTES)]
-    return image_shares(labels, concepts, labeler=labeler)
+    return image_shares(labels, concepts, labeler=labeler, correction=correction)
 
 
 def true_label_shares(world: Path, audit_dir: Path) -> pd.DataFrame:
@@ -210,14 +211,17 @@ def sampling_floor(p: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 def pool_seeds(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per cell over all seeds: summed counts, answered-weighted corrected shares."""
-    c = cells.assign(wc=cells["share_corrected"] * cells["n_answered"], wk=cells["card_corrected"] * cells["n_answered"])
+    lsq = cells["lsq_corrected"] if "lsq_corrected" in cells else np.nan
+    w = cells["n_answered"]
+    c = cells.assign(wc=cells["share_corrected"] * w, wk=cells["card_corrected"] * w, wl=lsq * w)
     g = c.groupby(["profession", "attribute", "value"], as_index=False).agg(
-        n=("n", "sum"), n_concept=("n_concept", "sum"), wc=("wc", "sum"), wk=("wk", "sum"),
+        n=("n", "sum"), n_concept=("n_concept", "sum"), wc=("wc", "sum"), wk=("wk", "sum"), wl=("wl", "sum"),
         n_answered=("n_answered", "sum"), p=("p", "first"))
     g["share"] = g["n"] / g["n_concept"]
     g["err_raw"] = (g["share"] - g["p"]).abs()
     g["err_corrected"] = (g["wc"] / g["n_answered"] - g["p"]).abs()
     g["err_card"] = (g["wk"] / g["n_answered"] - g["p"]).abs()
+    g["err_lsq"] = (g["wl"] / g["n_answered"] - g["p"]).abs() if "lsq_corrected" in cells else np.nan
     g["floor"] = sampling_floor(g["p"].to_numpy(), g["n_concept"].to_numpy())
     return g
 
@@ -231,6 +235,9 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
         "floor": g["floor"].mean(), "cov_raw": g["cover_raw"].mean(), "cov_corrected": g["cover_corrected"].mean(),
         "cov_card": g["cover_card"].mean(), "cells": g.size()})
     out.insert(3, "ratio", out["mae_corrected"] / out["mae_raw"])
+    if "err_lsq" in cells:  # the least-squares correction (before the Gibbs posterior), same matrix
+        out.insert(3, "mae_lsq", g["err_lsq"].mean())
+        out.insert(out.columns.get_loc("cov_corrected") + 1, "cov_lsq", g["cover_lsq"].mean())
     return out
 
 
@@ -289,11 +296,20 @@ def run(args: argparse.Namespace) -> list[str]:
         cells["card_corrected"] = card["share_corrected"].to_numpy()
         cells["err_card"] = card["err_corrected"].to_numpy()
         cells["cover_card"] = card["cover_corrected"].to_numpy().astype(bool)
+        if args.recompute:  # the correction before the Gibbs posterior, same labels and matrix
+            lsq = compare(shares_with(world, out, WithConfusion(card_labeler, load_confusion_file(matched),
+                                                                source=str(matched)), correction="lsq"), truth)
+            lsq = lsq.set_index(key).reindex(pd.MultiIndex.from_frame(cells[key]))
+            cells["lsq_corrected"] = lsq["share_corrected"].to_numpy()
+            cells["err_lsq"] = lsq["err_corrected"].to_numpy()
+            cells["cover_lsq"] = lsq["cover_corrected"].to_numpy().astype(bool)
         exact = true_label_shares(world, out).set_index(["concept", "attribute", "value"])["share_true"]
         share_true = exact.reindex(pd.MultiIndex.from_frame(cells[["concept", "attribute", "value"]])).to_numpy()
         cells["label_err_raw"] = np.abs(cells["share"] - share_true)
         cells["label_err_corrected"] = np.abs(cells["share_corrected"] - share_true)
         cells["label_err_card"] = np.abs(cells["card_corrected"] - share_true)
+        if "lsq_corrected" in cells:
+            cells["label_err_lsq"] = np.abs(cells["lsq_corrected"] - share_true)
         errors.append(pd.Series(own_error(world, out), name=seed))
         every.append(cells)
         print(f"\nseed {seed} ({out}; matrix: {cells['confusion_source'].dropna().iloc[0]}):")
@@ -307,7 +323,8 @@ def run(args: argparse.Namespace) -> list[str]:
     print(summary.round(4).to_string())
     est = pool_seeds(pooled).groupby("attribute")
     joint = pd.DataFrame({"mae_raw": est["err_raw"].mean(), "mae_corrected": est["err_corrected"].mean(),
-                          "mae_card": est["err_card"].mean(), "floor": est["floor"].mean(), "cells": est.size(),
+                          "mae_lsq": est["err_lsq"].mean(), "mae_card": est["err_card"].mean(),
+                          "floor": est["floor"].mean(), "cells": est.size(),
                           "images_per_profession": est["n_concept"].mean()})
     joint.insert(3, "ratio", joint["mae_corrected"] / joint["mae_raw"])
     joint["raw_minus_floor"] = joint["mae_raw"] - joint["floor"]
@@ -317,6 +334,8 @@ def run(args: argparse.Namespace) -> list[str]:
     lab = pd.DataFrame({"raw": g["label_err_raw"].mean(), "corrected": g["label_err_corrected"].mean(),
                         "card": g["label_err_card"].mean(), "cells": g.size()})
     lab.insert(2, "ratio", lab["corrected"] / lab["raw"].where(lab["raw"] > 0))
+    if "label_err_lsq" in pooled:
+        lab.insert(3, "lsq", g["label_err_lsq"].mean())
     print("\nlabeler error alone: mean |share - share of the same images' TRUE labels| (no sampling error; "
           "what a correction can remove):")
     print(lab.round(5).to_string())

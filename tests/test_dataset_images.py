@@ -132,9 +132,10 @@ def test_shares_per_concept_are_corrected_for_labeler_error(tmp_path):
     run_dataset_audit(d, out_dir=tmp_path / "out", labeler=ConfusedColourLabeler(), progress=False)
     by = pd.read_parquet(tmp_path / "out" / "image_by_concept.parquet").set_index("value")
     assert by.loc["feminine", "share"] == pytest.approx(0.41)
-    # observed 41 % = 0.9 p + 0.2 (1 - p)  =>  p = 0.3
-    assert by.loc["feminine", "share_corrected"] == pytest.approx(0.3, abs=1e-6)
-    assert by.loc["masculine", "share_corrected"] == pytest.approx(0.7, abs=1e-6)
+    # observed 41 % = 0.9 p + 0.2 (1 - p)  =>  p = 0.3; the posterior's Jeffreys prior moves it by O(1/n)
+    # (audit.metrics.posterior.corrected_shares: 0.3037 for 100 images)
+    assert by.loc["feminine", "share_corrected"] == pytest.approx(0.3, abs=0.006)
+    assert by.loc["feminine", "share_corrected"] + by.loc["masculine", "share_corrected"] == pytest.approx(1.0)
 
 
 def test_cli_labeler_world_from_a_weights_folder(shards, tmp_path):

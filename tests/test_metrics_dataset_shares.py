@@ -9,6 +9,7 @@ from scipy.stats import beta
 
 from audit.dataset.results import IMAGE_SHARE_COLUMNS, image_shares
 from audit.metrics import correct_counts
+from audit.metrics.posterior import corrected_shares
 
 VALUES = ["feminine", "masculine", "androgynous"]
 C = np.array([[0.9, 0.08, 0.02], [0.05, 0.93, 0.02], [0.2, 0.2, 0.6]])
@@ -67,15 +68,22 @@ def test_corrected_shares_match_correct_counts_and_carry_the_matrix_uncertainty(
     answered = labels[labels.value != "no_face"].merge(concepts, on="image_id")
     counts = answered.groupby(["concept", "value"]).size().rename("n").reset_index()
     direct = correct_counts(counts, pd.DataFrame(C, index=VALUES, columns=VALUES), concept="concept",
-                            attribute="value")
+                            attribute="value")  # least squares: the correction="lsq" estimate
     direct["p"] = direct.n / direct.groupby("concept").n.transform("sum")
-    got = fixed.set_index(["concept", "value"]).loc[list(direct.set_index(["concept", "value"]).index)]
+    lsq = image_shares(labels, concepts, labeler=Labeler(counts=False), n_resamples=0, correction="lsq")
+    got = lsq.set_index(["concept", "value"]).loc[list(direct.set_index(["concept", "value"]).index)]
     assert got.share_corrected.to_numpy() == pytest.approx(direct.p.to_numpy(), abs=1e-6)
+    # the default: raw shares moved by the Gibbs posterior's correction
+    wide = counts.pivot(index="concept", columns="value", values="n").reindex(columns=VALUES).fillna(0.0)
+    posterior = pd.DataFrame(corrected_shares(wide.to_numpy(), C), index=wide.index, columns=VALUES).stack()
+    got = fixed.set_index(["concept", "value"]).loc[list(posterior.index)]
+    assert got.share_corrected.to_numpy() == pytest.approx(posterior.to_numpy(), abs=1e-6)
     assert got.n_answered.loc["profession:nurse"].iloc[0] == 249  # the no_face image is left out
     assert fixed.set_index(["concept", "value"]).loc[("profession:nurse", "no_face"), "share_corrected"] != \
         fixed.set_index(["concept", "value"]).loc[("profession:nurse", "no_face"), "share_corrected"]  # NaN
-    assert (fixed.dropna(subset=["share_corrected"]).method_corrected == "jeffreys_iid+confusion_fixed").all()
-    assert (resampled.dropna(subset=["share_corrected"]).method_corrected == "jeffreys_iid+confusion_resampled").all()
+    assert (fixed.dropna(subset=["share_corrected"]).method_corrected == "jeffreys_iid+gibbs+confusion_fixed").all()
+    assert (resampled.dropna(subset=["share_corrected"]).method_corrected
+            == "jeffreys_iid+gibbs+confusion_resampled").all()
     w_fixed = (fixed.hi_corrected - fixed.lo_corrected).mean()
     w_resampled = (resampled.hi_corrected - resampled.lo_corrected).mean()
     assert w_resampled > w_fixed

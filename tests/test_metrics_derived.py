@@ -199,8 +199,15 @@ def test_audit_frame_views_match_direct_computation():
     assert bg.loc[("nurse", "feminine"), "proportion_ref"] == pytest.approx(0.3)
     ci = af.by_group_ci
     assert ((ci.proportion_lo <= bg.proportion) & (bg.proportion <= ci.proportion_hi)).all()
-    fixed = correct_counts(af.counts, conf, concept="profession", attribute="presentation")
-    assert bg.n_corrected.to_numpy() == pytest.approx(fixed.n.to_numpy())
+    from audit.metrics.posterior import corrected_shares
+
+    n = af.table.n
+    assert bg.n_corrected.to_numpy() == pytest.approx((corrected_shares(n, conf.to_numpy()) * n.sum(1, keepdims=True))
+                                                      .reshape(-1))
+    fixed = correct_counts(af.counts, conf, concept="profession", attribute="presentation")  # least squares
+    lsq = AuditFrame(df, concept="profession", attribute="presentation", confusion=conf, correction="lsq",
+                     n_resamples=0).by_group
+    assert lsq.n_corrected.to_numpy() == pytest.approx(fixed.n.to_numpy())
     shares = sub.presentation.value_counts(normalize=True)
     diff = af.difference()
     assert diff.loc["nurse", "proportion"] == pytest.approx(shares.max() - shares.min())
@@ -223,7 +230,7 @@ def test_audit_frame_views_match_direct_computation():
         "mad_from_uniform_corrected_lo", "mad_from_uniform_corrected_hi",
         "normalized_entropy_corrected_lo", "normalized_entropy_corrected_hi", "method", "method_corrected",
     ]
-    assert af.method == "jeffreys_deff" and af.method_corrected == "jeffreys_deff+confusion_fixed"
+    assert af.method == "jeffreys_deff" and af.method_corrected == "jeffreys_deff+gibbs+confusion_fixed"
     for view in (ci, diff, gaps, amp, af.headline()):
         assert (view["method"] == "jeffreys_deff").all()
     assert {"proportion_corrected_lo", "npmi_corrected_hi"} <= set(ci.columns)

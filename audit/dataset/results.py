@@ -271,7 +271,8 @@ def _confusion_for(labeler, attribute: str):
 
 
 def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, clusters: pd.Series | None = None,
-                 confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+                 confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0,
+                 correction: str = "gibbs") -> pd.DataFrame:
     """P(label value | caption concept), raw and corrected for labeler error, each with an interval.
 
     Every (concept, attribute, value) of the grid is a row, zero counts
@@ -300,6 +301,9 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
         Cluster id per image, indexed by ``image_id``.
     confidence, n_resamples, seed
         Interval settings (``n_resamples=0``: shares only, no intervals).
+    correction : {"gibbs", "lsq"}, default "gibbs"
+        Corrected shares: the Gibbs posterior or least squares on the simplex
+        (see :class:`audit.metrics.AuditFrame`).
 
     Returns
     -------
@@ -342,7 +346,7 @@ def image_shares(labels: pd.DataFrame, concepts: pd.DataFrame, *, labeler=None, 
             answered = sub[sub["value"].isin(known)]
             if len(answered):
                 cf = AuditFrame(answered, confusion=conf, attributes=[str(v) for v in conf.index],
-                                n_resamples=max(n_resamples, 1), **kw)
+                                n_resamples=max(n_resamples, 1), correction=correction, **kw)
                 fixed = cf.by_group.join(cf.by_group_ci)
                 fixed = fixed.assign(n_answered=fixed.groupby(level=0)["n"].transform("sum"))
                 fixed = fixed[["n_answered", "proportion_corrected", "proportion_corrected_lo",

@@ -23,9 +23,24 @@ from audit.metrics.design import JEFFREYS, label_noise_factor, posterior_tables
 from audit.metrics.intervals import beta_mixture_shortest, percentile_interval, shortest_interval
 from audit.metrics.methods import CHOICES, INTERVALS, resolve_method
 from audit.metrics.npmi import gap_array, npmi_array
+from audit.metrics.posterior import corrected_shares, posterior_shares
 from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares
 
 __all__ = ["AuditFrame", "INTERVALS"]
+
+
+def _spread(draws: np.ndarray, confidence: float, *, central: bool) -> np.ndarray:
+    """Spread of share draws per cell: the width of their central ``confidence`` range, or their sd."""
+    if not central:
+        return draws.std(axis=0)
+    import warnings
+
+    a = (1.0 - confidence) / 2
+    with warnings.catch_warnings():  # concepts without labels: all-NaN cells stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(draws, [a, 1.0 - a], axis=0)
+    return hi - lo
+
 
 class AuditFrame:
     """Bias metrics of one concept x attribute table with intervals whose coverage is measured.
@@ -63,6 +78,12 @@ class AuditFrame:
     npmi_prior : float, default 0.5
         Pseudo-count added to every cell before nPMI (Jeffreys smoothing), so that an
         empty cell is not reported as -1; 0 gives the plug-in nPMI.
+    correction : {"gibbs", "lsq"}, default "gibbs"
+        How corrected columns are computed with the Jeffreys methods. ``"gibbs"``: the
+        Bayesian posterior of the true shares (:mod:`audit.metrics.posterior`; estimate
+        :func:`~audit.metrics.posterior.corrected_shares`, one posterior draw per table
+        draw; ``method_corrected`` contains ``+gibbs``); ``"lsq"``: least squares on the
+        simplex per draw (the method before). Bootstrap methods always use ``"lsq"``.
 
     Examples
     --------
@@ -93,7 +114,10 @@ class AuditFrame:
         seed: int = 0,
         interval: str = "auto",
         npmi_prior: float = JEFFREYS,
+        correction: str = "gibbs",
     ) -> None:
+        if correction not in ("gibbs", "lsq"):
+            raise UserError(f"AuditFrame: unknown correction {correction!r} (fix: 'gibbs' or 'lsq')")
         if interval not in CHOICES:
             raise UserError(f"AuditFrame: unknown interval {interval!r} (fix: one of {list(CHOICES)})")
         self.concept, self.attribute, self.confidence = concept, attribute, confidence
@@ -134,29 +158,39 @@ class AuditFrame:
         self.method_corrected: str | None = None
         self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
         self._boot_corrected = None
+        #: Corrected by the Gibbs posterior (Jeffreys methods) rather than least squares per draw.
+        self._bayes = confusion is not None and correction == "gibbs" and self.method.startswith("jeffreys")
         self._boot_to_correct = None  # the draws that _boot_corrected corrects (common random numbers)
         #: Design-effect posterior behind the corrected draws: of the true shares (see label_noise_factor).
         self.design_corrected = self.design
         if self._conf is not None:
-            self.corrected = Contingency(cc.concepts, cc.attributes, correct_array(self.table.n, self._conf))
+            n, total = self.table.n, self.table.n.sum(axis=-1, keepdims=True)
+            point = corrected_shares(n, self._conf) * total if self._bayes else correct_array(n, self._conf)
+            self.corrected = Contingency(cc.concepts, cc.attributes, np.nan_to_num(point))
             to_correct = self._boot
             if self.method == "jeffreys_deff" and self._boot is not None:
                 self.design_corrected = self.design.scaled(label_noise_factor(self._design_cc, self._conf,
                                                                               self.corrected.n))
-                to_correct = posterior_tables(self.table.n, phi=self.design_corrected, size=n_resamples, seed=seed)
+                to_correct = posterior_tables(n, phi=self.design_corrected, size=n_resamples, seed=seed)
             counts = confusion_is_counts(confusion, cc.attributes)
-            self.method_corrected = f"{self.method}+confusion_{'resampled' if counts else 'fixed'}"
+            self.method_corrected = (f"{self.method}+{'gibbs+' if self._bayes else ''}"
+                                     f"confusion_{'resampled' if counts else 'fixed'}")
             if self._boot is not None:
-                self._boot_to_correct = self._corr_draws(to_correct)
+                mats = self._conf[None]
                 if counts:
                     raw = confusion.copy()
                     raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
                     k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
-                    n_mats = n_resamples if len(cc.attributes) <= 6 else min(n_resamples, 20)
-                    self._boot_corrected = correct_draws(self._boot_to_correct,
-                                                         draw_confusions(k, size=n_mats, seed=seed + 1))
+                    n_mats = n_resamples if len(cc.attributes) <= 6 or self._bayes else min(n_resamples, 20)
+                    mats = draw_confusions(k, size=n_mats, seed=seed + 1)
+                if self._bayes:  # one posterior draw per table draw (chains of audit.metrics.posterior)
+                    self._boot_to_correct = to_correct
+                    self._boot_corrected = np.nan_to_num(posterior_shares(
+                        n, mats, phi=self.design_corrected, size=n_resamples, seed=seed + 2)) * total
                 else:
-                    self._boot_corrected = correct_array(self._boot_to_correct, self._conf)
+                    self._boot_to_correct = self._corr_draws(to_correct)
+                    self._boot_corrected = (correct_draws(self._boot_to_correct, mats) if counts
+                                            else correct_array(self._boot_to_correct, self._conf))
 
     def _corr_draws(self, draws: np.ndarray) -> np.ndarray:
         """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
@@ -175,8 +209,9 @@ class AuditFrame:
 
     def _npmi(self, n: np.ndarray) -> np.ndarray:
         # Raw Jeffreys draws already carry the prior (nPMI of a draw is the population nPMI it stands
-        # for); corrected draws can sit on the simplex's boundary (exact zeros), so they are smoothed
-        # like the point estimate.
+        # for). Corrected draws are smoothed like the point estimate: least-squares draws can sit on the
+        # simplex's boundary (exact zeros); for Gibbs posterior draws smoothing was measured to keep gap
+        # coverage with narrower intervals (docs/metrics.md).
         drawn = self._drawing == "raw" and self.method.startswith("jeffreys")
         return npmi_array(n, prior=0.0 if drawn else self.npmi_prior)
 
@@ -253,19 +288,22 @@ class AuditFrame:
 
         Jeffreys methods: ``p_c - (p - lo) * r`` to ``p_c + (hi - p) * r``: ``(lo, hi)`` the exact
         raw interval (no Monte Carlo error), ``p``/``p_c`` the raw/corrected estimates, ``r`` the
-        corrected draws' spread over that of the raw draws they came from (common random
-        numbers; carries the matrix's uncertainty and the label-noise design effect; at least
-        1: noisy labels say no more than true ones). Raw bounds at 0 or 1 stay. Identity matrix:
-        the raw interval. Coverage: ``docs/metrics.md``. Bootstraps: the corrected resamples'
-        shortest interval.
+        corrected draws' spread over that of raw draws with the corrected design effect (carries
+        the matrix's uncertainty and the label-noise design effect; at least 1: noisy labels say
+        no more than true ones). Gibbs posterior draws: spread = width of the central
+        ``confidence`` range; least-squares draws (which came from those raw draws, common random
+        numbers): standard deviation. Raw bounds at 0 or 1 stay. Identity matrix: the raw
+        interval. Coverage: ``docs/metrics.md``. Bootstraps: the corrected resamples' shortest
+        interval.
         """
         if not self.method.startswith("jeffreys"):
             return self._ci(proportions_array, corrected=True, shortest=True)
         lo, hi = self._proportion_ci()
         raw_p, cor_p = proportions_array(self.table.n), proportions_array(self.corrected.n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            s_raw = proportions_array(self._boot_to_correct).std(axis=0)
-            ratio = np.where(s_raw > 0, proportions_array(self._boot_corrected).std(axis=0) / s_raw, 1.0)
+            s_raw, s_cor = (_spread(proportions_array(d), self.confidence, central=self._bayes)
+                            for d in (self._boot_to_correct, self._boot_corrected))
+            ratio = np.where(s_raw > 0, s_cor / s_raw, 1.0)
         # n labels through a noisy channel say no more than n true labels: never narrower than raw
         ratio = np.fmax(ratio, 1.0)
         lo_c = np.where(lo <= 0, 0.0, np.clip(cor_p - (raw_p - lo) * ratio, 0.0, 1.0))
