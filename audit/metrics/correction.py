@@ -10,6 +10,8 @@ nPMI and amplification like raw counts do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +30,8 @@ __all__ = [
     "draw_confusions",
     "rogan_gladen",
     "correct_counts",
+    "CorrectedTable",
+    "correct_table",
 ]
 
 
@@ -183,3 +187,90 @@ def correct_counts(
     else:
         raise UserError(f"correct_counts: unknown method {method!r} (fix: use 'lsq' or 'rogan_gladen')")
     return t.to_long(np.nan_to_num(p * total), concept=concept, attribute=attribute, name="n")
+
+
+@dataclass(frozen=True)
+class CorrectedTable:
+    """What :class:`~audit.metrics.frame.AuditFrame`'s corrected columns read (see :func:`correct_table`).
+
+    ``n``: corrected point counts; ``method``: the name of the corrected interval method;
+    ``design``: the design-effect posterior of the true shares; ``to_correct``: the raw
+    draws the corrected draws are compared with (common random numbers for least
+    squares); ``draws``: corrected draws (``None`` without resamples); ``bayes``: whether
+    they are Gibbs posterior draws rather than least-squares corrections.
+    """
+
+    n: np.ndarray
+    method: str
+    design: object
+    to_correct: np.ndarray | None
+    draws: np.ndarray | None
+    bayes: bool
+
+
+def correct_table(n: np.ndarray, confusion: pd.DataFrame, *, attributes, method: str, design, design_cc,
+                  draws: np.ndarray | None, n_resamples: int, seed: int, correction: str = "gibbs") -> CorrectedTable:
+    """Correct a concept x attribute count table and its draws for labeler error.
+
+    Parameters
+    ----------
+    n : numpy.ndarray
+        Observed counts ``(concepts, attributes)``.
+    confusion : pandas.DataFrame
+        ``C[true, predicted]``: counts (then rows are redrawn from ``Dirichlet(counts + 1/2)``
+        per draw, carrying the matrix's own uncertainty) or shares (taken as exact).
+    attributes
+        Attribute values, in the table's column order.
+    method : str
+        The raw interval method (:data:`audit.metrics.methods.INTERVALS`).
+    design, design_cc
+        The design-effect posterior of the raw labels and the cluster counts it came from.
+    draws : numpy.ndarray or None
+        The raw draws ``(R, concepts, attributes)`` (``None``: point estimate only).
+    n_resamples, seed : int
+        Draws to make and their seed.
+    correction : {"gibbs", "lsq"}
+        With the Jeffreys methods, ``"gibbs"`` takes the Bayesian posterior of the true shares
+        (:mod:`audit.metrics.posterior`); ``"lsq"`` (and every bootstrap method) least squares
+        on the simplex per draw.
+
+    Returns
+    -------
+    CorrectedTable
+
+    Examples
+    --------
+    >>> from audit.metrics.design import INDEPENDENT
+    >>> conf = pd.DataFrame([[90, 10], [20, 80]], index=["a", "b"], columns=["a", "b"])
+    >>> c = correct_table(np.array([[41.0, 59.0]]), conf, attributes=["a", "b"], method="jeffreys_iid",
+    ...                   design=INDEPENDENT, design_cc=None, draws=None, n_resamples=0, seed=0)
+    >>> c.method, c.bayes, round(float(c.n[0, 0]), 1)
+    ('jeffreys_iid+gibbs+confusion_resampled', True, 30.4)
+    """
+    from audit.metrics.design import label_noise_factor, posterior_tables
+    from audit.metrics.posterior import corrected_shares, posterior_shares
+
+    conf = confusion_array(confusion, attributes)
+    bayes = correction == "gibbs" and method.startswith("jeffreys")
+    total = n.sum(axis=-1, keepdims=True)
+    point = np.nan_to_num(corrected_shares(n, conf) * total if bayes else correct_array(n, conf))
+    counts = confusion_is_counts(confusion, attributes)
+    name = f"{method}+{'gibbs+' if bayes else ''}confusion_{'resampled' if counts else 'fixed'}"
+    design_c, to_correct, out = design, draws, None
+    if method == "jeffreys_deff" and draws is not None:
+        design_c = design.scaled(label_noise_factor(design_cc, conf, point))
+        to_correct = posterior_tables(n, phi=design_c, size=n_resamples, seed=seed)
+    if draws is not None:
+        mats = conf[None]
+        if counts:
+            raw = confusion.copy()
+            raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
+            k = raw.loc[list(attributes), list(attributes)].to_numpy(dtype=float)
+            mats = draw_confusions(k, size=n_resamples if len(attributes) <= 6 or bayes else min(n_resamples, 20),
+                                   seed=seed + 1)
+        if bayes:  # one posterior draw per table draw (chains of audit.metrics.posterior)
+            out = np.nan_to_num(posterior_shares(n, mats, phi=design_c, size=n_resamples, seed=seed + 2)) * total
+        else:  # the first 200 draws beyond 12 classes (iterative solver, slower)
+            to_correct = to_correct if len(attributes) <= 12 else to_correct[:200]
+            out = correct_draws(to_correct, mats) if counts else correct_array(to_correct, conf)
+    return CorrectedTable(point, name, design_c, to_correct, out, bayes)

@@ -17,29 +17,15 @@ import pandas as pd
 
 from audit.errors import UserError
 from audit.metrics.bootstrap import bootstrap_tables, cluster_counts
-from audit.metrics.correction import confusion_array, confusion_is_counts, correct_array, correct_draws, draw_confusions
+from audit.metrics.correction import correct_table
 from audit.metrics.counts import Contingency, sort_labels
-from audit.metrics.design import JEFFREYS, label_noise_factor, posterior_tables
-from audit.metrics.intervals import beta_mixture_shortest, percentile_interval, shortest_interval
+from audit.metrics.design import JEFFREYS, posterior_tables
+from audit.metrics.intervals import beta_mixture_shortest, draw_spread, percentile_interval, shortest_interval
 from audit.metrics.methods import CHOICES, INTERVALS, resolve_method
 from audit.metrics.npmi import gap_array, npmi_array
-from audit.metrics.posterior import corrected_shares, posterior_shares
 from audit.metrics.representation import entropy_array, mad_array, proportions_array, reference_shares
 
 __all__ = ["AuditFrame", "INTERVALS"]
-
-
-def _spread(draws: np.ndarray, confidence: float, *, central: bool) -> np.ndarray:
-    """Spread of share draws per cell: the width of their central ``confidence`` range, or their sd."""
-    if not central:
-        return draws.std(axis=0)
-    import warnings
-
-    a = (1.0 - confidence) / 2
-    with warnings.catch_warnings():  # concepts without labels: all-NaN cells stay NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanquantile(draws, [a, 1.0 - a], axis=0)
-    return hi - lo
 
 
 class AuditFrame:
@@ -156,45 +142,18 @@ class AuditFrame:
         )
         self.corrected: Contingency | None = None
         self.method_corrected: str | None = None
-        self._conf = None if confusion is None else confusion_array(confusion, cc.attributes)
-        self._boot_corrected = None
-        #: Corrected by the Gibbs posterior (Jeffreys methods) rather than least squares per draw.
-        self._bayes = confusion is not None and correction == "gibbs" and self.method.startswith("jeffreys")
-        self._boot_to_correct = None  # the draws that _boot_corrected corrects (common random numbers)
         #: Design-effect posterior behind the corrected draws: of the true shares (see label_noise_factor).
         self.design_corrected = self.design
-        if self._conf is not None:
-            n, total = self.table.n, self.table.n.sum(axis=-1, keepdims=True)
-            point = corrected_shares(n, self._conf) * total if self._bayes else correct_array(n, self._conf)
-            self.corrected = Contingency(cc.concepts, cc.attributes, np.nan_to_num(point))
-            to_correct = self._boot
-            if self.method == "jeffreys_deff" and self._boot is not None:
-                self.design_corrected = self.design.scaled(label_noise_factor(self._design_cc, self._conf,
-                                                                              self.corrected.n))
-                to_correct = posterior_tables(n, phi=self.design_corrected, size=n_resamples, seed=seed)
-            counts = confusion_is_counts(confusion, cc.attributes)
-            self.method_corrected = (f"{self.method}+{'gibbs+' if self._bayes else ''}"
-                                     f"confusion_{'resampled' if counts else 'fixed'}")
-            if self._boot is not None:
-                mats = self._conf[None]
-                if counts:
-                    raw = confusion.copy()
-                    raw.index, raw.columns = raw.index.astype(str), raw.columns.astype(str)
-                    k = raw.loc[list(cc.attributes), list(cc.attributes)].to_numpy(dtype=float)
-                    n_mats = n_resamples if len(cc.attributes) <= 6 or self._bayes else min(n_resamples, 20)
-                    mats = draw_confusions(k, size=n_mats, seed=seed + 1)
-                if self._bayes:  # one posterior draw per table draw (chains of audit.metrics.posterior)
-                    self._boot_to_correct = to_correct
-                    self._boot_corrected = np.nan_to_num(posterior_shares(
-                        n, mats, phi=self.design_corrected, size=n_resamples, seed=seed + 2)) * total
-                else:
-                    self._boot_to_correct = self._corr_draws(to_correct)
-                    self._boot_corrected = (correct_draws(self._boot_to_correct, mats) if counts
-                                            else correct_array(self._boot_to_correct, self._conf))
-
-    def _corr_draws(self, draws: np.ndarray) -> np.ndarray:
-        """Draws to correct: all of them, or the first 200 beyond 12 classes (iterative solver, slower)."""
-        return draws if len(self.table.attributes) <= 12 else draws[:200]
+        #: The corrected draws, the raw draws they are compared with, and whether they are Gibbs posterior draws.
+        self._boot_corrected = self._boot_to_correct = None
+        self._bayes = False
+        if confusion is not None:
+            c = correct_table(self.table.n, confusion, attributes=cc.attributes, method=self.method,
+                              design=self.design, design_cc=self._design_cc, draws=self._boot,
+                              n_resamples=n_resamples, seed=seed, correction=correction)
+            self.corrected = Contingency(cc.concepts, cc.attributes, c.n)
+            self.method_corrected, self.design_corrected, self._bayes = c.method, c.design, c.bayes
+            self._boot_to_correct, self._boot_corrected = c.to_correct, c.draws
 
     def _draw(self, cc, *, n_resamples: int, seed: int) -> np.ndarray:
         if self.method.startswith("jeffreys"):
@@ -301,7 +260,7 @@ class AuditFrame:
         lo, hi = self._proportion_ci()
         raw_p, cor_p = proportions_array(self.table.n), proportions_array(self.corrected.n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            s_raw, s_cor = (_spread(proportions_array(d), self.confidence, central=self._bayes)
+            s_raw, s_cor = (draw_spread(proportions_array(d), confidence=self.confidence, central=self._bayes)
                             for d in (self._boot_to_correct, self._boot_corrected))
             ratio = np.where(s_raw > 0, s_cor / s_raw, 1.0)
         # n labels through a noisy channel say no more than n true labels: never narrower than raw

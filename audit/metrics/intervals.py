@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wilson_interval", "percentile_interval", "shortest_interval", "beta_interval", "beta_mixture_shortest"]
+__all__ = ["wilson_interval", "percentile_interval", "shortest_interval", "beta_interval", "beta_mixture_shortest",
+           "draw_spread"]
 
 
 def _z(confidence: float) -> float:
@@ -224,3 +225,23 @@ def beta_mixture_shortest(a, b, *, weights=None, confidence: float = 0.95, draws
     rng = np.random.default_rng(seed)
     x = np.concatenate([rng.beta(a[j], b[j], size=(m, *a.shape[1:])) for j, m in enumerate(counts) if m > 0])
     return shortest_interval(x, confidence=confidence)
+
+
+def draw_spread(draws: np.ndarray, *, confidence: float = 0.95, central: bool = True) -> np.ndarray:
+    """Spread of draws per cell (axis 0 indexes draws): the width of their central range, or their sd.
+
+    Examples
+    --------
+    >>> d = np.linspace(0, 1, 1001)[:, None]
+    >>> draw_spread(d, confidence=0.9).round(3).tolist(), draw_spread(d, central=False).round(3).tolist()
+    ([0.9], [0.289])
+    """
+    if not central:
+        return draws.std(axis=0)
+    import warnings
+
+    a = (1.0 - confidence) / 2
+    with warnings.catch_warnings():  # concepts without labels: all-NaN cells stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(draws, [a, 1.0 - a], axis=0)
+    return hi - lo
