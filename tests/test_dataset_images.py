@@ -133,7 +133,7 @@ def test_shares_per_concept_are_corrected_for_labeler_error(tmp_path):
     by = pd.read_parquet(tmp_path / "out" / "image_by_concept.parquet").set_index("value")
     assert by.loc["feminine", "share"] == pytest.approx(0.41)
     # observed 41 % = 0.9 p + 0.2 (1 - p)  =>  p = 0.3; the posterior's Jeffreys prior moves it by O(1/n)
-    # (audit.metrics.posterior.corrected_shares: 0.3037 for 100 images)
+    # (audit.metrics.posterior.posterior_estimate: 0.3037 for 100 images)
     assert by.loc["feminine", "share_corrected"] == pytest.approx(0.3, abs=0.006)
     assert by.loc["feminine", "share_corrected"] + by.loc["masculine", "share_corrected"] == pytest.approx(1.0)
 

@@ -9,7 +9,7 @@ from scipy.stats import beta
 
 from audit.dataset.results import IMAGE_SHARE_COLUMNS, image_shares
 from audit.metrics import correct_counts
-from audit.metrics.posterior import corrected_shares
+from audit.metrics.posterior import posterior_estimate
 
 VALUES = ["feminine", "masculine", "androgynous"]
 C = np.array([[0.9, 0.08, 0.02], [0.05, 0.93, 0.02], [0.2, 0.2, 0.6]])
@@ -75,7 +75,7 @@ def test_corrected_shares_match_correct_counts_and_carry_the_matrix_uncertainty(
     assert got.share_corrected.to_numpy() == pytest.approx(direct.p.to_numpy(), abs=1e-6)
     # the default: raw shares moved by the Gibbs posterior's correction
     wide = counts.pivot(index="concept", columns="value", values="n").reindex(columns=VALUES).fillna(0.0)
-    posterior = pd.DataFrame(corrected_shares(wide.to_numpy(), C), index=wide.index, columns=VALUES).stack()
+    posterior = pd.DataFrame(posterior_estimate(wide.to_numpy(), C), index=wide.index, columns=VALUES).stack()
     got = fixed.set_index(["concept", "value"]).loc[list(posterior.index)]
     assert got.share_corrected.to_numpy() == pytest.approx(posterior.to_numpy(), abs=1e-6)
     assert got.n_answered.loc["profession:nurse"].iloc[0] == 249  # the no_face image is left out

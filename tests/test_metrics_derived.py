@@ -199,10 +199,10 @@ def test_audit_frame_views_match_direct_computation():
     assert bg.loc[("nurse", "feminine"), "proportion_ref"] == pytest.approx(0.3)
     ci = af.by_group_ci
     assert ((ci.proportion_lo <= bg.proportion) & (bg.proportion <= ci.proportion_hi)).all()
-    from audit.metrics.posterior import corrected_shares
+    from audit.metrics.posterior import posterior_estimate
 
     n = af.table.n
-    assert bg.n_corrected.to_numpy() == pytest.approx((corrected_shares(n, conf.to_numpy()) * n.sum(1, keepdims=True))
+    assert bg.n_corrected.to_numpy() == pytest.approx((posterior_estimate(n, conf.to_numpy()) * n.sum(1, keepdims=True))
                                                       .reshape(-1))
     fixed = correct_counts(af.counts, conf, concept="profession", attribute="presentation")  # least squares
     lsq = AuditFrame(df, concept="profession", attribute="presentation", confusion=conf, correction="lsq",

@@ -6,7 +6,7 @@ Public API (see ``docs/metrics.md``): mergeable counts (:func:`count_pairs`,
 bootstrap (:func:`cluster_bootstrap`), representation (:func:`proportions`,
 :func:`representation`, :func:`reference_gap`), amplification
 (:func:`bias_amplification`), labeler-error correction (:func:`correct_counts`; the Bayesian posterior
-:func:`posterior_shares`, :func:`corrected_shares`),
+:func:`posterior_shares`, :func:`posterior_estimate`),
 the design effect, its posterior and Jeffreys posterior draws (:func:`dispersion`, :func:`design_effect_posterior`,
 :func:`posterior_tables`), the label pivot (:func:`wide_labels`) and
 :class:`AuditFrame` (interval methods in :data:`INTERVALS`).
@@ -44,7 +44,7 @@ from audit.metrics.intervals import (
     wilson_interval,
 )
 from audit.metrics.npmi import gap_array, most_skewed, npmi, npmi_array, npmi_gaps
-from audit.metrics.posterior import corrected_shares, expected_shares, posterior_shares
+from audit.metrics.posterior import expected_shares, posterior_estimate, posterior_shares
 from audit.metrics.tidy import TIDY_COLUMNS, tidy_results
 from audit.metrics.representation import (
     entropy_array,
@@ -92,7 +92,7 @@ __all__ = [
     "simplex_lsq",
     "simplex_lsq_batch",
     "correct_array",
-    "corrected_shares",
+    "posterior_estimate",
     "expected_shares",
     "posterior_shares",
     "sort_labels",

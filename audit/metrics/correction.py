@@ -248,12 +248,12 @@ def correct_table(n: np.ndarray, confusion: pd.DataFrame, *, attributes, method:
     ('jeffreys_iid+gibbs+confusion_resampled', True, 30.4)
     """
     from audit.metrics.design import label_noise_factor, posterior_tables
-    from audit.metrics.posterior import corrected_shares, posterior_shares
+    from audit.metrics.posterior import posterior_estimate, posterior_shares
 
     conf = confusion_array(confusion, attributes)
     bayes = correction == "gibbs" and method.startswith("jeffreys")
     total = n.sum(axis=-1, keepdims=True)
-    point = np.nan_to_num(corrected_shares(n, conf) * total if bayes else correct_array(n, conf))
+    point = np.nan_to_num(posterior_estimate(n, conf) * total if bayes else correct_array(n, conf))
     counts = confusion_is_counts(confusion, attributes)
     name = f"{method}+{'gibbs+' if bayes else ''}confusion_{'resampled' if counts else 'fixed'}"
     design_c, to_correct, out = design, draws, None

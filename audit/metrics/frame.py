@@ -67,7 +67,7 @@ class AuditFrame:
     correction : {"gibbs", "lsq"}, default "gibbs"
         How corrected columns are computed with the Jeffreys methods. ``"gibbs"``: the
         Bayesian posterior of the true shares (:mod:`audit.metrics.posterior`; estimate
-        :func:`~audit.metrics.posterior.corrected_shares`, one posterior draw per table
+        :func:`~audit.metrics.posterior.posterior_estimate`, one posterior draw per table
         draw; ``method_corrected`` contains ``+gibbs``); ``"lsq"``: least squares on the
         simplex per draw (the method before). Bootstrap methods always use ``"lsq"``.
 

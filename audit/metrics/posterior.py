@@ -17,7 +17,7 @@ confusion is pulled toward, not pinned at, zero. Prompt clustering enters as in
 ``n / phi`` with its own ``phi`` from the design-effect posterior (the integer
 part allocated by draws, the fractional part by its expectation) and its own
 matrix. Short chains (a few draws each) run at once, vectorised over chains
-and concepts. :func:`corrected_shares` is the point estimate ``AuditFrame``
+and concepts. :func:`posterior_estimate` is the point estimate ``AuditFrame``
 reports; method, assumptions and measurements: ``docs/metrics.md``.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from audit.metrics.design import JEFFREYS, DesignEffect
 
-__all__ = ["expected_shares", "corrected_shares", "posterior_shares"]
+__all__ = ["expected_shares", "posterior_estimate", "posterior_shares"]
 
 
 def _phis(phi: float | DesignEffect, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -102,7 +102,7 @@ def expected_shares(n: np.ndarray, confusion: np.ndarray, *, prior: float = JEFF
     return np.where(total > 0, pi, np.nan)
 
 
-def corrected_shares(n: np.ndarray, confusion: np.ndarray, *, prior: float = JEFFREYS) -> np.ndarray:
+def posterior_estimate(n: np.ndarray, confusion: np.ndarray, *, prior: float = JEFFREYS) -> np.ndarray:
     """Raw shares moved by the correction the posterior makes: ``n / N + E(C) - E(I)``.
 
     ``E(C)`` is :func:`expected_shares` with the labeler's matrix and ``E(I)`` the
@@ -127,10 +127,10 @@ def corrected_shares(n: np.ndarray, confusion: np.ndarray, *, prior: float = JEF
 
     Examples
     --------
-    >>> corrected_shares(np.array([[3.0, 1.0]]), np.eye(2)).tolist()
+    >>> posterior_estimate(np.array([[3.0, 1.0]]), np.eye(2)).tolist()
     [[0.75, 0.25]]
     >>> C = np.array([[0.9, 0.1], [0.2, 0.8]])
-    >>> np.round(corrected_shares(np.array([[410.0, 590.0]]), C), 3).tolist()
+    >>> np.round(posterior_estimate(np.array([[410.0, 590.0]]), C), 3).tolist()
     [[0.3, 0.7]]
     """
     n = np.asarray(n, dtype=float)
