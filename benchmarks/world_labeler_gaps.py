@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     from audit.labelers.world import WorldLabeler
     from audit.labelers.world_eval import evaluate
-    from audit.labelers.world_train import render_pool
+    from audit.labelers.world_pool import render_pool
 
     images, attrs = render_pool(a.n, seed=a.seed, progress=False)
     for folder in a.folders:

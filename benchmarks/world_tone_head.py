@@ -41,7 +41,9 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
 
     from audit.labelers.world import WorldLabeler
-    from audit.labelers.world_train import _soft_tone_targets, augment, render_pool, targets, to_tensor
+    from audit.labelers.world_eval import targets
+    from audit.labelers.world_pool import augment, render_pool, to_tensor
+    from audit.labelers.world_train import _soft_tone_targets
 
     model = WorldLabeler.from_pretrained(a.weights, domain=False).model
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr, logsumexp
 
-from audit.labelers.world_train import balanced_attributes
+from audit.labelers.world_pool import balanced_attributes
 from generator.world import render_batch, sample_nuisance
 
 JITTER = np.linspace(0.975, 1.025, 21)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--weights", default=None, help="world labeler folder (default: shipped)")
     a = p.parse_args(argv)
     from audit.labelers.world import WorldLabeler
-    from audit.labelers.world_train import _jpeg
+    from audit.labelers.world_pool import _jpeg
 
     rng = np.random.default_rng(a.seed)
     attrs = balanced_attributes(a.n, rng=rng)

@@ -31,7 +31,7 @@ HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 def make_run(run_dir: Path, n: int = 40) -> pd.DataFrame:
     """A run directory as the probe runner writes it: PNGs under images/, manifest and labels parquet."""
     from audit.labelers.world import WorldLabeler
-    from audit.labelers.world_train import balanced_attributes
+    from audit.labelers.world_pool import balanced_attributes
     from audit.run.work import png_bytes, put_image
     from generator.world import render_batch
     from PIL import Image

@@ -17,7 +17,7 @@ def pool(tmp_path_factory):
     from PIL import Image
 
     from audit.labelers.world import WorldLabeler
-    from audit.labelers.world_train import augment, render_pool
+    from audit.labelers.world_pool import augment, render_pool
     from audit.run.work import png_bytes, put_image
 
     imgs, attrs = render_pool(3000, seed=2024, progress=False)

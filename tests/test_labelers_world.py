@@ -11,7 +11,8 @@ import torch
 from audit.errors import UserError
 from audit.labelers.base import LABEL_COLUMNS, Labeler
 from audit.labelers.world import DEFAULT_DIR, HEADS, WorldLabeler, build_model
-from audit.labelers.world_train import augment, balanced_attributes, evaluate, render_pool, targets
+from audit.labelers.world_eval import evaluate, targets
+from audit.labelers.world_pool import augment, balanced_attributes, render_pool
 
 
 def test_tiny_labeler_follows_the_protocol():

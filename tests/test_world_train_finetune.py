@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from audit.errors import UserError
-from audit.labelers.world_train import balanced_attributes, render_pool, train_world_labeler
+from audit.labelers.world_pool import balanced_attributes, render_pool
+from audit.labelers.world_train import train_world_labeler
 
 TINY = dict(n_train=256, n_eval=64, width=8, batch_size=16, progress=False, workers=1)
 

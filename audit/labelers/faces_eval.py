@@ -42,7 +42,7 @@ def world_rates(detector: Any, *, n: int = 1000, seed: int = 5) -> pd.DataFrame:
     ['group', 'n', 'detected', 'rate']
     """
     from audit.labelers.ita import mst_group
-    from audit.labelers.world_train import balanced_attributes
+    from audit.labelers.world_pool import balanced_attributes
     from generator.world import render_batch
 
     rng = np.random.default_rng(seed)

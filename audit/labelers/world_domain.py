@@ -11,7 +11,7 @@ render" looks like to the network and lets the labeler refuse the rest:
   the 512 x 512 inverse is stable;
 - threshold: the ``quantile`` (0.998) of the scores of *held-out* renders (half
   clean, half with the diffusion-like augmentations of
-  :func:`audit.labelers.world_train.augment`), never seen by the fit.
+  :func:`audit.labelers.world_pool.augment`), never seen by the fit.
 
 Above the threshold the labeler answers ``out_of_domain`` for every attribute.
 The statistics ship as ``domain.safetensors`` (mean, precision) and
@@ -177,7 +177,7 @@ def world_renders(n: int, *, seed: int, augmented: bool) -> np.ndarray:
     >>> world_renders(2, seed=0, augmented=True).shape
     (2, 64, 64, 3)
     """
-    from audit.labelers.world_train import augment, render_pool
+    from audit.labelers.world_pool import augment, render_pool
 
     images, _ = render_pool(n, seed=seed, progress=False)
     if not augmented:

@@ -1,7 +1,7 @@
 """The world labeler's card: held-out accuracy per head, per skin group and per presentation.
 
 :func:`evaluate` measures a model on held-out renders (clean, or with the
-diffusion-like augmentations of :func:`audit.labelers.world_train.augment`);
+diffusion-like augmentations of :func:`audit.labelers.world_pool.augment`);
 :func:`card_markdown` renders the card. Every per-group figure carries its
 ``n`` and a 95% Wilson interval, and the card states each head's largest gap
 between skin groups and between presentation groups (the fairness target: at
@@ -9,7 +9,7 @@ most 3 points).
 
 Examples
 --------
->>> from audit.labelers.world_train import render_pool
+>>> from audit.labelers.world_pool import render_pool
 >>> from audit.labelers.world import build_model
 >>> imgs, attrs = render_pool(16, seed=1, progress=False)
 >>> r = evaluate(build_model(width=8), imgs, attrs)
@@ -40,7 +40,7 @@ def targets(attrs: pd.DataFrame) -> dict[str, np.ndarray]:
 
     Examples
     --------
-    >>> from audit.labelers.world_train import balanced_attributes
+    >>> from audit.labelers.world_pool import balanced_attributes
     >>> targets(balanced_attributes(2, rng=np.random.default_rng(0)))["unsafe"].dtype
     dtype('int64')
     """
@@ -73,7 +73,7 @@ def wilson(hits: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
 def _predict(model, images: np.ndarray, *, augmented: bool, seed: int, batch_size: int, device: str) -> dict:
     import torch
 
-    from audit.labelers.world_train import augment, to_tensor
+    from audit.labelers.world_pool import augment, to_tensor
 
     g = torch.Generator().manual_seed(seed)  # CPU generator: the same augmented set on every device
     preds: dict[str, list[np.ndarray]] = {k: [] for k in HEADS}
@@ -113,7 +113,7 @@ def evaluate(model, images: np.ndarray, attrs: pd.DataFrame, *, augmented: bool 
 
     Examples
     --------
-    >>> from audit.labelers.world_train import render_pool
+    >>> from audit.labelers.world_pool import render_pool
     >>> from audit.labelers.world import build_model
     >>> imgs, attrs = render_pool(16, seed=1, progress=False)
     >>> 0 <= evaluate(build_model(width=8), imgs, attrs)["accuracy"]["profession"] <= 1
