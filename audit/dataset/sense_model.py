@@ -47,7 +47,7 @@ import pyarrow as pa
 from audit.errors import SpecError, UserError
 from audit.resources import data_path
 
-__all__ = ["SenseModel", "CATEGORY_MAP", "CATEGORIES", "features", "collect"]
+__all__ = ["SenseModel", "CATEGORY_MAP", "CATEGORIES", "features", "collect", "category_masks"]
 
 #: Evaluation categories the model decides, in bit order.
 CATEGORIES = ("gender", "age", "ethnicity", "religion", "disability")
@@ -57,6 +57,26 @@ CATEGORY_MAP = {"gender": "gender", "age": "age", "ethnicity": "ethnicity", "nat
 MODEL_FILE = "sense_model.json"
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'-]*")
 _CAP_WORD = re.compile(r"\b[A-Za-z][a-z]+\b")
+
+
+def category_masks(lexicon) -> np.ndarray:
+    """Per surface id of ``lexicon``, the bit mask over :data:`CATEGORIES` of its concepts (0: no identity form).
+
+    Examples
+    --------
+    >>> from audit.dataset.lexicon import load_lexicons
+    >>> lex = load_lexicons()
+    >>> m = category_masks(lex)
+    >>> int(m[lex.forms.index("woman")]) == 1 << CATEGORIES.index("gender")
+    True
+    """
+    cats = np.zeros(len(lexicon.forms), np.int64)
+    for i, cids in enumerate(lexicon.surface_concepts):
+        for c in cids:
+            ev = CATEGORY_MAP.get(lexicon.category_of(lexicon.concepts[c]))
+            if ev is not None:
+                cats[i] |= 1 << CATEGORIES.index(ev)
+    return cats
 
 
 def features(caption: str, category: str, forms: Sequence[str], drops: Sequence[str], kept: bool) -> list[str]:

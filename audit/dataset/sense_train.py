@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.dataset.sense_model import CATEGORIES, SenseModel, collect, hash_features
+from audit.dataset.sense_model import CATEGORIES, SenseModel, category_masks, collect, hash_features
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path("/work/shared/fixtures/laion_captions_1000.parquet")
@@ -64,12 +64,12 @@ def examples(captions: list[str], lab: pd.DataFrame, *, lexicon=None) -> tuple[l
     from audit.dataset.tagger import Tagger, _lower
 
     lex = lexicon if lexicon is not None else load_lexicons()
-    t = Tagger.for_lexicon(lex, sense_model=SenseModel(np.zeros(8), bias=0.0))
+    t = Tagger.for_lexicon(lex)
     arr = pa.array(captions, pa.string())
     lower = _lower(arr)
     row, sid, start, end = t._scan(lower)
     ok, why = t.senses.keep(lower, row, sid, start, end, original=arr, reasons=True)
-    items = collect(arr, row, sid, ok, why, cats=t.model_cats, surfaces=t.surfaces, rules=RULES)
+    items = collect(arr, row, sid, ok, why, cats=category_masks(lex), surfaces=t.surfaces, rules=RULES)
     y = np.array([int(lab.at[r, CATEGORIES[b]]) for r, b, _ in items], np.int64)
     rule = np.array(["kept:True" in f for _, _, f in items])
     return [f for _, _, f in items], y, np.array([r for r, _, _ in items]), rule

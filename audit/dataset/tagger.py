@@ -233,17 +233,11 @@ class Tagger:
         senses = Senses(lexicon.forms, modifier=lexicon.modifier, senses=lexicon.senses, words=words, rules=rules)
         if sense_model is None:
             return cls(lexicon.forms, senses=senses)
-        from audit.dataset.sense_model import CATEGORIES, CATEGORY_MAP, SenseModel
+        from audit.dataset.sense_model import SenseModel, category_masks
 
         if not isinstance(sense_model, SenseModel):
             sense_model = SenseModel.load(sense_model)
-        cats = np.zeros(len(lexicon.forms), np.int64)
-        for i, cids in enumerate(lexicon.surface_concepts):
-            for c in cids:
-                ev = CATEGORY_MAP.get(lexicon.category_of(lexicon.concepts[c]))
-                if ev is not None:
-                    cats[i] |= 1 << CATEGORIES.index(ev)
-        return cls(lexicon.forms, senses=senses, sense_model=sense_model, model_cats=cats)
+        return cls(lexicon.forms, senses=senses, sense_model=sense_model, model_cats=category_masks(lexicon))
 
     def match(self, captions: pa.Array, *, distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Find whole-word, case-insensitive occurrences of the surface forms in each caption.
