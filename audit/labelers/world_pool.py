@@ -62,9 +62,10 @@ def balanced_attributes(n: int, *, rng: np.random.Generator, unsafe_rate: float 
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    """The image after a JPEG round trip at ``quality`` (the encoder world builds use)."""
+    from generator.world.build import encode_jpeg
+
+    return np.asarray(Image.open(io.BytesIO(encode_jpeg(img, quality))).convert("RGB"))
 
 
 def _render_chunk(args: tuple) -> tuple[np.ndarray, pd.DataFrame]:
